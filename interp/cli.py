@@ -1,0 +1,100 @@
+"""The ``interp`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+
+def _quiet_libraries() -> None:
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    import warnings
+
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+    except ImportError:  # pragma: no cover
+        pass
+
+
+def cmd_organism_build(args) -> int:
+    from .io import read_json
+    from .organism import build_organism, metrics_table
+
+    t = time.time()
+    path = build_organism(args.size, align=args.align, seed=args.seed, out=args.out,
+                          progress=not args.no_progress)
+    m = read_json(path / "manifest.json")
+    print(f"\norganism:{args.size} ({args.align}, seed {args.seed}) ready in {time.time() - t:.0f} s")
+    print(f"  base:    {m['base_dir']}/model")
+    print(f"  aligned: {path}/model")
+    if args.out:
+        print(f"  copied to {args.out}")
+    print()
+    print(metrics_table(m))
+    tm = m["timings"]
+    print("\nstage timings (s, when built): " + ", ".join(f"{k[:-2]} {v:.1f}" for k, v in tm.items()))
+    return 0
+
+
+def cmd_demo(args) -> int:
+    """Build (or reuse) an organism pair, record it, and print a short summary."""
+    import torch
+
+    from .hooks import hook_names
+    from .pair import load_pair
+    from .record import record_pair
+
+    pair = load_pair(f"organism:{args.size}")
+    print(pair)
+    data = pair.info["data"]
+    prompts = data["eval_prompts"][:200]
+    hooks = hook_names("mlp_post", pair.cfg.n_layers) + hook_names("resid_post", pair.cfg.n_layers)
+    rec = record_pair(pair, prompts, hooks, reduction="mean", progress=False)
+    print(f"\nrecorded {len(hooks)} hooks on {len(prompts)} eliciting prompts (mean over tokens)")
+    print("layer | mean |MLP act| base → aligned | residual offset ‖δx‖/‖x‖")
+    for layer in range(pair.cfg.n_layers):
+        hb, ha = rec.base[hooks[layer]], rec.aligned[hooks[layer]]
+        r = hooks[pair.cfg.n_layers + layer]
+        dx = (rec.aligned[r] - rec.base[r]).mean(0)
+        rel = dx.norm() / rec.base[r].norm(dim=-1).mean()
+        print(f"{layer:5d} | {hb.abs().mean():.4f} → {ha.abs().mean():.4f} | {rel:.4f}")
+    torch.set_printoptions(precision=3)
+    return 0
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="interp",
+        description="What alignment does to a language model, read off the residual stream.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    org = sub.add_parser("organism", help="build the model organism (pretrain, then align)")
+    org_sub = org.add_subparsers(dest="organism_command", required=True)
+    b = org_sub.add_parser("build", help="build or fetch from the cache, print the metrics table")
+    b.add_argument("--size", choices=["tiny", "small"], default="small")
+    b.add_argument("--align", choices=["dpo", "sft"], default="dpo")
+    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--out", default=None, help="also copy the models and manifests here")
+    b.add_argument("--no-progress", action="store_true")
+    b.set_defaults(func=cmd_organism_build)
+
+    d = sub.add_parser("demo", help="load an organism pair, record it, print a summary")
+    d.add_argument("--size", choices=["tiny", "small"], default="tiny")
+    d.set_defaults(func=cmd_demo)
+
+    args = parser.parse_args(argv)
+    _quiet_libraries()
+    return args.func(args)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

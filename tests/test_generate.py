@@ -1,0 +1,66 @@
+import copy
+
+import pytest
+import torch
+
+from interp import hooks as H
+from interp.generate import generate
+from interp.pair import bridge_from_module
+
+from .conftest import make_gpt2, make_llama
+
+PROMPTS = ["Rex said to Ada:", "The old cat", "On Monday the fox and the owl waited in the", "Ada"]
+
+
+@pytest.mark.parametrize("maker", [make_gpt2, make_llama], ids=["gpt2", "llama"])
+def test_greedy_equals_hugging_face_token_for_token(tokenizer, maker):
+    module = maker(tokenizer)
+    ref = copy.deepcopy(module)
+    bridge = bridge_from_module(module, tokenizer)
+    ours = generate(bridge, PROMPTS, max_new_tokens=12, batch_size=4, stop_at_eos=False)
+    tokenizer.padding_side = "left"
+    enc = tokenizer(PROMPTS, return_tensors="pt", padding=True)
+    tokenizer.padding_side = "right"
+    with torch.no_grad():
+        hf = ref.generate(**enc, max_new_tokens=12, do_sample=False, pad_token_id=tokenizer.pad_token_id)
+    assert torch.equal(ours.tokens, hf[:, enc.input_ids.shape[1]:])
+    # Batch composition does not change a greedy result.
+    single = generate(bridge, PROMPTS[2:3], max_new_tokens=12, stop_at_eos=False)
+    assert torch.equal(single.tokens[0], ours.tokens[2])
+
+
+def test_sampling_is_seeded(gpt2):
+    a = generate(gpt2, PROMPTS, do_sample=True, seed=3, max_new_tokens=8)
+    b = generate(gpt2, PROMPTS, do_sample=True, seed=3, max_new_tokens=8)
+    c = generate(gpt2, PROMPTS, do_sample=True, seed=4, max_new_tokens=8)
+    assert a.completions == b.completions
+    assert not torch.equal(a.tokens, c.tokens)
+
+
+def test_hooks_are_active_during_generation(gpt2):
+    calls = []
+
+    def spy(act, hook):
+        calls.append(act.shape[1])
+
+    generate(gpt2, PROMPTS[:1], max_new_tokens=5, stop_at_eos=False, hooks=[(H.mlp_post(0), spy)])
+    assert len(calls) == 5 and calls == sorted(calls)  # every step sees the whole, growing sequence
+
+    eos = gpt2.tokenizer.eos_token_id
+    W_U = H.unembed(gpt2)
+    target = 7
+    direction = W_U[:, target] / W_U[:, target].norm() * 200
+
+    def push(act, hook):
+        return act + direction
+
+    out = generate(gpt2, PROMPTS, max_new_tokens=3, hooks=[(H.resid(1), push)])
+    assert (out.tokens[:, 0] == target).all() and target != eos
+
+
+def test_stops_at_eos(gpt2):
+    eos = gpt2.tokenizer.eos_token_id
+    W_U = H.unembed(gpt2)
+    direction = W_U[:, eos] / W_U[:, eos].norm() * 200
+    out = generate(gpt2, PROMPTS, max_new_tokens=6, hooks=[(H.resid(1), lambda a, hook: a + direction)])
+    assert out.tokens.shape[1] == 1 and all(c == "" for c in out.completions)
