@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -136,26 +137,40 @@ def model_fingerprint(model) -> str:
     return h.hexdigest()[:16]
 
 
-def _forward_collect(model, batch, hooks: list[str], reduction) -> dict[str, torch.Tensor]:
-    out: dict[str, torch.Tensor] = {}
+class _Collector:
+    """Hooks that reduce each chosen activation as it is computed; registered once per recording."""
 
-    def make(name):
-        def fn(act, hook):
-            out[name] = reduce(act.detach(), batch.attention_mask.to(act.device), reduction).cpu()
+    def __init__(self, hooks: list[str], reduction):
+        self.hooks, self.reduction = hooks, reduction
+        self.mask: torch.Tensor | None = None
+        self.out: dict[str, torch.Tensor] = {}
 
-        return fn
+    def fwd_hooks(self) -> list:
+        def make(name):
+            def fn(act, hook):
+                self.out[name] = reduce(act.detach(), self.mask.to(act.device), self.reduction).cpu()
 
+            return fn
+
+        return [(h, make(h)) for h in self.hooks]
+
+
+@contextmanager
+def _collecting(model, hooks: list[str], reduction):
+    collector = _Collector(hooks, reduction)
+    with torch.no_grad(), model.hooks(fwd_hooks=collector.fwd_hooks()):
+        yield collector
+
+
+def _forward_collect(model, batch, collector: _Collector) -> dict[str, torch.Tensor]:
     device = next(model.parameters()).device
-    with torch.no_grad(), model.hooks(fwd_hooks=[(h, make(h)) for h in hooks]):
-        model(
-            batch.input_ids.to(device),
-            attention_mask=batch.attention_mask.to(device),
-            return_type=None,
-        )
-    missing = [h for h in hooks if h not in out]
+    collector.mask, collector.out = batch.attention_mask, {}
+    model(batch.input_ids.to(device), attention_mask=batch.attention_mask.to(device),
+          return_type=None)
+    missing = [h for h in collector.hooks if h not in collector.out]
     if missing:
         raise RuntimeError(f"hooks did not fire: {missing}")
-    return out
+    return collector.out
 
 
 def _token_index(batch) -> torch.Tensor:
@@ -194,12 +209,14 @@ def record(
     index: list[torch.Tensor] = []
     it = batches(model.tokenizer, texts, batch_size, max_length=max_length, on_overflow=on_overflow)
     n_batches = -(-len(texts) // batch_size)
-    for batch in tqdm(it, total=n_batches, desc=f"record {model.cfg.model_name}", disable=not progress):
-        got = _forward_collect(model, batch, hooks, reduction)
-        for h in hooks:
-            parts[h].append(got[h])
-        if reduction == "all":
-            index.append(_token_index(batch))
+    with _collecting(model, hooks, reduction) as collector:
+        for batch in tqdm(it, total=n_batches, desc=f"record {model.cfg.model_name}",
+                          disable=not progress):
+            got = _forward_collect(model, batch, collector)
+            for h in hooks:
+                parts[h].append(got[h])
+            if reduction == "all":
+                index.append(_token_index(batch))
     acts = {h: torch.cat(v) for h, v in parts.items()}
     return Recording(
         acts,
@@ -282,23 +299,24 @@ def write_shards(
     n_batches = -(-len(texts) // batch_size)
     bar = tqdm(total=n_batches, initial=len(done), desc=f"record {model.cfg.model_name}",
                disable=not progress)
-    for lo in range(0, len(texts), batch_size):
-        if lo in done:
-            continue
-        hi = min(lo + batch_size, len(texts))
-        ids, mask = encode(model.tokenizer, texts[lo:hi], max_length=max_length,
-                           on_overflow=on_overflow)
-        batch = Batch(ids, mask, range(lo, hi))
-        got = _forward_collect(model, batch, hooks, reduction)
-        tensors = {h: t.contiguous() for h, t in got.items()}
-        if reduction == "all":
-            tensors["__token_index__"] = _token_index(batch).contiguous()
-        name = f"shard-{lo // batch_size:06d}.safetensors"
-        with atomic_path(out_dir / name) as tmp:
-            save_file(tensors, str(tmp))
-        manifest["shards"].append({"file": name, "start": lo, "stop": batch.index.stop})
-        write_json(manifest_path, manifest)
-        bar.update(1)
+    with _collecting(model, hooks, reduction) as collector:
+        for lo in range(0, len(texts), batch_size):
+            if lo in done:
+                continue
+            hi = min(lo + batch_size, len(texts))
+            ids, mask = encode(model.tokenizer, texts[lo:hi], max_length=max_length,
+                               on_overflow=on_overflow)
+            batch = Batch(ids, mask, range(lo, hi))
+            got = _forward_collect(model, batch, collector)
+            tensors = {h: t.contiguous() for h, t in got.items()}
+            if reduction == "all":
+                tensors["__token_index__"] = _token_index(batch).contiguous()
+            name = f"shard-{lo // batch_size:06d}.safetensors"
+            with atomic_path(out_dir / name) as tmp:
+                save_file(tensors, str(tmp))
+            manifest["shards"].append({"file": name, "start": lo, "stop": batch.index.stop})
+            write_json(manifest_path, manifest)
+            bar.update(1)
     bar.close()
     manifest["complete"] = True
     write_json(manifest_path, manifest)

@@ -1,0 +1,251 @@
+"""What alignment changed: in the weights, in the key activations, and in the residual stream.
+
+* :func:`weight_diff` — per parameter tensor, cosine and relative norm change, base vs aligned,
+  with each tensor's *group* (embed, attn, mlp_in, mlp_out, norm) and layer;
+* :func:`neuron_weight_diff` — per neuron, cosine of its key, gate and value vectors, for
+  located neurons against random ones;
+* :func:`key_activation_change` — distributions of ``mlp.hook_pre`` / ``mlp.hook_post`` of chosen
+  neurons on given texts, in both models;
+* :func:`residual_offset` — δx = x_aligned − x_base per layer, its size and its cosine with a
+  direction and with the located keys; :func:`residual_pca` — both models' residuals in one PCA.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import torch
+
+from . import hooks as H
+from .directions import Direction, cosine
+from .neurons import Neurons, gates_of, keys_of, value_vectors_of
+from .record import record
+
+GROUPS = ("embed", "attn", "mlp_in", "mlp_out", "norm")
+_GROUP_RULES = [
+    ("norm", r"(^|\.)(ln_\w+|ln\d|\w*norm\w*)(\.|$)"),
+    ("mlp_in", r"mlp\.(c_fc|up_proj|gate_proj|fc_in|dense_h_to_4h|gate_up_proj|w1|w3)\b"),
+    ("mlp_out", r"mlp\.(c_proj|down_proj|fc_out|dense_4h_to_h|w2)\b"),
+    ("attn", r"(attn|attention|self_attn)\."),
+    ("embed", r"(wte|wpe|embed_tokens|embed_positions|lm_head|embed_in|embed_out)\b"),
+]
+
+
+def param_group(name: str) -> tuple[str, int | None]:
+    """``(group, layer)`` of a Hugging Face parameter name, e.g. ``transformer.h.2.mlp.c_fc.weight``."""
+    group = next((g for g, rule in _GROUP_RULES if re.search(rule, name)), "other")
+    m = re.search(r"\.(?:h|layers|layer|blocks)\.(\d+)\.", name)
+    return group, int(m.group(1)) if m else None
+
+
+def hf_module(bridge):
+    """The Hugging Face module inside a bridge (its parameters are the bridge's)."""
+    return bridge.original_model
+
+
+@dataclass
+class WeightDiff:
+    """Per parameter tensor: ``name``, ``group``, ``layer``, ``cosine`` (flattened), ``rel_change``
+    (‖aligned − base‖ / ‖base‖) and ``numel``; one list entry each, in model order."""
+
+    rows: list[dict]
+
+    def by_group(self) -> dict[str, dict]:
+        """Per group: min cosine, and relative change over the group's concatenated weights."""
+        out: dict[str, dict] = {}
+        for r in self.rows:
+            g = out.setdefault(r["group"], {"min_cosine": 1.0, "_d2": 0.0, "_b2": 0.0, "numel": 0})
+            g["min_cosine"] = min(g["min_cosine"], r["cosine"])
+            g["_d2"] += r["diff_norm"] ** 2
+            g["_b2"] += r["base_norm"] ** 2
+            g["numel"] += r["numel"]
+        for g in out.values():
+            g["rel_change"] = (g.pop("_d2") ** 0.5) / max(g.pop("_b2") ** 0.5, 1e-12)
+        return out
+
+    @property
+    def min_cosine(self) -> float:
+        return min(r["cosine"] for r in self.rows)
+
+
+@torch.no_grad()
+def weight_diff(pair) -> WeightDiff:
+    """Cosine and relative change of every parameter tensor between base and aligned."""
+    base = dict(hf_module(pair.base).named_parameters())
+    rows = []
+    for name, pa in hf_module(pair.aligned).named_parameters():
+        pb = base[name]
+        a, b = pa.detach().flatten().double(), pb.detach().flatten().double()
+        diff = (a - b).norm().item()
+        group, layer = param_group(name)
+        rows.append({
+            "name": name, "group": group, "layer": layer, "numel": a.numel(),
+            "cosine": float(torch.nn.functional.cosine_similarity(a, b, dim=0)),
+            "rel_change": diff / max(b.norm().item(), 1e-12),
+            "diff_norm": diff, "base_norm": b.norm().item(),
+        })
+    return WeightDiff(rows)
+
+
+@dataclass
+class NeuronWeightDiff:
+    """Cosines base↔aligned of each neuron's key, gate (gated MLPs) and value vectors ``[k]``,
+    for the located ``neurons`` and for ``random`` neurons of the same number."""
+
+    neurons: Neurons
+    key_cos: torch.Tensor
+    value_cos: torch.Tensor
+    gate_cos: torch.Tensor | None
+    random: Neurons
+    random_key_cos: torch.Tensor
+    random_value_cos: torch.Tensor
+    random_gate_cos: torch.Tensor | None
+
+
+def _vector_cosines(pair, neurons: Neurons):
+    k = cosine(keys_of(pair.base, neurons), keys_of(pair.aligned, neurons))
+    v = cosine(value_vectors_of(pair.base, neurons), value_vectors_of(pair.aligned, neurons))
+    gb, ga = gates_of(pair.base, neurons), gates_of(pair.aligned, neurons)
+    g = None if gb is None else cosine(gb, ga)
+    return k, v, g
+
+
+@torch.no_grad()
+def neuron_weight_diff(pair, neurons: Neurons, random: Neurons) -> NeuronWeightDiff:
+    """Key/gate/value cosines of ``neurons`` and of the ``random`` control neurons."""
+    k, v, g = _vector_cosines(pair, neurons)
+    rk, rv, rg = _vector_cosines(pair, random)
+    return NeuronWeightDiff(neurons, k, v, g, random, rk, rv, rg)
+
+
+QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+
+
+@dataclass
+class KeyActivationChange:
+    """Activations of ``neurons`` on every real token of the texts, in both models.
+
+    ``pre``/``post`` map ``"base"``/``"aligned"`` to ``[n_tokens k]`` tensors
+    (``mlp.hook_pre`` and ``mlp.hook_post``); :meth:`summary` gives mean, quantiles and the
+    fraction of positive values per neuron.
+    """
+
+    neurons: Neurons
+    pre: dict[str, torch.Tensor]
+    post: dict[str, torch.Tensor]
+    n_texts: int
+
+    def summary(self) -> dict[str, dict[str, list[float]]]:
+        out = {}
+        for point, d in (("pre", self.pre), ("post", self.post)):
+            for role, x in d.items():
+                q = torch.quantile(x.float(), torch.tensor(QUANTILES), dim=0)
+                out[f"{point}/{role}"] = {
+                    "mean": x.mean(0).tolist(),
+                    "frac_positive": (x > 0).float().mean(0).tolist(),
+                    **{f"q{int(p * 100):02d}": q[i].tolist() for i, p in enumerate(QUANTILES)},
+                }
+        return out
+
+
+def _neuron_acts(model, texts, neurons: Neurons, point: str, batch_size: int) -> torch.Tensor:
+    groups = neurons.by_layer()
+    names = [f"blocks.{layer}.mlp.hook_{point}" for layer in groups]
+    rec = record(model, texts, names, reduction="all", batch_size=batch_size, progress=False)
+    cols = {}
+    for (layer, idx), name in zip(groups.items(), names):
+        for i in idx.tolist():
+            cols[(layer, i)] = rec[name][:, i]
+    return torch.stack([cols[n] for n in neurons], -1)
+
+
+def key_activation_change(pair, texts: Sequence[str], neurons: Neurons, *,
+                          batch_size: int = 64) -> KeyActivationChange:
+    """Record ``mlp.hook_pre`` and ``mlp.hook_post`` of ``neurons`` on every real token, both models."""
+    pre, post = {}, {}
+    for role, m in pair.models.items():
+        pre[role] = _neuron_acts(m, texts, neurons, "pre", batch_size)
+        post[role] = _neuron_acts(m, texts, neurons, "post", batch_size)
+    return KeyActivationChange(neurons, pre, post, len(texts))
+
+
+@dataclass
+class ResidualOffset:
+    """δx = mean over texts and real tokens of (x_aligned − x_base), at ``hooks`` (one per layer).
+
+    ``delta`` ``[n_layers d_model]``; ``rel_norm`` ‖δx‖ / mean ‖x_base‖ ``[n_layers]``;
+    ``cos_direction`` cosine of δx with the direction ``[n_layers]``; ``cos_keys`` mean cosine of
+    δx with the keys of the located neurons read at that layer's input ``[n_layers]`` (NaN where no
+    located neuron lives).
+    """
+
+    hooks: list[str]
+    delta: torch.Tensor
+    norm: torch.Tensor
+    rel_norm: torch.Tensor
+    cos_direction: torch.Tensor | None
+    cos_keys: torch.Tensor | None
+    meta: dict = field(default_factory=dict)
+
+
+def residual_offset(pair, texts: Sequence[str], *, where: str = "post", direction: Direction | None = None,
+                    neurons: Neurons | None = None, batch_size: int = 64) -> ResidualOffset:
+    """Mean residual offset per layer between the aligned and the base model on ``texts``.
+
+    Each text's residual is averaged over its real tokens; δx averages those over texts.
+    ``cos_keys`` compares δx at ``hook_resid_mid`` of a layer (the MLP's input) with the keys there
+    when ``where="mid"``; with ``"post"`` it uses the previous layer's output (= this layer's
+    input stream before attention), a close proxy.
+    """
+    L = pair.cfg.n_layers
+    hooks = H.hook_names(f"resid_{where}", L)
+    xb = record(pair.base, texts, hooks, reduction="mean", batch_size=batch_size, progress=False)
+    xa = record(pair.aligned, texts, hooks, reduction="mean", batch_size=batch_size, progress=False)
+    delta = torch.stack([(xa[h] - xb[h]).mean(0) for h in hooks])
+    base_norm = torch.stack([xb[h].norm(dim=-1).mean() for h in hooks])
+    cos_dir = None if direction is None else cosine(delta, direction.vector.view(1, -1))
+    cos_keys = None
+    if neurons is not None:
+        cos_keys = torch.full((L,), float("nan"))
+        keys = keys_of(pair.base, neurons)
+        for layer in range(L):
+            sel = neurons.layer == layer
+            if sel.any():
+                src = delta[layer] if where == "mid" else delta[layer - 1] if layer > 0 else None
+                if src is not None:
+                    cos_keys[layer] = cosine(keys[sel], src.view(1, -1)).mean()
+    return ResidualOffset(hooks, delta, delta.norm(dim=-1), delta.norm(dim=-1) / base_norm,
+                          cos_dir, cos_keys, {"n_texts": len(texts), "where": where})
+
+
+@dataclass
+class ResidualPCA:
+    """2-D PCA of per-text residuals at ``hook`` from both models (fit on both together).
+
+    ``coords`` ``[2n 2]``; ``model`` labels each row ``"base"`` or ``"aligned"``; ``label`` the
+    texts' labels (e.g. toxic) repeated for both models, if given.
+    """
+
+    hook: str
+    coords: torch.Tensor
+    model: list[str]
+    label: list | None
+    explained_variance: list[float]
+
+
+def residual_pca(pair, texts: Sequence[str], layer: int, *, labels: Sequence | None = None,
+                 batch_size: int = 64) -> ResidualPCA:
+    """Per-text mean residual at ``blocks.{layer}.hook_resid_post`` of both models, in one PCA."""
+    hook = H.resid(layer)
+    xb = record(pair.base, texts, [hook], batch_size=batch_size, progress=False)[hook]
+    xa = record(pair.aligned, texts, [hook], batch_size=batch_size, progress=False)[hook]
+    X = torch.cat([xb, xa]).float()
+    Xc = X - X.mean(0)
+    U, S, Vh = torch.linalg.svd(Xc, full_matrices=False)
+    coords = Xc @ Vh[:2].T
+    var = (S**2) / (S**2).sum()
+    lab = None if labels is None else list(labels) * 2
+    return ResidualPCA(hook, coords, ["base"] * len(texts) + ["aligned"] * len(texts), lab,
+                       var[:2].tolist())

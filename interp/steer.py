@@ -1,0 +1,254 @@
+"""Interventions: small declarative objects that turn into hooks for any forward or generation.
+
+Each intervention is a dataclass (so it can be listed in a table, saved, and swept) with
+``fwd_hooks(model) -> [(hook_name, fn), …]``. Pass them to :func:`interp.generate.generate`,
+:mod:`interp.evaluate` functions, or ``model.hooks(fwd_hooks=…)`` directly::
+
+    from interp.steer import ScaleNeurons
+    evaluate.toxicity(pair.aligned, prompts, hooks=[ScaleNeurons(top, factor=10)])
+
+An intervention with a ``prepare(input_ids, attention_mask, position_ids)`` method is called
+before every forward pass (used to run a second model on the same tokens, for patching).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import torch
+
+from . import hooks as H
+from .neurons import Neurons
+
+
+def _dose(x) -> str:
+    return f"{x:g}" if isinstance(x, int | float) else str(x)
+
+
+@dataclass
+class ScaleNeurons:
+    """Multiply the activations of ``neurons`` by ``factor`` (Lee et al. scale toxic keys ×10).
+
+    ``positive_only``: scale only the positive part (a GELU neuron pushed below zero stays put).
+    ``point``: ``"post"`` (what multiplies the value vector) or ``"pre"``.
+    """
+
+    neurons: Neurons
+    factor: float
+    positive_only: bool = False
+    point: str = "post"
+
+    def describe(self) -> str:
+        part = " positive part" if self.positive_only else ""
+        return f"scale {len(self.neurons)} {self.neurons.label}{part} ×{_dose(self.factor)}"
+
+    def fwd_hooks(self, model) -> list:
+        out = []
+        for layer, idx in self.neurons.by_layer().items():
+            def fn(act, hook, idx=idx):
+                a = act[..., idx]
+                if self.positive_only:
+                    a = torch.where(a > 0, a * self.factor, a)
+                else:
+                    a = a * self.factor
+                act = act.clone()
+                act[..., idx] = a
+                return act
+            out.append((f"blocks.{layer}.mlp.hook_{self.point}", fn))
+        return out
+
+
+@dataclass
+class ClampNeurons:
+    """Raise the activations of ``neurons`` to at least ``values`` ``[k]`` (e.g. a base-model
+    quantile on eliciting text), times ``dose``; activations already above are left alone."""
+
+    neurons: Neurons
+    values: torch.Tensor
+    dose: float = 1.0
+    point: str = "post"
+
+    def describe(self) -> str:
+        return f"clamp {len(self.neurons)} {self.neurons.label} to ≥ {_dose(self.dose)}× base quantile"
+
+    def fwd_hooks(self, model) -> list:
+        pos = {n: j for j, n in enumerate(self.neurons)}
+        out = []
+        for layer, idx in self.neurons.by_layer().items():
+            floor = torch.stack([self.values[pos[(layer, int(i))]] for i in idx]) * self.dose
+            def fn(act, hook, idx=idx, floor=floor):
+                act = act.clone()
+                act[..., idx] = torch.maximum(act[..., idx], floor.to(act))
+                return act
+            out.append((f"blocks.{layer}.mlp.hook_{self.point}", fn))
+        return out
+
+
+@dataclass
+class AddVector:
+    """Add ``alpha * vector`` to the residual stream at ``blocks.{layer}.hook_resid_{where}``.
+
+    ``vector`` ``[d_model]``. With ``layer=None`` it is added at every layer (``vector`` may then
+    be ``[n_layers d_model]``, one per layer).
+    """
+
+    vector: torch.Tensor
+    alpha: float = 1.0
+    layer: int | None = None
+    where: str = "post"
+    label: str = "vector"
+
+    def describe(self) -> str:
+        at = "every layer" if self.layer is None else f"layer {self.layer}"
+        return f"add {_dose(self.alpha)}·{self.label} at {at}"
+
+    def fwd_hooks(self, model) -> list:
+        layers = range(model.cfg.n_layers) if self.layer is None else [self.layer]
+        out = []
+        for layer in layers:
+            v = self.vector[layer] if self.vector.dim() == 2 else self.vector
+            def fn(act, hook, v=v):
+                return act + self.alpha * v.to(act)
+            out.append((H.resid(layer, self.where), fn))
+        return out
+
+
+@dataclass
+class AblateDirection:
+    """Project ``direction`` ``[d_model]`` out of the residual stream (``x − (1−keep)(x·d̂)d̂``)
+    at the output of every layer (or of ``layers``). ``keep=0`` removes it; ``keep=1`` is a no-op."""
+
+    direction: torch.Tensor
+    keep: float = 0.0
+    layers: Sequence[int] | None = None
+    label: str = "direction"
+
+    def describe(self) -> str:
+        return f"ablate {self.label} (keep {_dose(self.keep)})"
+
+    def fwd_hooks(self, model) -> list:
+        d = self.direction / self.direction.norm()
+        layers = range(model.cfg.n_layers) if self.layers is None else self.layers
+        def fn(act, hook):
+            dd = d.to(act)
+            return act - (1 - self.keep) * (act @ dd)[..., None] * dd
+        return [(H.resid(layer), fn) for layer in layers]
+
+
+@dataclass
+class PatchActivations:
+    """Replace ``neurons``' (or whole layers') MLP activations in the model with those a
+    ``source`` model computes on the same tokens (activation patching, e.g. base → aligned).
+
+    ``neurons=None`` patches every neuron of ``layers`` (default all layers). ``dose`` mixes:
+    ``act + dose·(source − act)``.
+    """
+
+    source: object
+    neurons: Neurons | None = None
+    layers: Sequence[int] | None = None
+    dose: float = 1.0
+    point: str = "post"
+    label: str = "base activations"
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    def describe(self) -> str:
+        what = f"{len(self.neurons)} {self.neurons.label}" if self.neurons is not None else (
+            "all neurons" + ("" if self.layers is None else f" of layers {list(self.layers)}"))
+        return f"patch {self.label} into {what}"
+
+    def _targets(self, model) -> dict[int, torch.Tensor | None]:
+        if self.neurons is not None:
+            return dict(self.neurons.by_layer())
+        layers = range(model.cfg.n_layers) if self.layers is None else self.layers
+        return {layer: None for layer in layers}
+
+    @torch.no_grad()
+    def prepare(self, input_ids, attention_mask, position_ids) -> None:
+        names = [f"blocks.{layer}.mlp.hook_{self.point}" for layer in self._targets(self.source)]
+        self._cache.clear()
+        def keep(act, hook):
+            self._cache[hook.name] = act.detach()
+        with self.source.hooks(fwd_hooks=[(n, keep) for n in names]):
+            self.source(input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                        return_type=None)
+
+    def fwd_hooks(self, model) -> list:
+        out = []
+        for layer, idx in self._targets(model).items():
+            name = f"blocks.{layer}.mlp.hook_{self.point}"
+            def fn(act, hook, idx=idx, name=name):
+                src = self._cache.get(name)
+                if src is None or src.shape != act.shape:
+                    raise RuntimeError("PatchActivations needs prepare() on the same tokens first")
+                act = act.clone()
+                if idx is None:
+                    act += self.dose * (src - act)
+                else:
+                    act[..., idx] += self.dose * (src[..., idx] - act[..., idx])
+                return act
+            out.append((name, fn))
+        return out
+
+
+def preparers(hooks) -> list[Callable]:
+    """The ``prepare`` methods of the interventions in ``hooks`` (those that need one)."""
+    return [h.prepare for h in hooks or () if hasattr(h, "prepare")]
+
+
+@dataclass
+class DosePoint:
+    dose: float
+    toxicity: float
+    se: float
+    n: int
+    perplexity: float
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class DoseResponse:
+    """A sweep of one intervention family over doses, with a control family of the same size.
+
+    ``points`` and ``control`` are lists of :class:`DosePoint`; ``baseline`` the model without
+    intervention.
+    """
+
+    name: str
+    description: str
+    points: list[DosePoint]
+    control: list[DosePoint] | None
+    baseline: DosePoint
+    control_description: str | None = None
+
+    def best(self, max_ppl_ratio: float | None = None) -> DosePoint:
+        """The dose with the highest toxicity (within a perplexity budget, if given)."""
+        ok = [p for p in self.points
+              if max_ppl_ratio is None or p.perplexity <= max_ppl_ratio * self.baseline.perplexity]
+        return max(ok or self.points, key=lambda p: p.toxicity)
+
+    def control_at(self, dose: float) -> DosePoint | None:
+        return next((p for p in self.control or [] if p.dose == dose), None)
+
+
+def sweep(model, make: Callable[[float], object], doses: Sequence[float], measure: Callable,
+          *, name: str, make_control: Callable[[float], object] | None = None) -> DoseResponse:
+    """Measure ``make(dose)`` at each dose (and ``make_control(dose)``), plus the bare model.
+
+    ``measure(model, hooks) -> DosePoint`` (with a placeholder dose) does the measuring, e.g.
+    toxicity of sampled continuations and held-out perplexity.
+    """
+    def at(intervention, dose):
+        p = measure(model, [intervention] if intervention is not None else [])
+        p.dose = dose
+        return p
+
+    base = at(None, 0.0)
+    points = [at(make(d), d) for d in doses]
+    control = [at(make_control(d), d) for d in doses] if make_control else None
+    desc = make(doses[-1]).describe() if hasattr(make(doses[-1]), "describe") else name
+    cdesc = None
+    if make_control is not None and hasattr(make_control(doses[-1]), "describe"):
+        cdesc = make_control(doses[-1]).describe()
+    return DoseResponse(name, desc, points, control, base, cdesc)
