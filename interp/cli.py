@@ -70,6 +70,19 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def cmd_reproduce_toxicity(args) -> int:
+    from .reproduce import toxicity as T
+
+    overrides = {"seed": args.seed}
+    cfg = T.config_for(args.pair, **overrides)
+    report = T.run(cfg, progress=not args.no_progress)
+    out = args.out or f"out/toxicity/{args.pair.replace(':', '-')}"
+    js, md = T.write(report, out)
+    print(md.read_text())
+    print(f"wrote {js} and {md}")
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
         prog="interp",
@@ -90,6 +103,15 @@ def main(argv=None) -> int:
     d = sub.add_parser("demo", help="load an organism pair, record it, print a summary")
     d.add_argument("--size", choices=["tiny", "small"], default="tiny")
     d.set_defaults(func=cmd_demo)
+
+    rep = sub.add_parser("reproduce", help="run a reproduction on a pair, write JSON and markdown")
+    rep_sub = rep.add_subparsers(dest="reproduce_command", required=True)
+    tox = rep_sub.add_parser("toxicity", help="Lee et al. (2024): locate, compare, reactivate")
+    tox.add_argument("--pair", default="organism:small")
+    tox.add_argument("--out", default=None, help="output folder (default out/toxicity/<pair>)")
+    tox.add_argument("--seed", type=int, default=0)
+    tox.add_argument("--no-progress", action="store_true")
+    tox.set_defaults(func=cmd_reproduce_toxicity)
 
     args = parser.parse_args(argv)
     _quiet_libraries()

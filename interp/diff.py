@@ -26,8 +26,8 @@ from .record import record
 GROUPS = ("embed", "attn", "mlp_in", "mlp_out", "norm")
 _GROUP_RULES = [
     ("norm", r"(^|\.)(ln_\w+|ln\d|\w*norm\w*)(\.|$)"),
-    ("mlp_in", r"mlp\.(c_fc|up_proj|gate_proj|fc_in|dense_h_to_4h|gate_up_proj|w1|w3)\b"),
-    ("mlp_out", r"mlp\.(c_proj|down_proj|fc_out|dense_4h_to_h|w2)\b"),
+    ("mlp_in", r"mlp\.(c_fc|up_proj|gate_proj|fc_in|dense_h_to_4h|gate_up_proj|w1|w3|in|gate)\."),
+    ("mlp_out", r"mlp\.(c_proj|down_proj|fc_out|dense_4h_to_h|w2|out)\."),
     ("attn", r"(attn|attention|self_attn)\."),
     ("embed", r"(wte|wpe|embed_tokens|embed_positions|lm_head|embed_in|embed_out)\b"),
 ]
@@ -40,9 +40,24 @@ def param_group(name: str) -> tuple[str, int | None]:
     return group, int(m.group(1)) if m else None
 
 
-def hf_module(bridge):
-    """The Hugging Face module inside a bridge (its parameters are the bridge's)."""
-    return bridge.original_model
+def named_weights(bridge) -> dict[str, torch.nn.Parameter]:
+    """The model's own weight tensors by Hugging Face name, each exactly once.
+
+    A bridge exposes some weights twice (e.g. GPT-2's fused ``c_attn`` and its ``q``/``k``/``v``
+    views); of the tensors sharing one storage only the whole one is kept, and bridge wrapper
+    segments (``._original_component``) are dropped from the names.
+    """
+    best: dict[int, tuple[str, torch.nn.Parameter]] = {}
+    order: list[int] = []
+    for name, p in bridge.original_model.named_parameters():
+        key = p.untyped_storage().data_ptr()
+        clean = name.replace("._original_component", "")
+        if key not in best:
+            order.append(key)
+            best[key] = (clean, p)
+        elif p.numel() > best[key][1].numel():
+            best[key] = (clean, p)
+    return dict(best[k] for k in order)
 
 
 @dataclass
@@ -73,9 +88,9 @@ class WeightDiff:
 @torch.no_grad()
 def weight_diff(pair) -> WeightDiff:
     """Cosine and relative change of every parameter tensor between base and aligned."""
-    base = dict(hf_module(pair.base).named_parameters())
+    base = named_weights(pair.base)
     rows = []
-    for name, pa in hf_module(pair.aligned).named_parameters():
+    for name, pa in named_weights(pair.aligned).items():
         pb = base[name]
         a, b = pa.detach().flatten().double(), pb.detach().flatten().double()
         diff = (a - b).norm().item()

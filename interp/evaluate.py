@@ -16,6 +16,7 @@ import torch.nn.functional as F
 
 from .generate import as_fwd_hooks, generate
 from .score import Rate, get_scorer, toxicity_rate
+from .steer import preparers
 from .tokens import batches
 
 
@@ -75,9 +76,12 @@ def token_losses(model, texts: Sequence[str], *, batch_size: int = 64, hooks: Se
     """
     sums, counts = [], []
     device = next(model.parameters()).device
+    prepare = preparers(hooks)
     with model.hooks(fwd_hooks=as_fwd_hooks(hooks, model)):
         for b in batches(model.tokenizer, texts, batch_size, max_length=model.cfg.n_ctx):
             ids, mask = b.input_ids.to(device), b.attention_mask.to(device)
+            for fn in prepare:
+                fn(ids, mask, b.position_ids.to(device))
             logits = model(ids, attention_mask=mask).float()
             lp = F.cross_entropy(logits[:, :-1].transpose(1, 2), ids[:, 1:], reduction="none")
             m = mask[:, 1:].float()

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import torch
 from tqdm.auto import tqdm
 
+from .steer import preparers
 from .tokens import encode
 
 
@@ -72,11 +73,14 @@ def generate_tokens(
     generator: torch.Generator | None = None,
     eos_token_id: int | None = None,
     logits_processor=None,
+    prepare: Sequence = (),
 ) -> torch.Tensor:
     """Extend left-padded ``input_ids`` ``[batch pos]``; returns the new tokens ``[batch max_new_tokens]``.
 
     Finished rows (after ``eos_token_id``) continue with ``-1``. ``logits_processor`` is an optional
-    callable ``(input_ids [batch pos], logits [batch vocab]) -> logits`` applied before choosing.
+    callable ``(input_ids [batch pos], logits [batch vocab]) -> logits`` applied before choosing;
+    each of ``prepare`` is called with ``(input_ids, attention_mask, position_ids)`` before every
+    forward pass (see :class:`interp.steer.PatchActivations`).
     """
     device = next(model.parameters()).device
     seq, mask = input_ids.to(device), attention_mask.to(device)
@@ -85,6 +89,8 @@ def generate_tokens(
     new = torch.full((seq.shape[0], max_new_tokens), -1, dtype=torch.long, device=device)
     for step in range(max_new_tokens):
         pos = (mask.cumsum(-1) - 1).clamp(min=0)
+        for fn in prepare:
+            fn(seq, mask, pos)
         logits = model(seq, attention_mask=mask, position_ids=pos)[:, -1, :].float()
         if logits_processor is not None:
             logits = logits_processor(seq, logits)
@@ -134,6 +140,7 @@ def generate(
     gen = torch.Generator().manual_seed(seed) if seed is not None else None
     eos = tok.eos_token_id if stop_at_eos else None
     fwd = as_fwd_hooks(hooks, model)
+    prepare = preparers(hooks)
     rows: list[torch.Tensor] = []
     texts: list[str] = []
     width = 0
@@ -145,7 +152,7 @@ def generate(
             new = generate_tokens(model, ids, mask, max_new_tokens=max_new_tokens,
                                   do_sample=do_sample, temperature=temperature, top_k=top_k,
                                   top_p=top_p, generator=gen, eos_token_id=eos,
-                                  logits_processor=logits_processor)
+                                  logits_processor=logits_processor, prepare=prepare)
             for r in new:
                 keep = r[r >= 0]
                 if eos is not None:

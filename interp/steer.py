@@ -168,9 +168,11 @@ class PatchActivations:
     def prepare(self, input_ids, attention_mask, position_ids) -> None:
         names = [f"blocks.{layer}.mlp.hook_{self.point}" for layer in self._targets(self.source)]
         self._cache.clear()
-        def keep(act, hook):
-            self._cache[hook.name] = act.detach()
-        with self.source.hooks(fwd_hooks=[(n, keep) for n in names]):
+        def keeper(name):
+            def keep(act, hook):
+                self._cache[name] = act.detach()
+            return keep
+        with self.source.hooks(fwd_hooks=[(n, keeper(n)) for n in names]):
             self.source(input_ids, attention_mask=attention_mask, position_ids=position_ids,
                         return_type=None)
 

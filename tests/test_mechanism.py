@@ -1,0 +1,247 @@
+"""Locate, compare, reactivate: each function on a case whose answer is known by construction."""
+
+import copy
+import math
+
+import pytest
+import torch
+
+from interp import hooks as H
+from interp.attribution import locate_change, swapped_weights
+from interp.diff import (
+    key_activation_change,
+    named_weights,
+    neuron_weight_diff,
+    param_group,
+    residual_offset,
+    residual_pca,
+    weight_diff,
+)
+from interp.directions import Direction, diff_in_means, random_direction, train_probe
+from interp.neurons import (
+    Neurons,
+    random_neurons,
+    rank_value_vectors,
+    svd_of_values,
+    vocab_projection,
+)
+from interp.pair import pair_from_modules
+from interp.steer import AblateDirection, AddVector, ClampNeurons, PatchActivations, ScaleNeurons
+
+from .conftest import make_gpt2
+
+TEXTS = ["Rex said to Ada: you are a stupid idiot.", "The old cat sat near the market.",
+         "Lily turned to Sam: thank you for the bread.", "Ada"]
+
+
+def _ids(tok, texts=TEXTS):
+    return tok(texts[:3], return_tensors="pt", padding=True)
+
+
+def _logits(model, enc, hooks=()):
+    from interp.generate import as_fwd_hooks
+    from interp.steer import preparers
+
+    with torch.no_grad(), model.hooks(fwd_hooks=as_fwd_hooks(hooks, model)):
+        pos = (enc.attention_mask.cumsum(-1) - 1).clamp(min=0)
+        for fn in preparers(hooks):
+            fn(enc.input_ids, enc.attention_mask, pos)
+        return model(enc.input_ids, attention_mask=enc.attention_mask, position_ids=pos)
+
+
+def _pair(tokenizer, edit=None):
+    base = make_gpt2(tokenizer, seed=0)
+    aligned = copy.deepcopy(base)
+    if edit is not None:
+        with torch.no_grad():
+            edit(aligned)
+    return pair_from_modules(base, aligned, tokenizer)
+
+
+def test_planted_value_vector_is_ranked_first(gpt2):
+    d = random_direction(gpt2.cfg.d_model, seed=1)
+    with torch.no_grad():
+        named_weights(gpt2)["transformer.h.1.mlp.c_proj.weight"][7] = 5 * d.vector
+    r = rank_value_vectors(gpt2, d, k=3)
+    assert (int(r.top.layer[0]), int(r.top.index[0])) == (1, 7)
+    assert abs(float(r.top.score[0]) - 1) < 1e-5
+    assert r.cosines.shape == (2, gpt2.cfg.d_mlp)
+    assert len(r.top_tokens) == 3 and len(r.top_tokens[0]) == 10
+    # Reading the planted vector through W_U promotes the token W_U's column points to.
+    W_U = H.unembed(gpt2)
+    up, down = vocab_projection(gpt2, W_U[:, 11].view(1, -1), n=1)
+    assert up[0][0] == gpt2.tokenizer.decode([11])
+    svd = svd_of_values(gpt2, r.top, n_components=2)
+    assert svd.singular_values.shape == (3,) and svd.vectors.shape == (2, gpt2.cfg.d_model)
+
+
+def test_probe_and_diff_in_means_recover_a_planted_axis():
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(2000, 16, generator=g)
+    y = (torch.rand(2000, generator=g) < 0.4).long()
+    X[:, 3] += 4 * y
+    p = train_probe(X, y, seed=0)
+    assert p.test_acc > 0.95 and p.n_test == 600
+    assert p.vector[3] > 0.9  # unit vector, pointing to the behaviour
+    dim = diff_in_means(X, y)
+    assert dim.vector[3] > 0.95
+    expected = X[y == 1].mean(0) - X[y == 0].mean(0)
+    assert torch.allclose(dim.vector * dim.scale, expected, atol=1e-5)
+    with pytest.raises(ValueError):
+        train_probe(X, torch.zeros(2000))
+    with pytest.raises(ValueError):
+        train_probe(X[:10], y)
+
+
+def test_reverting_every_group_recovers_the_base_exactly(tokenizer):
+    pair = _pair(tokenizer, edit=lambda m: [p.add_(0.05 * torch.randn_like(p)) for p in m.parameters()])
+    enc = _ids(tokenizer)
+    base, aligned = _logits(pair.base, enc), _logits(pair.aligned, enc)
+    assert not torch.allclose(base, aligned)
+    with swapped_weights(pair.aligned, pair.base) as names:
+        assert torch.equal(_logits(pair.aligned, enc), base)
+        assert {param_group(n)[0] for n in names} == {"embed", "attn", "mlp_in", "mlp_out", "norm"}
+    assert torch.equal(_logits(pair.aligned, enc), aligned)  # restored
+
+
+def test_weight_diff_and_change_location_find_the_edited_group(tokenizer):
+    def edit(m):
+        m.transformer.h[1].mlp.c_proj.weight.add_(0.2 * torch.randn_like(m.transformer.h[1].mlp.c_proj.weight))
+
+    pair = _pair(tokenizer, edit)
+    wd = weight_diff(pair)
+    changed = {r["name"] for r in wd.rows if r["rel_change"] > 0}
+    assert changed == {"transformer.h.1.mlp.c_proj.weight"}
+    assert wd.by_group()["attn"]["rel_change"] == 0 and wd.by_group()["mlp_out"]["rel_change"] > 0
+    enc = _ids(tokenizer)
+
+    def measure(model):  # a deterministic behaviour: the logit of one token
+        return float(_logits(model, enc)[..., 5].mean())
+
+    loc = locate_change(pair, measure, progress=False)
+    by = {(e.group, e.layer): e for e in loc.effects}
+    assert math.isclose(by[("mlp_out", None)].share_revert, 1.0, abs_tol=1e-6)
+    assert math.isclose(by[("mlp_out", 1)].share_apply, 1.0, abs_tol=1e-6)
+    assert abs(by[("attn", None)].share_revert) < 1e-6 and abs(by[("mlp_out", 0)].share_revert) < 1e-6
+
+
+def test_neuron_weight_cosines(tokenizer):
+    def edit(m):
+        m.transformer.h[0].mlp.c_proj.weight[3] *= -1  # value of neuron (0, 3) flipped
+        m.transformer.h[0].mlp.c_fc.weight[:, 5] *= 2  # key of neuron (0, 5) rescaled: cosine 1
+
+    pair = _pair(tokenizer, edit)
+    nr = Neurons(torch.tensor([0, 0, 1]), torch.tensor([3, 5, 2]))
+    rnd = random_neurons(2, pair.cfg.d_mlp, 3, seed=0, exclude=nr)
+    assert not set(rnd) & set(nr)
+    nwd = neuron_weight_diff(pair, nr, rnd)
+    assert torch.allclose(nwd.value_cos, torch.tensor([-1.0, 1.0, 1.0]), atol=1e-5)
+    assert torch.allclose(nwd.key_cos, torch.ones(3), atol=1e-5) and nwd.gate_cos is None
+    assert torch.allclose(nwd.random_value_cos, torch.ones(3), atol=1e-5)
+
+
+def test_residual_offset_of_a_planted_bias(tokenizer):
+    shift = torch.zeros(32)
+    shift[4] = 0.5
+
+    def edit(m):
+        m.transformer.h[0].mlp.c_proj.bias.add_(shift)
+
+    pair = _pair(tokenizer, edit)
+    d = Direction(shift / shift.norm(), "planted")
+    off = residual_offset(pair, TEXTS, direction=d, neurons=Neurons(torch.tensor([1]), torch.tensor([0])))
+    assert torch.allclose(off.delta[0], shift, atol=1e-5)  # resid_post of layer 0: exactly the bias
+    assert math.isclose(float(off.cos_direction[0]), 1.0, abs_tol=1e-5)
+    assert off.delta.shape == (2, 32) and not math.isnan(float(off.cos_keys[1]))
+    same = _pair(tokenizer)
+    assert torch.allclose(residual_offset(same, TEXTS).delta, torch.zeros(2, 32), atol=1e-6)
+    pca = residual_pca(pair, TEXTS, 1, labels=["a", "b", "c", "d"])
+    assert pca.coords.shape == (8, 2) and pca.model[:4] == ["base"] * 4 and pca.label[4] == "a"
+
+
+def test_key_activations_identical_models_and_padding(tokenizer):
+    pair = _pair(tokenizer)
+    nr = Neurons(torch.tensor([0, 1]), torch.tensor([3, 9]))
+    k = key_activation_change(pair, TEXTS, nr)
+    n_tokens = sum(len(x) for x in tokenizer(TEXTS)["input_ids"])
+    assert k.pre["base"].shape == (n_tokens, 2)
+    assert torch.equal(k.pre["base"], k.pre["aligned"]) and torch.equal(k.post["base"], k.post["aligned"])
+    alone = key_activation_change(pair, TEXTS[:1], nr)
+    n0 = len(tokenizer(TEXTS[:1])["input_ids"][0])
+    assert torch.allclose(alone.post["base"], k.post["base"][:n0], atol=1e-6)
+    s = k.summary()
+    assert set(s) == {"pre/base", "pre/aligned", "post/base", "post/aligned"}
+    assert len(s["pre/base"]["q50"]) == 2
+
+
+def test_zero_dose_interventions_change_nothing(tokenizer):
+    pair = _pair(tokenizer, edit=lambda m: m.transformer.h[0].mlp.c_fc.weight.mul_(1.5))
+    m = pair.aligned
+    enc = _ids(tokenizer)
+    clean = _logits(m, enc)
+    nr = Neurons(torch.tensor([0, 1, 1]), torch.tensor([1, 2, 3]))
+    v = torch.randn(32)
+    noops = [ScaleNeurons(nr, 1.0), ScaleNeurons(nr, 1.0, positive_only=True),
+             AddVector(v, 0.0, 1), AddVector(v, 0.0), AblateDirection(v, keep=1.0),
+             ClampNeurons(nr, torch.full((3,), -1e9)), PatchActivations(pair.base, dose=0.0)]
+    for iv in noops:
+        assert torch.allclose(_logits(m, enc, [iv]), clean, atol=1e-6), iv.describe()
+    for iv in [ScaleNeurons(nr, 10.0), AddVector(v, 1.0, 1), AblateDirection(v)]:
+        assert not torch.allclose(_logits(m, enc, [iv]), clean, atol=1e-4), iv.describe()
+
+
+def test_intervention_semantics(tokenizer):
+    pair = _pair(tokenizer, edit=lambda m: [m.transformer.h[i].mlp.c_fc.weight.mul_(1.5) for i in range(2)])
+    m = pair.aligned
+    nr = Neurons(torch.tensor([0, 1]), torch.tensor([4, 6]))
+    seen = {}
+
+    def spy(act, hook):
+        seen[hook.name] = act.clone()
+
+    def post_with(iv):
+        hooks = [*(iv.fwd_hooks(m) if iv else []), (H.mlp_post(0), spy)]
+        with torch.no_grad(), m.hooks(fwd_hooks=hooks):
+            m(_ids(tokenizer).input_ids)
+        return next(iter(seen.values()))
+
+    raw = post_with(None)
+    scaled = post_with(ScaleNeurons(nr, 3.0))
+    assert torch.allclose(scaled[..., 4], 3 * raw[..., 4]) and torch.equal(scaled[..., 5], raw[..., 5])
+    pos = post_with(ScaleNeurons(nr, 3.0, positive_only=True))
+    expect = torch.where(raw[..., 4] > 0, 3 * raw[..., 4], raw[..., 4])
+    assert torch.allclose(pos[..., 4], expect)
+    # Ablating a direction leaves the stream orthogonal to it.
+    d = torch.randn(32)
+    with torch.no_grad(), m.hooks(fwd_hooks=[*AblateDirection(d).fwd_hooks(m), (H.resid(1), spy)]):
+        m(_ids(tokenizer).input_ids)
+    r1 = seen["blocks.1.hook_resid_post"] if "blocks.1.hook_resid_post" in seen else list(seen.values())[-1]
+    assert (r1 @ (d / d.norm())).abs().max() < 1e-4
+    # Patching every MLP activation of the base into a model whose only change is its MLP keys
+    # gives back the base model exactly.
+    enc = _ids(tokenizer)
+    patched = _logits(m, enc, [PatchActivations(pair.base)])
+    assert torch.allclose(patched, _logits(pair.base, enc), atol=1e-5)
+
+
+def test_reproduce_toxicity_on_the_tiny_organism(tiny_pair, tmp_path):
+    import json
+
+    from interp.reproduce import toxicity as T
+
+    cfg = T.config_for("organism:tiny")
+    report = T.run(cfg, pair=tiny_pair, progress=False, log=lambda *a: None)
+    js, md = T.write(report, tmp_path)
+    data = json.loads(js.read_text())
+    for key in ("probe", "value_vectors", "weights", "keys", "offset", "location", "patching",
+                "sweeps", "table", "findings", "config"):
+        assert key in data
+    assert data["config"]["seed"] == 0 and len(data["value_vectors"]) == cfg.k
+    rows = [r["row"] for r in data["table"]]
+    assert rows[0] == "base" and "aligned" in rows and any(r.startswith("  control") for r in rows)
+    assert all(isinstance(f["reproduces"], bool) for f in data["findings"])
+    text = md.read_text()
+    assert "What reproduces" in text and "Table 2" in text and "Where the change lives" in text
+    # The table's base and aligned rows are the models' measured rates, not constants.
+    base_row = data["table"][0]
+    assert 0 <= base_row["toxicity"] <= 1 and base_row["n"] == cfg.n_eval_prompts * cfg.n_samples
