@@ -28,13 +28,27 @@ setup() {
     fi
 }
 
+browser() {
+    # Static PNG export (kaleido) needs a Chrome/Chromium; Debian's package works offline.
+    if ! command -v chromium >/dev/null && ! command -v google-chrome >/dev/null; then
+        if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+            (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) \
+                || echo "note: could not install chromium; figures will be HTML only" >&2
+        else
+            echo "note: no Chromium; figures will be HTML only (sudo apt-get install chromium adds PNGs)" >&2
+        fi
+    fi
+}
+
 cmd=${1:-}
 shift || true
 case "$cmd" in
     reproduce)
         setup
+        browser
         "$VENV/bin/interp" organism build --size small "$@"
-        "$VENV/bin/interp" demo --size small
+        "$VENV/bin/interp" reproduce toxicity --pair organism:small --out figures/out
+        "$VENV/bin/interp" figures
         ;;
     test)
         setup

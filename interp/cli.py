@@ -73,13 +73,35 @@ def cmd_demo(args) -> int:
 def cmd_reproduce_toxicity(args) -> int:
     from .reproduce import toxicity as T
 
-    overrides = {"seed": args.seed}
-    cfg = T.config_for(args.pair, **overrides)
-    report = T.run(cfg, progress=not args.no_progress)
+    report = T.cached_report(args.pair, seed=args.seed, progress=not args.no_progress, log=print)
     out = args.out or f"out/toxicity/{args.pair.replace(':', '-')}"
     js, md = T.write(report, out)
     print(md.read_text())
     print(f"wrote {js} and {md}")
+    return 0
+
+
+def cmd_figures(args) -> int:
+    """Run every figure script in ``figures/`` (its ``main(out_dir)``), reusing cached reports."""
+    import runpy
+    from pathlib import Path
+
+    folder = Path(args.dir)
+    scripts = sorted(p for p in folder.glob("*.py") if not p.name.startswith("_"))
+    if not scripts:
+        print(f"no figure scripts in {folder}", file=sys.stderr)
+        return 1
+    if args.pair:
+        os.environ["INTERP_FIGURE_PAIR"] = args.pair
+    out_dir = args.out or str(folder / "out")
+    # The README block goes last: it links the other figures.
+    scripts.sort(key=lambda p: p.name == "readme.py")
+    for p in scripts:
+        if args.only and p.stem not in args.only:
+            continue
+        t = time.time()
+        written = runpy.run_path(str(p))["main"](out_dir)
+        print(f"{p.stem:28s} {time.time() - t:6.1f} s  " + ", ".join(str(w) for w in written or []))
     return 0
 
 
@@ -112,6 +134,13 @@ def main(argv=None) -> int:
     tox.add_argument("--seed", type=int, default=0)
     tox.add_argument("--no-progress", action="store_true")
     tox.set_defaults(func=cmd_reproduce_toxicity)
+
+    fg = sub.add_parser("figures", help="regenerate every figure (HTML + PNG) from figures/*.py")
+    fg.add_argument("--dir", default="figures", help="folder of figure scripts")
+    fg.add_argument("--out", default=None, help="output folder (default <dir>/out)")
+    fg.add_argument("--pair", default=None, help="override the scripts' pair (e.g. organism:tiny)")
+    fg.add_argument("--only", nargs="*", default=None, help="names of scripts to run")
+    fg.set_defaults(func=cmd_figures)
 
     args = parser.parse_args(argv)
     _quiet_libraries()

@@ -29,8 +29,8 @@ from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from .hooks import check_hooks
-from .io import atomic_path, hash_texts, read_json, write_json
-from .tokens import Batch, batches, context_length, encode
+from .io import atomic_path, read_json, write_json
+from .tokens import context_length, data_hash, get_batch
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
@@ -191,7 +191,8 @@ def record(
     out_dir: str | Path | None = None,
     progress: bool = True,
 ) -> Recording:
-    """Run ``texts`` through ``model`` and keep the ``hooks``' activations, reduced.
+    """Run ``texts`` (strings, or :class:`~interp.tokens.Tokens`) through ``model`` and keep the
+    ``hooks``' activations, reduced.
 
     With ``out_dir`` the batches are written as safetensors shards with a manifest, resuming
     after an interruption from the last complete shard; the return value then reads the shards
@@ -207,11 +208,11 @@ def record(
         return load_recording(out_dir)
     parts: dict[str, list[torch.Tensor]] = {h: [] for h in hooks}
     index: list[torch.Tensor] = []
-    it = batches(model.tokenizer, texts, batch_size, max_length=max_length, on_overflow=on_overflow)
-    n_batches = -(-len(texts) // batch_size)
+    starts = range(0, len(texts), batch_size)
     with _collecting(model, hooks, reduction) as collector:
-        for batch in tqdm(it, total=n_batches, desc=f"record {model.cfg.model_name}",
-                          disable=not progress):
+        for lo in tqdm(starts, desc=f"record {model.cfg.model_name}", disable=not progress):
+            batch = get_batch(model.tokenizer, texts, lo, min(lo + batch_size, len(texts)),
+                              max_length=max_length, on_overflow=on_overflow)
             got = _forward_collect(model, batch, collector)
             for h in hooks:
                 parts[h].append(got[h])
@@ -224,7 +225,7 @@ def record(
         model.cfg.model_name,
         len(texts),
         torch.cat(index) if index else None,
-        {"data_hash": hash_texts(texts), "batch_size": batch_size, "max_length": max_length},
+        {"data_hash": data_hash(texts), "batch_size": batch_size, "max_length": max_length},
     )
 
 
@@ -248,7 +249,7 @@ def _manifest_key(model, texts, hooks, reduction, batch_size, max_length) -> dic
         "model_fingerprint": model_fingerprint(model),
         "hooks": list(hooks),
         "reduction": reduction,
-        "data_hash": hash_texts(texts),
+        "data_hash": data_hash(texts),
         "n_texts": len(texts),
         "batch_size": batch_size,
         "max_length": max_length,
@@ -303,10 +304,8 @@ def write_shards(
         for lo in range(0, len(texts), batch_size):
             if lo in done:
                 continue
-            hi = min(lo + batch_size, len(texts))
-            ids, mask = encode(model.tokenizer, texts[lo:hi], max_length=max_length,
-                               on_overflow=on_overflow)
-            batch = Batch(ids, mask, range(lo, hi))
+            batch = get_batch(model.tokenizer, texts, lo, min(lo + batch_size, len(texts)),
+                              max_length=max_length, on_overflow=on_overflow)
             got = _forward_collect(model, batch, collector)
             tensors = {h: t.contiguous() for h, t in got.items()}
             if reduction == "all":

@@ -223,6 +223,8 @@ class DoseResponse:
     control: list[DosePoint] | None
     baseline: DosePoint
     control_description: str | None = None
+    dose_label: str = "dose"
+    title: str | None = None
 
     def best(self, max_ppl_ratio: float | None = None) -> DosePoint:
         """The dose with the highest toxicity (within a perplexity budget, if given)."""
@@ -235,7 +237,8 @@ class DoseResponse:
 
 
 def sweep(model, make: Callable[[float], object], doses: Sequence[float], measure: Callable,
-          *, name: str, make_control: Callable[[float], object] | None = None) -> DoseResponse:
+          *, name: str, make_control: Callable[[float], object] | None = None,
+          dose_label: str = "dose", title: str | None = None) -> DoseResponse:
     """Measure ``make(dose)`` at each dose (and ``make_control(dose)``), plus the bare model.
 
     ``measure(model, hooks) -> DosePoint`` (with a placeholder dose) does the measuring, e.g.
@@ -253,4 +256,4 @@ def sweep(model, make: Callable[[float], object], doses: Sequence[float], measur
     cdesc = None
     if make_control is not None and hasattr(make_control(doses[-1]), "describe"):
         cdesc = make_control(doses[-1]).describe()
-    return DoseResponse(name, desc, points, control, base, cdesc)
+    return DoseResponse(name, desc, points, control, base, cdesc, dose_label, title)

@@ -103,3 +103,59 @@ def batches(
             padding_side=padding_side,
         )
         yield Batch(ids, mask, range(lo, hi))
+
+
+@dataclass
+class Tokens:
+    """Already-tokenized data: ``input_ids`` and ``attention_mask`` ``[n pos]``, right-padded.
+
+    Pass it wherever interp takes texts (e.g. :func:`interp.record.record`).
+    """
+
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor | None = None
+
+    def __post_init__(self):
+        if self.input_ids.dim() != 2:
+            raise ValueError("input_ids must be [n, pos]")
+        if self.attention_mask is None:
+            self.attention_mask = torch.ones_like(self.input_ids)
+        if self.attention_mask.shape != self.input_ids.shape:
+            raise ValueError("attention_mask and input_ids differ in shape")
+        m = self.attention_mask.long()
+        if (m[:, 1:] > m[:, :-1]).any():
+            raise ValueError("Tokens must be right-padded (a 0 in the mask followed by a 1)")
+
+    def __len__(self) -> int:
+        return self.input_ids.shape[0]
+
+
+def get_batch(tokenizer, data, lo: int, hi: int, *, max_length: int | None = None,
+              on_overflow: str = "truncate") -> Batch:
+    """Rows ``lo:hi`` of texts or :class:`Tokens` as a right-padded :class:`Batch`."""
+    if isinstance(data, Tokens):
+        ids, mask = data.input_ids[lo:hi], data.attention_mask[lo:hi]
+        width = int(mask.sum(-1).max())
+        ids, mask = ids[:, :width], mask[:, :width]
+        if max_length is not None and width > max_length:
+            msg = f"token rows longer than the context window of {max_length}"
+            if on_overflow == "error":
+                raise SequenceTooLongError(msg)
+            warnings.warn(msg + "; truncated", stacklevel=2)
+            ids, mask = ids[:, :max_length], mask[:, :max_length]
+        return Batch(ids.long(), mask.long(), range(lo, hi))
+    ids, mask = encode(tokenizer, data[lo:hi], max_length=max_length, on_overflow=on_overflow)
+    return Batch(ids, mask, range(lo, hi))
+
+
+def data_hash(data) -> str:
+    """A short hash of texts or :class:`Tokens`."""
+    import hashlib
+
+    from .io import hash_texts
+
+    if isinstance(data, Tokens):
+        h = hashlib.sha256(data.input_ids.long().numpy().tobytes())
+        h.update(data.attention_mask.long().numpy().tobytes())
+        return h.hexdigest()[:16]
+    return hash_texts(data)

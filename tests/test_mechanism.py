@@ -224,13 +224,14 @@ def test_intervention_semantics(tokenizer):
     assert torch.allclose(patched, _logits(pair.base, enc), atol=1e-5)
 
 
-def test_reproduce_toxicity_on_the_tiny_organism(tiny_pair, tmp_path):
+def test_reproduce_toxicity_on_the_tiny_organism(use_organism_cache, tmp_path):
     import json
 
     from interp.reproduce import toxicity as T
 
     cfg = T.config_for("organism:tiny")
-    report = T.run(cfg, pair=tiny_pair, progress=False, log=lambda *a: None)
+    report = T.cached_report("organism:tiny")  # runs once per test session, then cached
+    assert report.config == cfg
     js, md = T.write(report, tmp_path)
     data = json.loads(js.read_text())
     for key in ("probe", "value_vectors", "weights", "keys", "offset", "location", "patching",
@@ -245,3 +246,27 @@ def test_reproduce_toxicity_on_the_tiny_organism(tiny_pair, tmp_path):
     # The table's base and aligned rows are the models' measured rates, not constants.
     base_row = data["table"][0]
     assert 0 <= base_row["toxicity"] <= 1 and base_row["n"] == cfg.n_eval_prompts * cfg.n_samples
+
+
+def test_gated_mlp_keys_gates_and_values(tokenizer):
+    from .conftest import make_llama
+
+    base = make_llama(tokenizer, seed=0)
+    aligned = copy.deepcopy(base)
+    with torch.no_grad():
+        aligned.model.layers[1].mlp.gate_proj.weight[6] *= -1  # gate of neuron (1, 6) flipped
+    pair = pair_from_modules(base, aligned, tokenizer)
+    groups = {param_group(n)[0] for n in named_weights(pair.base)}
+    assert groups == {"embed", "attn", "mlp_in", "mlp_out", "norm"}
+    nr = Neurons(torch.tensor([1, 0]), torch.tensor([6, 2]))
+    nwd = neuron_weight_diff(pair, nr, random_neurons(2, pair.cfg.d_mlp, 2, seed=1, exclude=nr))
+    assert torch.allclose(nwd.gate_cos, torch.tensor([-1.0, 1.0]), atol=1e-5)
+    assert torch.allclose(nwd.key_cos, torch.ones(2), atol=1e-5)
+    d = random_direction(pair.cfg.d_model, seed=3)
+    with torch.no_grad():
+        named_weights(pair.base)["model.layers.0.mlp.down_proj.weight"][:, 9] = d.vector
+    r = rank_value_vectors(pair.base, d, k=1)
+    assert (int(r.top.layer[0]), int(r.top.index[0])) == (0, 9)
+    wd = weight_diff(pair)
+    changed = {r_["name"] for r_ in wd.rows if r_["rel_change"] > 0}
+    assert changed == {"model.layers.1.mlp.gate_proj.weight", "model.layers.0.mlp.down_proj.weight"}

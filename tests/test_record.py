@@ -144,3 +144,21 @@ def test_record_pair(tokenizer, tmp_path):
     rec = record_pair(pair, TEXTS, [H.resid(1)], progress=False, out_dir=tmp_path)
     assert (tmp_path / "base" / "manifest.json").exists()
     assert not torch.equal(rec.base[H.resid(1)], rec.aligned[H.resid(1)])
+
+
+def test_token_input_equals_text_input(any_model, tmp_path):
+    from interp.tokens import Tokens, encode
+
+    hooks = _hooks(any_model)
+    ids, mask = encode(any_model.tokenizer, TEXTS)
+    for reduction in ("mean", "all", -1):
+        from_text = record(any_model, TEXTS, hooks, reduction=reduction, batch_size=2, progress=False)
+        from_ids = record(any_model, Tokens(ids, mask), hooks, reduction=reduction, batch_size=2,
+                          progress=False)
+        for h in hooks:
+            assert torch.allclose(from_text[h], from_ids[h], atol=1e-6)
+    disk = record(any_model, Tokens(ids, mask), hooks, batch_size=2, out_dir=tmp_path, progress=False)
+    mean = record(any_model, TEXTS, hooks, batch_size=2, progress=False)
+    assert torch.allclose(disk[hooks[0]], mean[hooks[0]], atol=1e-6)
+    with pytest.raises(ValueError, match="right-padded"):
+        Tokens(ids, mask.flip(-1))

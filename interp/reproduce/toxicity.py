@@ -209,34 +209,46 @@ def run(cfg: ToxicityConfig, *, pair=None, data: dict | None = None, scorer=None
     rdir = random_direction(pair.cfg.d_model, seed=cfg.seed).vector
     top_value = value_vectors_of(pair.base, top[:1])[0]
     top_value_layer = int(top.layer[0])
+    k = len(top)
+    # (name, model, intervention(dose), control(dose), doses, dose label, title)
     families = [
-        ("scale_keys", pair.aligned, lambda d: ScaleNeurons(top, d),
-         lambda d: ScaleNeurons(rand, d), cfg.scale_doses),
+        ("scale_keys", pair.aligned, lambda d: ScaleNeurons(top, d), lambda d: ScaleNeurons(rand, d),
+         cfg.scale_doses, "scale factor on the activations",
+         f"Aligned model: scale the top-{k} toxic neurons' activations"),
         ("scale_keys_positive", pair.aligned, lambda d: ScaleNeurons(top, d, positive_only=True),
-         lambda d: ScaleNeurons(rand, d, positive_only=True), cfg.scale_doses),
+         lambda d: ScaleNeurons(rand, d, positive_only=True), cfg.scale_doses,
+         "scale factor on the positive part", f"Aligned model: scale the positive part of the top-{k} toxic neurons"),
         ("clamp_keys", pair.aligned, lambda d: ClampNeurons(top, floor, d),
-         lambda d: ClampNeurons(rand, rfloor, d), cfg.clamp_doses),
+         lambda d: ClampNeurons(rand, rfloor, d), cfg.clamp_doses,
+         f"floor, as a multiple of the base model's q{int(q * 100)}",
+         f"Aligned model: clamp the top-{k} toxic neurons to at least their base-model q{int(q * 100)}"),
         ("subtract_offset", pair.aligned,
          lambda d: AddVector(-dx, d, layer, label=f"(−δx at layer {layer})"),
          lambda d: AddVector(rdir * dx.norm(), d, layer, label="random vector of ‖δx‖"),
-         cfg.offset_doses),
+         cfg.offset_doses, "α (multiples of −δx)", f"Aligned model: add back −δx at layer {layer}"),
         ("ablate_probe", pair.aligned, lambda d: AblateDirection(probe.vector, keep=1 - d, label="probe"),
-         lambda d: AblateDirection(rdir, keep=1 - d, label="random direction"), (1.0,)),
+         lambda d: AblateDirection(rdir, keep=1 - d, label="random direction"), (1.0,),
+         "fraction of the direction removed", "Aligned model: ablate the probe direction at every layer"),
         ("add_probe", pair.aligned,
          lambda d: AddVector(probe.vector * xnorm, d, layer, label="probe·‖x‖"),
-         lambda d: AddVector(rdir * xnorm, d, layer, label="random·‖x‖"), cfg.direction_doses),
+         lambda d: AddVector(rdir * xnorm, d, layer, label="random·‖x‖"), cfg.direction_doses,
+         "α (multiples of the mean residual norm)", f"Aligned model: add α·probe at layer {layer}"),
         ("base_minus_probe", pair.base,
          lambda d: AddVector(probe.vector * xnorm, -d, layer, label="probe·‖x‖"),
-         lambda d: AddVector(rdir * xnorm, -d, layer, label="random·‖x‖"), cfg.direction_doses),
+         lambda d: AddVector(rdir * xnorm, -d, layer, label="random·‖x‖"), cfg.direction_doses,
+         "α (multiples of the mean residual norm)", f"Base model: subtract α·probe at layer {layer}"),
         ("base_minus_top_value", pair.base,
          lambda d: AddVector(top_value / top_value.norm() * xnorm, -d, top_value_layer,
                              label="top value vector·‖x‖"),
          lambda d: AddVector(rdir * xnorm, -d, top_value_layer, label="random·‖x‖"),
-         cfg.direction_doses),
+         cfg.direction_doses, "α (multiples of the mean residual norm)",
+         f"Base model: subtract the top value vector at layer {top_value_layer}"),
     ]
     sweeps = {}
-    for name, model, make, make_control, doses in tqdm(families, desc="sweeps", disable=not progress):
-        sweeps[name] = sweep(model, make, doses, measure, name=name, make_control=make_control)
+    for name, model, make, make_control, doses, label, title in tqdm(families, desc="sweeps",
+                                                                      disable=not progress):
+        sweeps[name] = sweep(model, make, doses, measure, name=name, make_control=make_control,
+                             dose_label=label, title=title)
     timings["reactivate_s"] = time.time() - t
 
     log("[5/6] tables")
@@ -264,22 +276,24 @@ def _row(label, p: DosePoint, dose=None) -> dict:
 
 
 def _table_rows(cfg: ToxicityConfig, sweeps: dict[str, DoseResponse]) -> list[dict]:
+    """Lee et al.'s Table 2 layout: each intervention at its best dose, its control below it."""
     rows = [_row("base", sweeps["base_minus_probe"].baseline)]
     for name, label in [("base_minus_probe", "base − probe"),
                         ("base_minus_top_value", "base − top value vector")]:
         b = _best(sweeps[name], cfg.ppl_budget, lowest=True)
         rows.append(_row(label, b, b.dose))
         c = sweeps[name].control_at(b.dose)
-        rows.append(_row(f"  control: {sweeps[name].control_description}", c, b.dose))
+        rows.append(_row(f"  control for {label}: {sweeps[name].control_description}", c, b.dose))
     rows.append(_row("aligned", sweeps["scale_keys"].baseline))
     for name, resp in sweeps.items():
         if name.startswith("base_"):
             continue
         b = _best(resp, cfg.ppl_budget)
-        rows.append(_row(f"aligned + {resp.description.rsplit(' ×', 1)[0]}", b, b.dose))
+        label = f"aligned + {resp.description.rsplit(' ×', 1)[0]}"
+        rows.append(_row(label, b, b.dose))
         c = resp.control_at(b.dose)
         if c is not None:
-            rows.append(_row(f"  control: {resp.control_description}", c, b.dose))
+            rows.append(_row(f"  control for {name}: {resp.control_description}", c, b.dose))
     return rows
 
 
@@ -473,3 +487,33 @@ def config_for(pair: str, size_hint: str | None = None, **overrides) -> Toxicity
                                   k=5, scale_doses=(0.0, 5.0), clamp_doses=(1.0,),
                                   offset_doses=(1.0,), direction_doses=(1.0,))
     return dataclasses.replace(cfg, **overrides)
+
+
+def cached_report(pair: str = "organism:small", *, seed: int = 0, progress: bool = False,
+                  log=lambda *a: None, **overrides) -> ToxicityReport:
+    """:func:`run` once per (pair, config), then read back from the cache (figures reuse it).
+
+    The cache key holds the whole config and the pair's weight fingerprints, so retrained or
+    re-aligned models never reuse a stale report. The file is interp's own pickle.
+    """
+    from ..io import atomic_path, cache_dir, stable_hash
+    from ..pair import load_pair
+    from ..record import model_fingerprint
+
+    cfg = config_for(pair, seed=seed, **overrides)
+    p = load_pair(pair)
+    key = stable_hash({"cfg": asdict(cfg), "base": model_fingerprint(p.base),
+                       "aligned": model_fingerprint(p.aligned), "v": 1})
+    path = cache_dir() / "reports" / f"toxicity-{pair.replace(':', '-')}-{key}.pt"
+    if path.exists():
+        report = torch.load(path, weights_only=False)
+        # Tables and verdicts are derived from the stored measurements: recompute them, so a
+        # change to their wording or layout never needs the measurements to be run again.
+        report.rows = _table_rows(report.config, report.sweeps)
+        report.findings = findings(report)
+        return report
+    report = run(cfg, pair=p, progress=progress, log=log)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        torch.save(report, tmp)
+    return report

@@ -1,0 +1,316 @@
+"""Plotting: one function per analysis result, each returning a ``plotly.graph_objects.Figure``.
+
+Functions only draw what an analysis returned (no computation beyond arranging numbers). One
+house template (``"interp"``), the Okabe–Ito colour-blind-safe palette, and the same two
+colours for base and aligned everywhere. :func:`save` writes interactive HTML and, where a
+Chrome/Chromium is available to kaleido, a static PNG.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import warnings
+from pathlib import Path
+
+import numpy as np
+import plotly.graph_objects as go
+import plotly.io as pio
+from plotly.subplots import make_subplots
+
+# Okabe & Ito (2008): distinguishable with every common colour-vision deficiency.
+OKABE_ITO = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000"]
+BASE, ALIGNED, CONTROL, ACCENT = "#0072B2", "#D55E00", "#8C8C8C", "#009E73"
+ROLE_COLOURS = {"base": BASE, "aligned": ALIGNED}
+
+pio.templates["interp"] = go.layout.Template(
+    layout=go.Layout(
+        font=dict(family="Helvetica, Arial, sans-serif", size=14, color="#222"),
+        title=dict(font=dict(size=18), x=0.02, xanchor="left"),
+        colorway=OKABE_ITO,
+        paper_bgcolor="white",
+        plot_bgcolor="white",
+        xaxis=dict(showline=True, linecolor="#444", ticks="outside", gridcolor="#ececec", zeroline=False,
+                   automargin=True, title=dict(standoff=12)),
+        yaxis=dict(showline=True, linecolor="#444", ticks="outside", gridcolor="#ececec", zeroline=False,
+                   automargin=True, title=dict(standoff=12)),
+        legend=dict(bgcolor="rgba(255,255,255,0.85)", bordercolor="#ccc", borderwidth=1),
+        margin=dict(l=80, r=40, t=80, b=70),
+    )
+)
+TEMPLATE = "interp"
+
+
+def _fig(title: str, **layout) -> go.Figure:
+    fig = go.Figure()
+    fig.update_layout(template=TEMPLATE, title=title, **layout)
+    return fig
+
+
+# ---------------------------------------------------------------- locate ---------------------
+
+def value_vectors(ranking, n: int = 10, n_tokens: int = 6) -> go.Figure:
+    """Top value vectors by cosine with the direction, labelled with the tokens they promote.
+
+    Takes a :class:`interp.neurons.ValueVectorRanking`.
+    """
+    top = ranking.top[:n]
+    names = top.names()
+    toks = [", ".join(t.strip() for t in ranking.top_tokens[i][:n_tokens]) for i in range(len(names))]
+    fig = _fig(f"Top value vectors by cosine with the {ranking.direction_kind.replace('_', ' ')}",
+               height=max(360, 48 * len(names) + 140), width=900)
+    fig.add_bar(y=names[::-1], x=top.score.tolist()[::-1], orientation="h", marker_color=BASE,
+                text=toks[::-1], textposition="outside", cliponaxis=False,
+                hovertemplate="%{y}: cos %{x:.3f}<br>%{text}<extra></extra>", showlegend=False)
+    xmax = float(top.score.max())
+    fig.update_xaxes(title="cosine(value vector, direction)", range=[0, xmax * 2.1])
+    fig.update_yaxes(title=dict(text="neuron (layer.index)", standoff=12))
+    fig.update_layout(margin=dict(l=140))
+    return fig
+
+
+def cosine_histogram(ranking) -> go.Figure:
+    """Distribution of every value vector's cosine with the direction, per layer."""
+    fig = _fig("Cosine of every MLP value vector with the direction", width=900, height=450)
+    for layer in range(ranking.cosines.shape[0]):
+        fig.add_histogram(x=ranking.cosines[layer].tolist(), name=f"layer {layer}", opacity=0.6,
+                          nbinsx=60)
+    fig.update_layout(barmode="overlay")
+    fig.update_xaxes(title="cosine(value vector, direction)")
+    fig.update_yaxes(title="neurons", type="log")
+    return fig
+
+
+# ---------------------------------------------------------------- compare --------------------
+
+def neuron_cosines(nwd) -> go.Figure:
+    """1 − cosine (base vs aligned) of keys and values: located neurons vs random ones (log scale).
+
+    Takes a :class:`interp.diff.NeuronWeightDiff`.
+    """
+    fig = _fig("Alignment barely moves the neurons' weights", width=900, height=480)
+    parts = [("key (W_in column)", nwd.key_cos, nwd.random_key_cos),
+             ("value (W_out row)", nwd.value_cos, nwd.random_value_cos)]
+    if nwd.gate_cos is not None:
+        parts.insert(1, ("gate (W_gate column)", nwd.gate_cos, nwd.random_gate_cos))
+    for i, (_label, located, rnd) in enumerate(parts):
+        for vals, name, colour, dx in ((located, "located neurons", ALIGNED, -0.15),
+                                       (rnd, "random neurons", CONTROL, 0.15)):
+            y = np.clip(1 - vals.double().numpy(), 1e-9, None)
+            fig.add_scatter(x=np.full(len(y), i + dx), y=y, mode="markers", name=name,
+                            marker=dict(color=colour, size=9, line=dict(width=0.5, color="#333")),
+                            showlegend=i == 0, legendgroup=name)
+    fig.update_xaxes(tickvals=list(range(len(parts))), ticktext=[p[0] for p in parts],
+                     range=[-0.6, len(parts) - 0.4])
+    fig.update_yaxes(title="1 − cosine(base, aligned)", type="log", exponentformat="power")
+    return fig
+
+
+def weight_change(wd) -> go.Figure:
+    """Relative change ‖aligned − base‖/‖base‖ of each parameter tensor, by group and layer.
+
+    Takes a :class:`interp.diff.WeightDiff`.
+    """
+    fig = _fig("Relative weight change per tensor", width=950, height=480)
+    groups = sorted({r["group"] for r in wd.rows})
+    for gi, g in enumerate(groups):
+        rows = [r for r in wd.rows if r["group"] == g]
+        fig.add_bar(x=[r["name"].replace("transformer.", "").replace("model.", "") for r in rows],
+                    y=[r["rel_change"] for r in rows], name=g,
+                    marker_color=OKABE_ITO[gi % len(OKABE_ITO)],
+                    customdata=[r["cosine"] for r in rows],
+                    hovertemplate="%{x}<br>rel. change %{y:.2e}<br>cosine %{customdata:.6f}<extra></extra>")
+    fig.update_xaxes(title="parameter tensor", tickangle=45, tickfont=dict(size=9))
+    fig.update_yaxes(title="‖aligned − base‖ / ‖base‖", type="log", exponentformat="power")
+    fig.update_layout(margin=dict(b=180))
+    return fig
+
+
+def key_activations(kac, point: str = "pre", max_points: int = 4000) -> go.Figure:
+    """Distributions of the located neurons' activations on every token, base vs aligned.
+
+    Takes a :class:`interp.diff.KeyActivationChange`; ``point`` is ``"pre"`` (before the
+    nonlinearity) or ``"post"`` (what multiplies the value vector).
+    """
+    data = kac.pre if point == "pre" else kac.post
+    label = "pre-activation (mlp.hook_pre)" if point == "pre" else "activation (mlp.hook_post)"
+    names = kac.neurons.names()
+    fig = _fig(f"Key activations of the located neurons: {label}", width=1000, height=480)
+    rng = np.random.default_rng(0)
+    for role in ("base", "aligned"):
+        x = data[role].float().numpy()
+        rows = rng.choice(len(x), min(max_points, len(x)), replace=False) if len(x) > max_points else slice(None)
+        xs = x[rows]
+        fig.add_violin(x=np.tile(names, xs.shape[0]), y=xs.ravel(), name=role,
+                       legendgroup=role, scalegroup=role, side="negative" if role == "base" else "positive",
+                       line_color=ROLE_COLOURS[role], meanline_visible=True, points=False, spanmode="hard")
+    fig.add_hline(y=0, line=dict(color="#444", width=1, dash="dot"))
+    fig.update_layout(violinmode="overlay", violingap=0.1)
+    fig.update_xaxes(title="neuron (layer.index)")
+    fig.update_yaxes(title=label)
+    return fig
+
+
+def residual_offset(off) -> go.Figure:
+    """Size of the residual offset δx per layer (bars) and its cosine with the probe (line).
+
+    Takes a :class:`interp.diff.ResidualOffset`.
+    """
+    layers = list(range(len(off.hooks)))
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    fig.update_layout(template=TEMPLATE, title="Residual offset δx = x_aligned − x_base", width=900,
+                      height=480)
+    fig.add_bar(x=layers, y=off.rel_norm.tolist(), name="‖δx‖ / ‖x_base‖", marker_color=ALIGNED,
+                opacity=0.75, secondary_y=False)
+    if off.cos_direction is not None:
+        fig.add_scatter(x=layers, y=off.cos_direction.tolist(), name="cos(δx, probe)", mode="lines+markers",
+                        line=dict(color=BASE, width=3), marker=dict(size=10), secondary_y=True)
+    if off.cos_keys is not None:
+        ck = [None if math.isnan(v) else v for v in off.cos_keys.tolist()]
+        fig.add_scatter(x=layers, y=ck, name="mean cos(δx, located keys)", mode="markers",
+                        marker=dict(color=ACCENT, size=12, symbol="diamond"), secondary_y=True)
+    fig.add_hline(y=0, line=dict(color="#444", width=1, dash="dot"), secondary_y=True)
+    fig.update_xaxes(title="layer", tickvals=layers)
+    fig.update_yaxes(title="relative size of δx", secondary_y=False)
+    fig.update_yaxes(title="cosine", range=[-1, 1], tickmode="linear", dtick=0.5, tickformat=".1f",
+                     secondary_y=True, showgrid=False)
+    return fig
+
+
+def residual_pca(pca) -> go.Figure:
+    """Both models' residuals in one PCA; colour = model, symbol = the text's label."""
+    fig = _fig(f"PCA of the residual stream at {pca.hook}", width=800, height=600)
+    coords = pca.coords.numpy()
+    labels = pca.label or ["text"] * len(pca.model)
+    symbols = {lab: s for lab, s in zip(sorted(set(labels)), ["circle", "x", "diamond", "square"])}
+    for role in ("base", "aligned"):
+        for lab in sorted(set(labels)):
+            idx = [i for i, (m, la) in enumerate(zip(pca.model, labels)) if m == role and la == lab]
+            if not idx:
+                continue
+            fig.add_scatter(x=coords[idx, 0], y=coords[idx, 1], mode="markers", name=f"{role}, {lab}",
+                            marker=dict(color=ROLE_COLOURS[role], symbol=symbols[lab], size=7, opacity=0.6))
+    ev = pca.explained_variance
+    fig.update_xaxes(title=f"PC1 ({ev[0]:.0%} of variance)")
+    fig.update_yaxes(title=f"PC2 ({ev[1]:.0%} of variance)")
+    return fig
+
+
+# ---------------------------------------------------------------- where ----------------------
+
+def change_location(loc) -> go.Figure:
+    """Share of the alignment effect carried by each weight group: reverted in the aligned model,
+    or applied alone to the base. Takes a :class:`interp.attribution.ChangeLocation`."""
+    whole = loc.whole_groups()
+    fig = _fig(f"Where the change lives ({loc.measure}: base {loc.base:.3f}, aligned {loc.aligned:.3f})",
+               width=900, height=480)
+    x = [e.group for e in whole]
+    fig.add_bar(x=x, y=[e.share_revert for e in whole], name="revert group to base (in aligned)",
+                marker_color=BASE)
+    fig.add_bar(x=x, y=[e.share_apply for e in whole], name="apply group alone (to base)",
+                marker_color=ALIGNED)
+    fig.add_hline(y=1, line=dict(color="#444", width=1, dash="dash"),
+                  annotation_text="whole effect", annotation_position="top left")
+    fig.add_hline(y=0, line=dict(color="#444", width=1))
+    fig.update_layout(barmode="group")
+    fig.update_xaxes(title="weight group")
+    fig.update_yaxes(title="share of the alignment effect")
+    return fig
+
+
+def change_location_layers(loc) -> go.Figure:
+    """Per layer × group: share of the effect removed when only that block is applied to the base."""
+    per = loc.per_layer()
+    groups = sorted({e.group for e in per})
+    layers = sorted({e.layer for e in per})
+    z = [[next((e.share_apply for e in per if e.group == g and e.layer == la), None) for la in layers]
+         for g in groups]
+    fig = _fig("Share of the effect per layer (apply only this block's aligned weights to the base)",
+               width=900, height=420)
+    fig.add_heatmap(z=z, x=[f"layer {la}" for la in layers], y=groups, colorscale="Cividis",
+                    zmid=None, text=[[f"{v:+.2f}" if v is not None else "" for v in row] for row in z],
+                    texttemplate="%{text}", colorbar=dict(title="share"))
+    return fig
+
+
+def dose_response(resp, title: str | None = None) -> go.Figure:
+    """Toxicity (± s.e.) against dose for an intervention and its random control, with perplexity
+    on a second axis. Takes a :class:`interp.steer.DoseResponse`."""
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    fig.update_layout(template=TEMPLATE, title=title or resp.title or resp.description, width=950,
+                      height=560, legend=dict(orientation="h", yanchor="top", y=-0.2, x=0),
+                      margin=dict(b=150))
+    def add(points, name, colour, dash):
+        d = [p.dose for p in points]
+        fig.add_scatter(x=d, y=[p.toxicity for p in points], name=f"{name}: toxicity",
+                        error_y=dict(type="data", array=[p.se for p in points], visible=True),
+                        line=dict(color=colour, width=3, dash=dash), mode="lines+markers", secondary_y=False)
+        fig.add_scatter(x=d, y=[p.perplexity for p in points], name=f"{name}: perplexity",
+                        line=dict(color=colour, width=1.5, dash="dot"), mode="lines+markers",
+                        marker=dict(symbol="square-open"), secondary_y=True)
+    add(resp.points, "intervention", ALIGNED, "solid")
+    if resp.control:
+        add(resp.control, "random control", CONTROL, "dash")
+    fig.add_hline(y=resp.baseline.toxicity, line=dict(color=BASE, width=1, dash="dash"),
+                  annotation_text="no intervention", annotation_position="bottom right")
+    fig.update_xaxes(title=resp.dose_label)
+    fig.update_yaxes(title="toxicity rate (± s.e.)", rangemode="tozero", secondary_y=False)
+    fig.update_yaxes(title="held-out perplexity", tickformat=".2f", secondary_y=True, showgrid=False)
+    return fig
+
+
+def reproduction_table(rows: list[dict], title: str = "Toxicity and perplexity") -> go.Figure:
+    """The reproduction's Table-2 rows as bars: toxicity ± s.e. per model / intervention."""
+    labels, seen = [], set()
+    for r in rows:
+        lab = (r["row"].strip() + ("" if r["dose"] is None else f" (dose {r['dose']:g})")
+               + f" · ppl {r['perplexity']:.2f}")
+        while lab in seen:  # plotly merges equal category labels into one bar
+            lab += "\u200b"
+        seen.add(lab)
+        labels.append(lab)
+    colours = [CONTROL if r["row"].startswith("  control") else BASE if r["row"].startswith("base")
+               else ALIGNED for r in rows]
+    fig = _fig(title, width=1000, height=max(420, 34 * len(rows) + 160))
+    fig.add_bar(y=labels[::-1], x=[r["toxicity"] for r in rows][::-1], orientation="h",
+                error_x=dict(type="data", array=[r["se"] for r in rows][::-1]),
+                marker_color=colours[::-1], showlegend=False,
+                hovertemplate="%{y}<br>toxicity %{x:.3f}<extra></extra>")
+    fig.update_xaxes(title="toxicity rate (± s.e.)", rangemode="tozero")
+    return fig
+
+
+# ---------------------------------------------------------------- saving ---------------------
+
+def png_available() -> bool:
+    """Whether kaleido can find a browser to render PNGs (Chrome/Chromium on PATH or BROWSER_PATH)."""
+    import os
+
+    if os.environ.get("BROWSER_PATH"):
+        return True
+    return any(shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome",
+                                         "chromium-headless-shell", "chrome"))
+
+
+def save(fig: go.Figure, stem: str | Path, *, png: bool = True, scale: float = 2.0) -> list[Path]:
+    """Write ``stem.html`` (always) and ``stem.png`` (when a browser is available). Atomic."""
+    from .io import atomic_path
+
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    out = []
+    html = stem.with_suffix(".html")
+    with atomic_path(html) as tmp:
+        # plotly.js is written once beside the HTML files, so they open offline.
+        fig.write_html(str(tmp), include_plotlyjs="directory", full_html=True)
+    out.append(html)
+    if png:
+        if png_available():
+            path = stem.with_suffix(".png")
+            with atomic_path(path) as tmp:
+                fig.write_image(str(tmp), format="png", scale=scale)
+            out.append(path)
+        else:
+            warnings.warn("no Chrome/Chromium for kaleido: PNG skipped (apt-get install chromium)",
+                          stacklevel=2)
+    return out

@@ -1,0 +1,105 @@
+"""Writes the notebooks in this folder (stored without outputs): python notebooks/_make_notebooks.py"""
+import nbformat as nbf
+
+def nb(cells, path):
+    n = nbf.v4.new_notebook()
+    n.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    n.cells = [nbf.v4.new_markdown_cell(c[3:]) if c.startswith("md:") else nbf.v4.new_code_cell(c) for c in cells]
+    nbf.write(n, path)
+
+nb([
+"md:# 01 · Quickstart: a pair, a recording, the toxic value vectors, one reactivation\n\n"
+"interp loads a **base** model and its **aligned** version as two TransformerLens bridges. "
+"Here the pair is the model organism: a small GPT-2 pretrained on a generated corpus with insults, "
+"then aligned against toxicity with DPO (built and cached on first use, ~4 minutes).",
+"""import os
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+PAIR = os.environ.get("INTERP_NOTEBOOK_PAIR", "organism:small")
+
+from interp import hooks as H, plot
+from interp.pair import load_pair
+pair = load_pair(PAIR)
+pair""",
+"md:The organism's manifest holds what its build measured: toxicity of sampled continuations, held-out perplexity, fact recall.",
+"""from interp.organism import metrics_table
+print(metrics_table(pair.info["organism"]))""",
+"md:## Record\nResidual vectors at the last layer, averaged over each text's real tokens, for both models.",
+"""from interp.record import record_pair
+from interp.evaluate import toxicity
+
+data = pair.info["data"]
+ev = toxicity(pair.base, data["train_prompts"][:150], n_samples=2)          # base samples, scored
+texts = [p + c for p, c in zip(ev.prompts, ev.completions)]
+labels = (ev.scores > 0.5).astype(int)
+last = H.resid(pair.cfg.n_layers - 1)
+rec = record_pair(pair, texts, [last], reduction="mean", progress=False)
+rec.base[last].shape""",
+"md:## Locate\nA linear probe for toxicity on the base model's residual stream, and the MLP value vectors that write along it.",
+"""from interp.directions import train_probe
+from interp.neurons import rank_value_vectors
+
+probe = train_probe(rec.base[last], labels, hook=last)
+print(f"probe held-out accuracy {probe.test_acc:.3f} (n={probe.n_test})")
+ranking = rank_value_vectors(pair.base, probe, k=10)
+plot.value_vectors(ranking)""",
+"md:## Compare\nThe located neurons' pre-activations on the same texts, base vs aligned.",
+"""from interp.diff import key_activation_change
+keys = key_activation_change(pair, texts, ranking.top)
+plot.key_activations(keys, "pre")""",
+"md:## Reactivate\nScale the located neurons ×10 in the aligned model (Lee et al.'s intervention) and compare with the same scaling of random neurons.",
+"""from interp.neurons import random_neurons
+from interp.steer import ScaleNeurons
+
+prompts = data["eval_prompts"][:100]
+rand = random_neurons(pair.cfg.n_layers, pair.cfg.d_mlp, 10, seed=0, exclude=ranking.top)
+for label, model, hooks in [("base", pair.base, []), ("aligned", pair.aligned, []),
+                            ("aligned, top-10 keys ×10", pair.aligned, [ScaleNeurons(ranking.top, 10)]),
+                            ("aligned, random-10 ×10", pair.aligned, [ScaleNeurons(rand, 10)])]:
+    print(f"{label:28s} {toxicity(model, prompts, n_samples=2, hooks=hooks).rate}")""",
+"""from interp.diff import residual_offset
+plot.residual_offset(residual_offset(pair, texts, direction=probe, neurons=ranking.top))""",
+], "notebooks/01_quickstart.ipynb")
+
+nb([
+"md:# 02 · The toxicity mechanism, with controls\n\n"
+"Lee et al. (ICML 2024) found that DPO against toxicity leaves GPT-2's toxic value vectors in place "
+"and instead shifts the residual stream so that their keys stop matching. This notebook runs every "
+"analysis of that story on a pair — probe, value vectors, weights, keys, residual offset, where the "
+"change lives, reactivation with random controls — and states which findings reproduce.",
+"""import os
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+PAIR = os.environ.get("INTERP_NOTEBOOK_PAIR", "organism:small")
+
+from IPython.display import Markdown
+from interp import plot
+from interp.reproduce import toxicity as T
+
+report = T.cached_report(PAIR, seed=0)   # runs once (minutes), then read from the cache""",
+"md:## What reproduces\nEach claim with its measured number and a criterion fixed in advance.",
+"""Markdown("\\n".join(["| claim | measured | reproduces? |", "|---|---|---|"] +
+    [f"| {f['claim']} | {f['measured']} | {'yes' if f['reproduces'] else '**no**'} |" for f in report.findings]))""",
+"md:## Locate: the probe and the value vectors that write along it",
+"""print(f"probe: held-out accuracy {report.probe.test_acc:.3f}; cosine with the difference of means {report.probe_vs_dim_cosine:.3f}")
+plot.value_vectors(report.ranking)""",
+"plot.cosine_histogram(report.ranking)",
+"md:## Compare: weights kept, keys suppressed, a residual offset",
+"plot.neuron_cosines(report.neuron_weights)",
+"plot.weight_change(report.weights)",
+"plot.key_activations(report.keys, 'pre')",
+"plot.key_activations(report.keys, 'post')",
+"plot.residual_offset(report.offset)",
+"plot.residual_pca(report.pca)",
+"md:## Where the change lives\nRevert one weight group in the aligned model to the base (or apply it alone to the base) and measure toxicity; patch the base model's MLP activations into the aligned one.",
+"plot.change_location(report.location)",
+"plot.change_location_layers(report.location)",
+"""Markdown("\\n".join(["| patched | toxicity | share of the effect |", "|---|---|---|"] +
+    [f"| {p['patched']} | {p['toxicity']:.3f} ± {p['se']:.3f} | {p['share']:+.2f} |" for p in report.patching]))""",
+"md:## Reactivate: dose–response against random controls",
+"plot.dose_response(report.sweeps['scale_keys'])",
+"plot.dose_response(report.sweeps['scale_keys_positive'])",
+"plot.dose_response(report.sweeps['subtract_offset'])",
+"plot.dose_response(report.sweeps['add_probe'])",
+"plot.reproduction_table(report.rows)",
+"md:The full report, as `interp reproduce toxicity` writes it:",
+"Markdown(T.to_markdown(report))",
+], "notebooks/02_toxicity_mechanism.ipynb")

@@ -1,0 +1,45 @@
+"""Figure scripts and notebooks run end to end on the tiny organism (so they never rot)."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_every_figure_script_runs(use_organism_cache, tmp_path, monkeypatch):
+    from interp.cli import main
+    from interp.plot import png_available
+
+    monkeypatch.chdir(ROOT)
+    assert main(["figures", "--pair", "organism:tiny", "--out", str(tmp_path)]) == 0
+    scripts = [p.stem for p in (ROOT / "figures").glob("*.py") if p.stem != "readme"]
+    assert len(scripts) >= 12
+    for name in scripts:
+        assert (tmp_path / f"{name}.html").stat().st_size > 1000, name
+        if png_available():
+            assert (tmp_path / f"{name}.png").stat().st_size > 5000, name
+    assert "What reproduces" in (tmp_path / "toxicity.md").read_text()
+    assert (tmp_path / "plotly.min.js").exists()  # HTML opens offline
+
+
+def test_committed_pngs_match_the_scripts():
+    out = ROOT / "figures" / "out"
+    scripts = {p.stem for p in (ROOT / "figures").glob("*.py") if p.stem != "readme"}
+    pngs = {p.stem for p in out.glob("*.png")}
+    assert scripts == pngs, f"scripts without a committed PNG: {scripts - pngs}; stale PNGs: {pngs - scripts}"
+
+
+@pytest.mark.parametrize("name", ["01_quickstart", "02_toxicity_mechanism"])
+def test_notebook_executes(name, use_organism_cache, monkeypatch):
+    import nbformat
+    from nbclient import NotebookClient
+
+    monkeypatch.setenv("INTERP_NOTEBOOK_PAIR", "organism:tiny")
+    nb = nbformat.read(ROOT / "notebooks" / f"{name}.ipynb", as_version=4)
+    assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), "stored with outputs"
+    NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}).execute()
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    assert not errors
+    assert os.environ["INTERP_NOTEBOOK_PAIR"] == "organism:tiny"
