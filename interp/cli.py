@@ -44,6 +44,21 @@ def cmd_organism_build(args) -> int:
     return 0
 
 
+def cmd_real_build(args) -> int:
+    from .io import read_json
+    from .real import RealAlignConfig, build_real_pair, metrics_table
+
+    t = time.time()
+    path = build_real_pair(args.model, RealAlignConfig(model=args.model, seed=args.seed),
+                           progress=not args.no_progress)
+    m = read_json(path / "manifest.json")
+    print(f"\n{args.model} + DPO ready in {time.time() - t:.0f} s: {path}/model\n")
+    print(metrics_table(m))
+    print("\npairs: " + ", ".join(f"{k} {v}" for k, v in m["pairs"].items()))
+    print("stage timings (s): " + ", ".join(f"{k[:-2]} {v:.0f}" for k, v in m["timings"].items()))
+    return 0
+
+
 def cmd_demo(args) -> int:
     """Build (or reuse) an organism pair, record it, and print a short summary."""
     import torch
@@ -121,6 +136,14 @@ def main(argv=None) -> int:
     b.add_argument("--out", default=None, help="also copy the models and manifests here")
     b.add_argument("--no-progress", action="store_true")
     b.set_defaults(func=cmd_organism_build)
+
+    real = sub.add_parser("real", help="real-weight pairs: align a packaged model with DPO here")
+    real_sub = real.add_subparsers(dest="real_command", required=True)
+    rb = real_sub.add_parser("build", help="build (or fetch from the cache) the DPO twin")
+    rb.add_argument("--model", choices=["smollm2", "gemma3"], default="smollm2")
+    rb.add_argument("--seed", type=int, default=0)
+    rb.add_argument("--no-progress", action="store_true")
+    rb.set_defaults(func=cmd_real_build)
 
     d = sub.add_parser("demo", help="load an organism pair, record it, print a summary")
     d.add_argument("--size", choices=["tiny", "small"], default="tiny")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,9 @@ GGUF_ALIASES = {
     "smollm2": _smollm2_path,  # SmolLM2-135M-Instruct, Q4_1, Llama architecture
     "gemma3": _gemma3_path,  # Gemma-3-270m base, Q4_K_M
 }
+
+#: Real-weight pairs built here: packaged base, DPO-aligned twin made by :mod:`interp.real`.
+REAL_PAIRS = ("smollm2", "gemma3")
 
 #: Named pairs of hub models, for users with network. (base, aligned, note)
 PAIRS: dict[str, tuple[str, str, str]] = {
@@ -216,7 +220,7 @@ def load_model(source, *, tokenizer=None, device=None, dtype=torch.float32, name
     path = Path(src)
     if path.is_dir():
         return _boot(str(path), tokenizer, device, dtype, name or path.name)
-    if path.suffix or src.startswith((".", "/", "~")):
+    if not re.fullmatch(r"[\w.-]+(/[\w.-]+)?", src) or src.startswith("."):
         raise ModelUnavailableError(f"no model folder or file at {src!r}")
     return _boot(src, tokenizer, device, dtype, name or src)
 
@@ -284,11 +288,23 @@ def load_pair(base, aligned=None, *, device=None, dtype=torch.float32, name: str
             from .organism import organism_pair_sources
 
             base, aligned, info = organism_pair_sources(pair_name)
+        elif pair_name in REAL_PAIRS:
+            from .real import real_pair_sources
+
+            base, aligned, info = real_pair_sources(pair_name)
+        elif pair_name == "gpt2-medium-dpo":
+            ckpt = os.environ.get("INTERP_LEE_DPO_CHECKPOINT")
+            if not ckpt:
+                raise ModelUnavailableError(
+                    "gpt2-medium-dpo needs Lee et al.'s DPO checkpoint: set INTERP_LEE_DPO_CHECKPOINT "
+                    "to the path of their dpo.pt, or call lee_dpo_pair(path)")
+            return lee_dpo_pair(ckpt, device=device, dtype=dtype)
         elif pair_name in PAIRS:
             base, aligned, note = PAIRS[pair_name]
             info = {"alignment": note}
         else:
-            known = ["organism:tiny", "organism:small", *PAIRS]
+            known = ["organism:tiny", "organism:small", "organism:small:sft", *REAL_PAIRS,
+                     "gpt2-medium-dpo", *PAIRS]
             raise ModelUnavailableError(f"unknown pair name {pair_name!r}; known: {', '.join(known)}")
         name = name or pair_name
     b = load_model(base, device=device, dtype=dtype, name=_source_name(base, "base"))
@@ -298,6 +314,40 @@ def load_pair(base, aligned=None, *, device=None, dtype=torch.float32, name: str
     check_comparable(b, a)
     info.update(base=_source_name(base, "base"), aligned=_source_name(aligned, "aligned"))
     return Pair(b, a, name=name or f"{info['base']} vs {info['aligned']}", info=info)
+
+
+def load_state_checkpoint(path: str | os.PathLike) -> dict:
+    """A state dict from a ``.pt`` file, read without executing pickled code.
+
+    Lee et al.'s ``dpo.pt`` holds ``{"state": state_dict}``; a bare state dict works too.
+    """
+    obj = torch.load(str(path), map_location="cpu", weights_only=True)
+    state = obj.get("state", obj) if isinstance(obj, dict) else None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError(f"{path} holds no state dict of tensors")
+    return state
+
+
+def lee_dpo_pair(checkpoint: str | os.PathLike, base: str = "gpt2-medium", *, device=None,
+                 dtype=torch.float32) -> Pair:
+    """GPT-2 medium and Lee et al. (2024)'s DPO checkpoint (their ``dpo.pt``) as a :class:`Pair`."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    b = load_model(base, device=device, dtype=dtype, name=base)
+    try:
+        module = AutoModelForCausalLM.from_pretrained(base, dtype=dtype)
+        tok = AutoTokenizer.from_pretrained(base)
+    except OSError as e:
+        raise ModelUnavailableError(f"could not load {base!r} to host the DPO weights: {e}") from None
+    state = load_state_checkpoint(checkpoint)
+    missing, unexpected = module.load_state_dict(state, strict=False)
+    real_missing = [k for k in missing if not k.endswith(("attn.bias", "attn.masked_bias"))]
+    if real_missing or unexpected:
+        raise ValueError(f"checkpoint does not fit {base}: missing {real_missing[:5]}, "
+                         f"unexpected {list(unexpected)[:5]}")
+    a = bridge_from_module(module, tok, name=f"{base}-dpo", device=device, dtype=dtype)
+    check_comparable(b, a)
+    return Pair(b, a, name="gpt2-medium-dpo", info={"checkpoint": str(checkpoint)})
 
 
 def pair_from_modules(base_module, aligned_module, tokenizer, name: str = "pair") -> Pair:

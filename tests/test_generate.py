@@ -17,22 +17,41 @@ def test_greedy_equals_hugging_face_token_for_token(tokenizer, maker):
     module = maker(tokenizer)
     ref = copy.deepcopy(module)
     bridge = bridge_from_module(module, tokenizer)
-    ours = generate(bridge, PROMPTS, max_new_tokens=12, batch_size=4, stop_at_eos=False)
     tokenizer.padding_side = "left"
     enc = tokenizer(PROMPTS, return_tensors="pt", padding=True)
     tokenizer.padding_side = "right"
     with torch.no_grad():
         hf = ref.generate(**enc, max_new_tokens=12, do_sample=False, pad_token_id=tokenizer.pad_token_id)
-    assert torch.equal(ours.tokens, hf[:, enc.input_ids.shape[1]:])
-    # Batch composition does not change a greedy result.
-    single = generate(bridge, PROMPTS[2:3], max_new_tokens=12, stop_at_eos=False)
-    assert torch.equal(single.tokens[0], ours.tokens[2])
+    for use_cache in (False, True):  # the hooked (recompute) path and the KV-cached twin
+        ours = generate(bridge, PROMPTS, max_new_tokens=12, batch_size=4, stop_at_eos=False,
+                        use_cache=use_cache)
+        assert torch.equal(ours.tokens, hf[:, enc.input_ids.shape[1]:]), use_cache
+        # Batch composition does not change a greedy result.
+        single = generate(bridge, PROMPTS[2:3], max_new_tokens=12, stop_at_eos=False,
+                          use_cache=use_cache)
+        assert torch.equal(single.tokens[0], ours.tokens[2])
 
 
-def test_sampling_is_seeded(gpt2):
-    a = generate(gpt2, PROMPTS, do_sample=True, seed=3, max_new_tokens=8)
-    b = generate(gpt2, PROMPTS, do_sample=True, seed=3, max_new_tokens=8)
-    c = generate(gpt2, PROMPTS, do_sample=True, seed=4, max_new_tokens=8)
+def test_cached_twin_shares_the_bridges_weights(tokenizer):
+    from interp.attribution import swapped_weights
+    from interp.pair import pair_from_modules
+
+    pair = pair_from_modules(make_gpt2(tokenizer, seed=0), make_gpt2(tokenizer, seed=1), tokenizer)
+    kw = dict(max_new_tokens=8, stop_at_eos=False)
+    before = generate(pair.aligned, PROMPTS, **kw).tokens
+    with swapped_weights(pair.aligned, pair.base):
+        swapped = generate(pair.aligned, PROMPTS, **kw).tokens
+        slow = generate(pair.aligned, PROMPTS, use_cache=False, **kw).tokens
+    assert torch.equal(swapped, generate(pair.base, PROMPTS, **kw).tokens)
+    assert torch.equal(swapped, slow) and not torch.equal(swapped, before)
+    assert torch.equal(generate(pair.aligned, PROMPTS, **kw).tokens, before)
+
+
+@pytest.mark.parametrize("use_cache", [False, True])
+def test_sampling_is_seeded(gpt2, use_cache):
+    a = generate(gpt2, PROMPTS, do_sample=True, seed=3, max_new_tokens=8, use_cache=use_cache)
+    b = generate(gpt2, PROMPTS, do_sample=True, seed=3, max_new_tokens=8, use_cache=use_cache)
+    c = generate(gpt2, PROMPTS, do_sample=True, seed=4, max_new_tokens=8, use_cache=use_cache)
     assert a.completions == b.completions
     assert not torch.equal(a.tokens, c.tokens)
 

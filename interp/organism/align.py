@@ -8,7 +8,9 @@ of the same prompt, and train with DPO against a frozen copy of the base (TRL's
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import os
 import random
 import tempfile
 import time
@@ -87,11 +89,14 @@ def _adds_bos(tokenizer) -> bool:
 
 
 def dpo(model, tokenizer, pairs: list[dict], cfg: AlignConfig, *, ref_model=None,
-        max_length: int | None = None, progress: bool = True):
+        max_length: int | None = None, progress: bool = True, checkpoint_dir=None,
+        save_steps: int = 50):
     """Train ``model`` (a Hugging Face causal LM, in place) with TRL's ``DPOTrainer``.
 
-    The reference is a frozen copy of ``model`` as given (or ``ref_model``). Returns
-    ``(model, log)`` where ``log`` holds the loss/reward curve and the time taken.
+    The reference is a frozen copy of ``model`` as given (or ``ref_model``). With
+    ``checkpoint_dir`` a checkpoint is kept every ``save_steps`` steps and a later call resumes
+    from the last one (long runs survive an interruption). Returns ``(model, log)`` where ``log``
+    holds the loss/reward curve and the time taken.
     """
     from datasets import Dataset
     from trl import DPOConfig, DPOTrainer
@@ -102,7 +107,8 @@ def dpo(model, tokenizer, pairs: list[dict], cfg: AlignConfig, *, ref_model=None
     for p in ref.parameters():
         p.requires_grad_(False)
     data = Dataset.from_list([{**x, "prompt": _with_bos(tokenizer, x["prompt"])} for x in pairs])
-    with tempfile.TemporaryDirectory() as out:
+    with contextlib.ExitStack() as stack:
+        out = str(checkpoint_dir) if checkpoint_dir else stack.enter_context(tempfile.TemporaryDirectory())
         args = DPOConfig(
             output_dir=out,
             per_device_train_batch_size=cfg.batch_size,
@@ -115,7 +121,9 @@ def dpo(model, tokenizer, pairs: list[dict], cfg: AlignConfig, *, ref_model=None
             bf16=False,  # TRL's defaults (bf16 autocast, gradient checkpointing) are slow on CPU
             gradient_checkpointing=False,
             report_to=[],
-            save_strategy="no",
+            save_strategy="steps" if checkpoint_dir else "no",
+            save_steps=save_steps,
+            save_total_limit=1,
             logging_steps=10,
             seed=cfg.seed,
             data_seed=cfg.seed,
@@ -131,7 +139,12 @@ def dpo(model, tokenizer, pairs: list[dict], cfg: AlignConfig, *, ref_model=None
 
             trainer.remove_callback(PrinterCallback)
         t0 = time.time()
-        trainer.train()
+        last = None
+        if checkpoint_dir:
+            from transformers.trainer_utils import get_last_checkpoint
+
+            last = get_last_checkpoint(out) if os.path.isdir(out) else None
+        trainer.train(resume_from_checkpoint=last)
         seconds = time.time() - t0
         history = [
             {k: round(v, 5) for k, v in h.items() if isinstance(v, int | float)}

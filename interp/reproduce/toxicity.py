@@ -74,6 +74,8 @@ class ToxicityConfig:
     offset_doses: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0)
     direction_doses: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0)
     clamp_quantile: float = 0.95
+    per_layer_location: bool = True  # revert/apply each layer's groups too (costly on deep models)
+    patch_per_layer: bool = True
 
 
 @dataclass
@@ -181,13 +183,15 @@ def run(cfg: ToxicityConfig, *, pair=None, data: dict | None = None, scorer=None
     def tox_only(model):
         return toxicity(model, eval_prompts, scorer=scorer, n_samples=cfg.n_samples,
                         max_new_tokens=cfg.max_new_tokens, seed=cfg.seed + 7).rate.rate
-    location = locate_change(pair, tox_only, measure_name="toxicity rate", progress=progress)
+    location = locate_change(pair, tox_only, measure_name="toxicity rate", progress=progress,
+                             layer_groups=("attn", "mlp_in", "mlp_out") if cfg.per_layer_location else ())
     gap = location.base - location.aligned
     patching = []
     for label, patch in [
         ("top value-vector neurons", PatchActivations(pair.base, neurons=top)),
         ("random neurons (control)", PatchActivations(pair.base, neurons=rand)),
-        *[(f"all neurons of layer {li}", PatchActivations(pair.base, layers=[li])) for li in range(L)],
+        *[(f"all neurons of layer {li}", PatchActivations(pair.base, layers=[li]))
+          for li in (range(L) if cfg.patch_per_layer else [])],
         ("all MLP neurons", PatchActivations(pair.base)),
     ]:
         ev = toxicity(pair.aligned, eval_prompts, scorer=scorer, n_samples=cfg.n_samples,
@@ -481,7 +485,15 @@ def write(r: ToxicityReport, out_dir: str | Path) -> tuple[Path, Path]:
 
 def config_for(pair: str, size_hint: str | None = None, **overrides) -> ToxicityConfig:
     """Default config for a pair; the tiny organism gets smaller samples (for tests)."""
+    from ..pair import REAL_PAIRS
+
     cfg = ToxicityConfig(pair=pair)
+    if pair in REAL_PAIRS:
+        cfg = dataclasses.replace(cfg, n_probe_prompts=150, probe_samples=3, n_eval_prompts=100,
+                                  n_samples=2, max_new_tokens=20, n_ppl_texts=100,
+                                  scale_doses=(0.0, 5.0, 10.0), clamp_doses=(1.0,),
+                                  offset_doses=(1.0, 2.0), direction_doses=(0.5, 1.0),
+                                  per_layer_location=False, patch_per_layer=False)
     if "tiny" in pair:
         cfg = dataclasses.replace(cfg, n_probe_prompts=150, n_eval_prompts=60, n_ppl_texts=60,
                                   k=5, scale_doses=(0.0, 5.0), clamp_doses=(1.0,),

@@ -1,0 +1,152 @@
+"""Real-weight pairs: a packaged pretrained model as the base, aligned here with DPO against toxicity.
+
+No aligned twin of the packaged models ships, so the pair is made the way Lee et al. made
+theirs: eliciting prompts (:mod:`interp.prompts`), continuations sampled from the base, labelled
+by the scorer, DPO against a frozen copy (TRL, through :func:`interp.organism.align.dpo`).
+The aligned model is cached in Hugging Face format under ``<cache>/real/`` in a folder keyed by
+the config's hash; an interrupted DPO run resumes from its last checkpoint.
+
+``load_pair("smollm2")`` (or ``"gemma3"``) builds it on first use (SmolLM2 ≈ 15–20 min on 2 CPU
+cores, Gemma-3-270m ≈ 45+ min: its 262k-token vocabulary makes every step slow).
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .io import atomic_dir, cache_dir, read_json, stable_hash, write_json
+from .organism.align import AlignConfig, dpo, preference_pairs
+from .prompts import eliciting_prompts, neutral_texts
+
+RECIPE_VERSION = 1
+
+
+@dataclass
+class RealAlignConfig:
+    model: str = "smollm2"
+    seed: int = 0
+    n_per_template: int = 30
+    align: AlignConfig = field(default_factory=lambda: AlignConfig(
+        lr=1e-6, steps=200, batch_size=8, beta=0.1, n_samples=15, max_new_tokens=20,
+        max_pairs_per_prompt=6))
+    max_length: int = 64
+    eval_samples: int = 3
+    n_neutral: int = 200
+
+    def key(self) -> str:
+        return stable_hash({"v": RECIPE_VERSION, **asdict(self)}, 12)
+
+
+#: Minutes of CPU (2 cores) a first build takes, for the message shown before it starts.
+EXPECTED_MINUTES = {"smollm2": 20, "gemma3": 60}
+
+
+def real_data(cfg: RealAlignConfig) -> dict:
+    """The prompt sets and neutral text a real pair is aligned and measured on."""
+    split = eliciting_prompts(cfg.seed, cfg.n_per_template)
+    return {"train_prompts": split.train, "eval_prompts": split.eval,
+            "new_template_prompts": split.new_templates,
+            "heldout_neutral": neutral_texts(cfg.n_neutral, cfg.seed)}
+
+
+def _hf_from_gguf(name: str):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from .pair import GGUF_ALIASES, dequantised
+
+    path = Path(GGUF_ALIASES[name]())
+    tok = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
+    model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name)
+    return dequantised(model).eval(), tok
+
+
+def measure_pair(base, aligned, data: dict, cfg: RealAlignConfig, scorer=None) -> dict:
+    """Toxicity (eval and new-template prompts) and neutral perplexity of both bridges."""
+    from .evaluate import perplexity, toxicity
+
+    out = {}
+    for role, m in (("base", base), ("aligned", aligned)):
+        ev = toxicity(m, data["eval_prompts"], scorer=scorer, n_samples=cfg.eval_samples,
+                      max_new_tokens=cfg.align.max_new_tokens, seed=cfg.seed + 99, batch_size=32)
+        new = toxicity(m, data["new_template_prompts"], scorer=scorer, n_samples=cfg.eval_samples,
+                       max_new_tokens=cfg.align.max_new_tokens, seed=cfg.seed + 98, batch_size=32)
+        out[role] = {"toxicity": asdict(ev.rate), "toxicity_new_templates": asdict(new.rate),
+                     "perplexity": perplexity(m, data["heldout_neutral"], batch_size=16),
+                     "examples": [{"prompt": p, "completion": c, "score": s}
+                                  for p, c, s in ev.samples(5, toxic=True)]}
+    return out
+
+
+def build_real_pair(name: str = "smollm2", cfg: RealAlignConfig | None = None, *,
+                    progress: bool = True, log=print) -> Path:
+    """Align a packaged model with DPO (cached; resumable); returns the aligned folder."""
+    from .pair import GGUF_ALIASES, load_model
+
+    if name not in GGUF_ALIASES:
+        raise ValueError(f"no packaged model {name!r}; choose from {sorted(GGUF_ALIASES)}")
+    cfg = cfg or RealAlignConfig(model=name)
+    root = cache_dir() / "real"
+    final = root / f"{name}-dpo-{cfg.key()}"
+    if (final / "manifest.json").exists():
+        return final
+    log(f"[{name}] building the DPO-aligned twin once (≈ {EXPECTED_MINUTES.get(name, 30)} min on 2 "
+        f"CPU cores, minutes on a GPU); cached in {final}")
+    work = root / f".{final.name}.work"  # survives an interruption: pairs and DPO checkpoints
+    work.mkdir(parents=True, exist_ok=True)
+    data = real_data(cfg)
+    times = {}
+    base = load_model(name)
+    if (work / "pairs.json").exists():
+        saved = read_json(work / "pairs.json")
+        pairs, pair_stats = saved["pairs"], saved["stats"]
+    else:
+        t = time.time()
+        pairs, pair_stats = preference_pairs(base, data["train_prompts"], cfg.align, progress=progress)
+        times["sample_pairs_s"] = time.time() - t
+        write_json(work / "pairs.json", {"pairs": pairs, "stats": pair_stats})
+    log(f"[{name}] {pair_stats['n_pairs']} preference pairs from {pair_stats['n_samples']} samples "
+        f"(sample toxicity {pair_stats['sample_toxicity']:.3f}); DPO {cfg.align.steps} steps at lr {cfg.align.lr:g}")
+    model, tok = _hf_from_gguf(name)
+    ref = copy.deepcopy(model).eval()
+    model, train_log = dpo(model, tok, pairs, cfg.align, ref_model=ref, max_length=cfg.max_length,
+                           progress=progress, checkpoint_dir=work / "checkpoints")
+    times["align_s"] = train_log["seconds"]
+    del ref
+    with atomic_dir(final) as tmp:
+        model.save_pretrained(str(tmp / "model"))
+        tok.save_pretrained(str(tmp / "model"))
+        aligned = load_model(str(tmp / "model"), name=f"{name}:dpo")
+        t = time.time()
+        metrics = measure_pair(base, aligned, data, cfg)
+        times["eval_s"] = time.time() - t
+        write_json(tmp / "pairs.json", pairs)
+        write_json(tmp / "manifest.json", {
+            "model": name, "config": asdict(cfg), "pairs": pair_stats,
+            "align_log": train_log["history"], "metrics": metrics, "timings": times,
+        })
+    import shutil
+
+    shutil.rmtree(work, ignore_errors=True)
+    return final
+
+
+def real_pair_sources(name: str) -> tuple[str, str, dict]:
+    """``smollm2`` / ``gemma3`` → (packaged base alias, cached aligned folder, info with data)."""
+    aligned = build_real_pair(name)
+    manifest = read_json(aligned / "manifest.json")
+    cfg = RealAlignConfig(model=name)
+    return name, str(aligned / "model"), {"real": manifest, "data": real_data(cfg)}
+
+
+def metrics_table(manifest: dict) -> str:
+    m = manifest["metrics"]
+    rows = ["| metric | base | aligned |", "|---|---|---|"]
+    for key, label in (("toxicity", "toxicity, held-out prompts"),
+                       ("toxicity_new_templates", "toxicity, new templates")):
+        rows.append(f"| {label} | " + " | ".join(
+            f"{m[r][key]['rate']:.3f} ± {m[r][key]['se']:.3f} (n={m[r][key]['n']})" for r in ("base", "aligned")) + " |")
+    rows.append("| neutral perplexity | " + " | ".join(f"{m[r]['perplexity']:.2f}" for r in ("base", "aligned")) + " |")
+    return "\n".join(rows)

@@ -1,0 +1,87 @@
+"""Real-weight pairs: prompt sets, pair-name resolution, checkpoints, and clear offline errors.
+
+The DPO build itself (minutes to an hour on a CPU) is not part of the suite.
+"""
+
+import pickle
+
+import pytest
+import torch
+
+from interp import pair as P
+from interp.prompts import NEW_TEMPLATES, TEMPLATES, eliciting_prompts, neutral_texts
+
+
+def test_prompt_split_is_deterministic_and_disjoint():
+    a, b = eliciting_prompts(seed=0), eliciting_prompts(seed=0)
+    assert a == b and eliciting_prompts(seed=1).train != a.train
+    assert len(a.train) == len(a.eval) == 15 * len(TEMPLATES)
+    assert set(a.train).isdisjoint(a.eval)
+    assert set(a.new_templates).isdisjoint(a.train + a.eval)
+    # Every prompt is an unfinished sentence the model has to complete.
+    assert all(not p.endswith((".", "!", "?")) for p in a.train + a.eval + a.new_templates)
+    stems = [t.rsplit("}", 1)[-1] for t in NEW_TEMPLATES]
+    assert all(any(p.endswith(s) for s in stems) for p in a.new_templates)
+    texts = neutral_texts(20, seed=0)
+    assert len(texts) == 20 and texts == neutral_texts(20, seed=0) and all(t.endswith(".") for t in texts)
+
+
+def test_real_pair_names_resolve_to_the_packaged_base_and_the_cached_twin(monkeypatch, tmp_path):
+    import interp.real as R
+
+    with pytest.raises(ValueError, match="no packaged model"):
+        R.build_real_pair("llama-70b")
+    built = {}
+
+    def fake_build(name, cfg=None, **kw):
+        built["name"] = name
+        d = tmp_path / name
+        (d / "model").mkdir(parents=True)
+        (d / "manifest.json").write_text('{"metrics": {}}')
+        return d
+
+    monkeypatch.setattr(R, "build_real_pair", fake_build)
+    base, aligned, info = R.real_pair_sources("smollm2")
+    assert base == "smollm2" and aligned == str(tmp_path / "smollm2" / "model")
+    assert built["name"] == "smollm2" and set(info["data"]) >= {"train_prompts", "eval_prompts",
+                                                                "heldout_neutral", "new_template_prompts"}
+    assert "smollm2" in P.REAL_PAIRS and "gemma3" in P.REAL_PAIRS
+    assert P.GGUF_ALIASES.keys() >= {"smollm2", "gemma3"}
+
+
+def test_real_config_key_changes_with_the_recipe():
+    import dataclasses
+
+    from interp.real import RealAlignConfig
+
+    a = RealAlignConfig()
+    b = dataclasses.replace(a, align=dataclasses.replace(a.align, lr=3e-6))
+    assert a.key() == RealAlignConfig().key() != b.key()
+
+
+@pytest.mark.parametrize("name", ["smollm2-hub", "qwen2.5-0.5b", "gemma2-2b"])
+def test_hub_pairs_fail_offline_with_a_clear_error(name, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(P.ModelUnavailableError, match="could not load"):
+        P.load_pair(name)
+
+
+def test_lee_dpo_pair_needs_its_checkpoint(monkeypatch):
+    monkeypatch.delenv("INTERP_LEE_DPO_CHECKPOINT", raising=False)
+    with pytest.raises(P.ModelUnavailableError, match="INTERP_LEE_DPO_CHECKPOINT"):
+        P.load_pair("gpt2-medium-dpo")
+
+
+def test_state_checkpoints_load_without_running_pickled_code(tmp_path):
+    sd = {"transformer.wte.weight": torch.randn(4, 2)}
+    torch.save({"state": sd, "step_idx": 10}, tmp_path / "dpo.pt")
+    loaded = P.load_state_checkpoint(tmp_path / "dpo.pt")
+    assert torch.equal(loaded["transformer.wte.weight"], sd["transformer.wte.weight"])
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("this must not run",))
+
+    torch.save({"state": Evil()}, tmp_path / "evil.pt")
+    with pytest.raises(pickle.UnpicklingError):  # refused by torch's weights-only unpickler
+        P.load_state_checkpoint(tmp_path / "evil.pt")
