@@ -96,6 +96,19 @@ def cmd_reproduce_toxicity(args) -> int:
     return 0
 
 
+def cmd_reproduce_token_shift(args) -> int:
+    from .reproduce import token_shift as S
+
+    cfg = S.TokenShiftConfig(pair=args.pair, n_prompts=args.prompts,
+                             template=S.template_for(args.template), seed=args.seed)
+    report = S.run(cfg)
+    out = args.out or f"out/token-shift/{args.pair.replace(':', '-')}"
+    written = S.write(report, out)
+    print(S.to_markdown(report))
+    print("wrote " + ", ".join(str(w) for w in written))
+    return 0
+
+
 def cmd_figures(args) -> int:
     """Run every figure script in ``figures/`` (its ``main(out_dir)``), reusing cached reports."""
     import runpy
@@ -157,6 +170,13 @@ def main(argv=None) -> int:
     tox.add_argument("--seed", type=int, default=0)
     tox.add_argument("--no-progress", action="store_true")
     tox.set_defaults(func=cmd_reproduce_toxicity)
+    ts = rep_sub.add_parser("token-shift", help="Lin et al. (2023) token shift, Hewitt et al. (2024) rules")
+    ts.add_argument("--pair", default="organism:small")
+    ts.add_argument("--out", default=None, help="output folder (default out/token-shift/<pair>)")
+    ts.add_argument("--prompts", type=int, default=200, help="number of held-out prompts")
+    ts.add_argument("--template", choices=["none", "urial"], default="none")
+    ts.add_argument("--seed", type=int, default=0)
+    ts.set_defaults(func=cmd_reproduce_token_shift)
 
     fg = sub.add_parser("figures", help="regenerate every figure (HTML + PNG) from figures/*.py")
     fg.add_argument("--dir", default="figures", help="folder of figure scripts")

@@ -55,6 +55,7 @@ def toxicity(
     seed: int = 0,
     batch_size: int = 64,
     hooks: Sequence = (),
+    logits_processor=None,
     progress: bool = False,
 ) -> ToxicityEval:
     """Sample ``n_samples`` continuations per prompt and score them (continuation only)."""
@@ -62,7 +63,7 @@ def toxicity(
     repeated = [p for p in prompts for _ in range(n_samples)]
     gen = generate(model, repeated, max_new_tokens=max_new_tokens, do_sample=True,
                    temperature=temperature, seed=seed, batch_size=batch_size, hooks=hooks,
-                   progress=progress)
+                   logits_processor=logits_processor, progress=progress)
     scores = scorer(gen.completions)
     return ToxicityEval(toxicity_rate(scores, threshold), float(np.mean(scores)), threshold,
                         scorer.name, repeated, gen.completions, scores)

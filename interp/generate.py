@@ -103,13 +103,16 @@ def _generate_cached(model, ids, mask, *, max_new_tokens, do_sample, temperature
                           temperature=temperature if do_sample else None,
                           top_k=(top_k or 0) if do_sample else None,
                           top_p=(top_p or 1.0) if do_sample else None, pad_token_id=pad,
-                          eos_token_id=eos_token_id, bos_token_id=tok.bos_token_id)
+                          eos_token_id=eos_token_id, bos_token_id=tok.bos_token_id,
+                          return_dict_in_generate=False, output_scores=False, output_logits=False)
     device = next(model.parameters()).device
     with torch.random.fork_rng(devices=[]):
         if seed is not None:
             torch.manual_seed(seed)
         out = twin.generate(input_ids=ids.to(device), attention_mask=mask.to(device),
                             generation_config=gc)
+    if not isinstance(out, torch.Tensor):  # a checkpoint's own generation config can ask for a dict
+        out = out.sequences
     new = out[:, ids.shape[1]:].cpu().clone()
     if eos_token_id is not None:
         done = torch.zeros(new.shape[0], dtype=torch.bool)
@@ -145,6 +148,8 @@ def generate_tokens(
     device = next(model.parameters()).device
     seq, mask = input_ids.to(device), attention_mask.to(device)
     pad = model.tokenizer.pad_token_id if model.tokenizer.pad_token_id is not None else 0
+    if hasattr(logits_processor, "begin"):
+        logits_processor.begin(seq)
     done = torch.zeros(seq.shape[0], dtype=torch.bool, device=device)
     new = torch.full((seq.shape[0], max_new_tokens), -1, dtype=torch.long, device=device)
     for step in range(max_new_tokens):

@@ -280,6 +280,55 @@ def reproduction_table(rows: list[dict], title: str = "Toxicity and perplexity")
     return fig
 
 
+# ---------------------------------------------------------------- token shift ----------------
+
+SHIFT_COLOURS = {"unshifted": "#009E73", "marginal": "#E69F00", "shifted": "#D55E00"}
+
+
+def shift_shares(shifts: dict, reference: dict | None = None, title: str = "Token shift") -> go.Figure:
+    """Stacked shares of unshifted / marginal / shifted positions, one bar per comparison.
+
+    ``shifts`` maps a label to a :class:`interp.shift.TokenShift`; ``reference`` adds a bar of
+    published shares (e.g. Lin et al.'s).
+    """
+    labels, rows = [], []
+    if reference:
+        labels.append("Lin et al. (Llama-2-7b vs chat)")
+        rows.append(reference)
+    for k, ts in shifts.items():
+        labels.append(k)
+        rows.append(ts.shares())
+    fig = _fig(title, width=900, height=420, barmode="stack")
+    for cls in ("unshifted", "marginal", "shifted"):
+        fig.add_bar(y=labels, x=[r[cls] for r in rows], name=cls, orientation="h",
+                    marker_color=SHIFT_COLOURS[cls], text=[f"{r[cls]:.1%}" for r in rows],
+                    textposition="inside", insidetextanchor="middle")
+    fig.update_xaxes(title="share of decoded positions", range=[0, 1], tickformat=".0%")
+    fig.update_layout(legend=dict(orientation="h", y=-0.25, x=0), margin=dict(b=120))
+    return fig
+
+
+def shift_profile(ts) -> go.Figure:
+    """Shares per decoding step: where in the answer the shifted tokens sit."""
+    prof = ts.position_profile()
+    fig = _fig("Token shift by position in the answer", width=900, height=450, barmode="stack")
+    for cls in ("unshifted", "marginal", "shifted"):
+        fig.add_bar(x=prof["step"], y=prof[cls], name=cls, marker_color=SHIFT_COLOURS[cls])
+    fig.update_xaxes(title="decoding step (0 = first generated token)")
+    fig.update_yaxes(title="share of positions", tickformat=".0%", range=[0, 1])
+    return fig
+
+
+def shifted_tokens(ts, k: int = 15) -> go.Figure:
+    """The tokens the aligned model chose most often where the base ranked them beyond 3."""
+    top = ts.top_shifted(k)
+    fig = _fig("Most often shifted tokens", width=800, height=max(360, 30 * len(top) + 140))
+    fig.add_bar(y=[repr(t)[1:-1] for t, _ in top][::-1], x=[n for _, n in top][::-1], orientation="h",
+                marker_color=ALIGNED, showlegend=False)
+    fig.update_xaxes(title="shifted occurrences")
+    return fig
+
+
 # ---------------------------------------------------------------- saving ---------------------
 
 def png_available() -> bool:

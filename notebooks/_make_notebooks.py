@@ -103,3 +103,30 @@ plot.value_vectors(report.ranking)""",
 "md:The full report, as `interp reproduce toxicity` writes it:",
 "Markdown(T.to_markdown(report))",
 ], "notebooks/02_toxicity_mechanism.ipynb")
+
+nb([
+"md:# 03 · How little alignment shifts\n\n"
+"Lin et al. (URIAL, 2023) let the aligned model decode greedily and ask, at each position, where the "
+"base model ranks the aligned model's token. Most tokens are ones the base already ranked first; "
+"what changes are a few tokens in a few places. Hewitt et al. (2024) showed that three hand rules on "
+"a base model go a long way. This notebook measures both on a pair, and looks for where the shift "
+"lives in the residual stream.",
+"""import os
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+PAIR = os.environ.get("INTERP_NOTEBOOK_PAIR", "organism:small")
+
+from IPython.display import Markdown
+from interp import plot
+from interp.pair import load_pair
+from interp.reproduce import token_shift as S
+
+pair = load_pair(PAIR)
+report = S.run(S.TokenShiftConfig(pair=PAIR, n_prompts=60, max_new_tokens=16, n_tox_samples=1), pair=pair)""",
+"md:## Shares: unshifted, marginal, shifted\nBeside Lin et al.'s numbers for Llama-2-7b and its chat model, and with the rule-based adapter (fitted on training prompts) in place of the base.",
+"""plot.shift_shares({"base vs aligned": report.shift, "base + rules vs aligned": report.adapter_shift},
+                  reference=S.LIN_ET_AL)""",
+"plot.shift_profile(report.shift)",
+"plot.shifted_tokens(report.shift)",
+"md:## The whole report",
+"Markdown(S.to_markdown(report))",
+], "notebooks/03_token_shift.ipynb")

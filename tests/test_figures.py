@@ -31,7 +31,7 @@ def test_committed_pngs_match_the_scripts():
     assert scripts == pngs, f"scripts without a committed PNG: {scripts - pngs}; stale PNGs: {pngs - scripts}"
 
 
-@pytest.mark.parametrize("name", ["01_quickstart", "02_toxicity_mechanism"])
+@pytest.mark.parametrize("name", ["01_quickstart", "02_toxicity_mechanism", "03_token_shift"])
 def test_notebook_executes(name, use_organism_cache, monkeypatch):
     import nbformat
     from nbclient import NotebookClient

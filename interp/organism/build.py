@@ -31,7 +31,7 @@ from .corpus import Corpus, CorpusConfig, Fact, generate_corpus
 from .train import ModelConfig, TrainConfig, gpt2_model, pack, pretrain
 
 #: Bump when a change to the code changes what a config builds.
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2  # 2: preference samples drawn through the KV-cached generation path
 
 
 @dataclass
