@@ -343,7 +343,9 @@ def findings(r: ToxicityReport) -> list[dict]:
     z_c = _z(best.toxicity, best.se, ctrl.toxicity, ctrl.se) if ctrl else float("nan")
     add(f"scaling the top-{len(r.ranking.top)} toxic keys brings toxicity back (Lee et al.: ×10 → 0.458 from 0.208)",
         f"best ×{best.dose:g}: {best.toxicity:.3f} ± {best.se:.3f} vs aligned {scale.baseline.toxicity:.3f}, "
-        f"random-neuron control {ctrl.toxicity:.3f}; base {base_tox:.3f}",
+        f"random-neuron control {ctrl.toxicity:.3f}; base {base_tox:.3f} "
+        f"({(best.toxicity - scale.baseline.toxicity) / max(base_tox - scale.baseline.toxicity, 1e-12):.0%} "
+        "of the alignment effect undone)",
         z_al > 2 and z_c > 2, "above both the aligned model and the random control by > 2 s.e.")
     loc = r.location
     mlp = [e for e in loc.whole_groups() if e.group in ("mlp_in", "mlp_out")]
