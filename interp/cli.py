@@ -61,8 +61,6 @@ def cmd_real_build(args) -> int:
 
 def cmd_demo(args) -> int:
     """Build (or reuse) an organism pair, record it, and print a short summary."""
-    import torch
-
     from .hooks import hook_names
     from .pair import load_pair
     from .record import record_pair
@@ -81,7 +79,6 @@ def cmd_demo(args) -> int:
         dx = (rec.aligned[r] - rec.base[r]).mean(0)
         rel = dx.norm() / rec.base[r].norm(dim=-1).mean()
         print(f"{layer:5d} | {hb.abs().mean():.4f} → {ha.abs().mean():.4f} | {rel:.4f}")
-    torch.set_printoptions(precision=3)
     return 0
 
 

@@ -88,12 +88,11 @@ def batches(
     max_length: int | None = None,
     on_overflow: str = "truncate",
     padding_side: str = "right",
-    start: int = 0,
 ) -> Iterator[Batch]:
     """Yield :class:`Batch`es of ``batch_size`` texts, tokenized lazily (memory bounded by the batch)."""
     if batch_size < 1:
         raise ValueError("batch_size must be >= 1")
-    for lo in range(start, len(texts), batch_size):
+    for lo in range(0, len(texts), batch_size):
         hi = min(lo + batch_size, len(texts))
         ids, mask = encode(
             tokenizer,

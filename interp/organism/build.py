@@ -27,7 +27,7 @@ import numpy as np
 
 from ..io import atomic_dir, cache_dir, hash_texts, read_json, stable_hash, write_json
 from .align import AlignConfig, dpo, preference_pairs, sft, sft_examples
-from .corpus import Corpus, CorpusConfig, Fact, generate_corpus
+from .corpus import CorpusConfig, Fact, generate_corpus
 from .train import ModelConfig, TrainConfig, gpt2_model, pack, pretrain
 
 #: Bump when a change to the code changes what a config builds.
@@ -309,7 +309,3 @@ def metrics_table(manifest: dict) -> str:
     ]
     return "\n".join(rows)
 
-
-def corpus_for(cfg: OrganismConfig) -> Corpus:
-    """Regenerate the corpus of a config (deterministic)."""
-    return generate_corpus(cfg.corpus)
