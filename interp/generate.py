@@ -2,20 +2,26 @@
 
 Two paths, chosen for the caller:
 
-* **with hooks** (interventions): prompts are left-padded and every step recomputes the whole
-  sequence through the bridge with explicit position ids, so each hook acts on every position at
-  every step — which is what an intervention such as "scale these neurons" means. No KV cache:
-  the bridge's cached path drifted on Llama-style models (TransformerLens 4.3);
-* **without hooks**: Hugging Face's own KV-cached ``generate`` on a plain twin of the model that
+* **KV-cached** (default): Hugging Face's own ``generate`` on a plain twin of the model that
   shares the bridge's weight tensors (so a weight swap is seen by both), many times faster on
-  real models.
+  real models. Hooks on the residual stream and the MLP (``blocks.{l}.hook_resid_pre|post``,
+  ``blocks.{l}.mlp.hook_pre|post``, ``blocks.{l}.hook_mlp_out|hook_attn_out``) are mapped onto
+  the twin's modules as PyTorch hooks: a position-wise intervention on a causal model acts the
+  same with a cache as without;
+* **recompute**: prompts are left-padded and every step recomputes the whole sequence through
+  the bridge with explicit position ids, so each hook acts on every position at every step. Used
+  for hooks the twin cannot map, interventions that need the full sequence (``prepare``, e.g.
+  activation patching from another model) and logits processors. No KV cache through the
+  bridge: its cached path drifted on Llama-style models (TransformerLens 4.3).
 
-Both give Hugging Face's greedy output token for token (tested on GPT-2 and Llama).
+Both give Hugging Face's greedy output token for token, with and without hooks (tested on GPT-2
+and Llama).
 """
 
 from __future__ import annotations
 
 import copy
+import re
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -91,9 +97,95 @@ def hf_twin(model):
     return twin
 
 
+_TWIN_HOOK = re.compile(r"blocks\.(\d+)\.(hook_resid_pre|hook_resid_post|mlp\.hook_pre|mlp\.hook_post|"
+                        r"hook_mlp_out|hook_attn_out)$")
+
+
+def _twin_layers(twin, n_layers: int):
+    for m in twin.modules():
+        if isinstance(m, torch.nn.ModuleList) and len(m) == n_layers:
+            return m
+    return None
+
+
+def _first_attr(module, names):
+    for n in names:
+        if hasattr(module, n):
+            return getattr(module, n)
+    return None
+
+
+def twin_hook_sites(model, fwd_hooks) -> list | None:
+    """Map bridge ``(hook_name, fn)`` pairs onto the HF twin's modules, or ``None`` if any cannot be.
+
+    Returns ``[(module, kind, fn, name)]``, ``kind`` ``"out"`` (rewrite the module's output) or
+    ``"in"`` (rewrite its first input).
+    """
+    twin = hf_twin(model)
+    layers = _twin_layers(twin, model.cfg.n_layers)
+    if layers is None:
+        return None
+    sites = []
+    for name, fn in fwd_hooks:
+        m = _TWIN_HOOK.match(name) if isinstance(name, str) else None
+        if m is None:
+            return None
+        block = layers[int(m.group(1))]
+        mlp = _first_attr(block, ("mlp", "feed_forward"))
+        kind, target = {
+            "hook_resid_pre": ("in", block),
+            "hook_resid_post": ("out", block),
+            "hook_mlp_out": ("out", mlp),
+            "hook_attn_out": ("out", _first_attr(block, ("self_attn", "attn", "attention"))),
+            "mlp.hook_post": ("in", _first_attr(mlp, ("down_proj", "c_proj", "fc_out", "fc2"))),
+            "mlp.hook_pre": ("out", _first_attr(mlp, ("gate_proj", "c_fc", "fc_in", "fc1"))
+                             if mlp is not None else None),
+        }[m.group(2)]
+        if target is None:
+            return None
+        sites.append((target, kind, fn, name))
+    return sites
+
+
+class _Hooked:
+    """Context: PyTorch hooks on the twin that call TransformerLens-style ``fn(act, hook)``."""
+
+    def __init__(self, sites):
+        self.sites, self.handles = sites, []
+
+    def __enter__(self):
+        from types import SimpleNamespace
+
+        for module, kind, fn, name in self.sites:
+            hook = SimpleNamespace(name=name)
+            if kind == "in":
+                def pre(mod, args, kwargs, fn=fn, hook=hook):
+                    if args:
+                        new = fn(args[0], hook=hook)
+                        return ((new if new is not None else args[0]), *args[1:]), kwargs
+                    key = "hidden_states" if "hidden_states" in kwargs else next(iter(kwargs))
+                    new = fn(kwargs[key], hook=hook)
+                    return args, {**kwargs, key: new if new is not None else kwargs[key]}
+                self.handles.append(module.register_forward_pre_hook(pre, with_kwargs=True))
+            else:
+                def post(mod, args, output, fn=fn, hook=hook):
+                    first = output[0] if isinstance(output, tuple) else output
+                    new = fn(first, hook=hook)
+                    if new is None:
+                        return output
+                    return (new, *output[1:]) if isinstance(output, tuple) else new
+                self.handles.append(module.register_forward_hook(post))
+        return self
+
+    def __exit__(self, *exc):
+        for h in self.handles:
+            h.remove()
+        self.handles.clear()
+
+
 @torch.no_grad()
 def _generate_cached(model, ids, mask, *, max_new_tokens, do_sample, temperature, top_k, top_p,
-                     seed, eos_token_id) -> torch.Tensor:
+                     seed, eos_token_id, sites=()) -> torch.Tensor:
     from transformers import GenerationConfig
 
     twin = hf_twin(model)
@@ -106,7 +198,7 @@ def _generate_cached(model, ids, mask, *, max_new_tokens, do_sample, temperature
                           eos_token_id=eos_token_id, bos_token_id=tok.bos_token_id,
                           return_dict_in_generate=False, output_scores=False, output_logits=False)
     device = next(model.parameters()).device
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]), _Hooked(sites):
         if seed is not None:
             torch.manual_seed(seed)
         out = twin.generate(input_ids=ids.to(device), attention_mask=mask.to(device),
@@ -197,8 +289,8 @@ def generate(
     """Complete ``prompts`` greedily (default) or by sampling, in batches, with ``hooks`` active.
 
     ``hooks`` are ``(hook_name, fn)`` pairs or intervention objects (see :mod:`interp.steer`);
-    they act at every position of every step. Without hooks (and with ``use_cache``) the
-    KV-cached Hugging Face path is used. A call is reproducible for a given ``seed`` and batch
+    they act at every position of every step. With ``use_cache`` the KV-cached Hugging Face
+    path is used whenever the hooks map onto it (see the module docstring). A call is reproducible for a given ``seed`` and batch
     size (the two paths draw different, equally valid, samples).
     """
     if len(prompts) == 0:
@@ -211,16 +303,18 @@ def generate(
     rows: list[torch.Tensor] = []
     texts: list[str] = []
     width = 0
-    with model.hooks(fwd_hooks=fwd):
+    sites = twin_hook_sites(model, fwd) if (use_cache and not prepare and logits_processor is None) else None
+    cached = sites is not None
+    with model.hooks(fwd_hooks=[] if cached else fwd):
         for lo in tqdm(range(0, len(prompts), batch_size), desc="generate", disable=not progress):
             chunk = list(prompts[lo : lo + batch_size])
             ids, mask = encode(tok, chunk, max_length=model.cfg.n_ctx - max_new_tokens,
                                padding_side="left")
-            if use_cache and not fwd and not prepare and logits_processor is None:
+            if cached:
                 new = _generate_cached(model, ids, mask, max_new_tokens=max_new_tokens,
                                        do_sample=do_sample, temperature=temperature, top_k=top_k,
                                        top_p=top_p, seed=None if seed is None else seed + lo,
-                                       eos_token_id=eos)
+                                       eos_token_id=eos, sites=sites)
             else:
                 new = generate_tokens(model, ids, mask, max_new_tokens=max_new_tokens,
                                       do_sample=do_sample, temperature=temperature, top_k=top_k,

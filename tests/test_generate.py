@@ -62,8 +62,12 @@ def test_hooks_are_active_during_generation(gpt2):
     def spy(act, hook):
         calls.append(act.shape[1])
 
-    generate(gpt2, PROMPTS[:1], max_new_tokens=5, stop_at_eos=False, hooks=[(H.mlp_post(0), spy)])
+    generate(gpt2, PROMPTS[:1], max_new_tokens=5, stop_at_eos=False, hooks=[(H.mlp_post(0), spy)],
+             use_cache=False)
     assert len(calls) == 5 and calls == sorted(calls)  # every step sees the whole, growing sequence
+    calls.clear()
+    generate(gpt2, PROMPTS[:1], max_new_tokens=5, stop_at_eos=False, hooks=[(H.mlp_post(0), spy)])
+    assert len(calls) == 5 and calls[1:] == [1, 1, 1, 1]  # the cached twin: the prompt, then one new token
 
     eos = gpt2.tokenizer.eos_token_id
     W_U = H.unembed(gpt2)
@@ -83,3 +87,35 @@ def test_stops_at_eos(gpt2):
     direction = W_U[:, eos] / W_U[:, eos].norm() * 200
     out = generate(gpt2, PROMPTS, max_new_tokens=6, hooks=[(H.resid(1), lambda a, hook: a + direction)])
     assert out.tokens.shape[1] == 1 and all(c == "" for c in out.completions)
+
+
+@pytest.mark.parametrize("maker", [make_gpt2, make_llama], ids=["gpt2", "llama"])
+def test_hooks_on_the_cached_twin_equal_the_recomputed_bridge(tokenizer, maker):
+    """Every hook the twin maps gives the same greedy tokens as the bridge recomputing each step."""
+    from interp.generate import twin_hook_sites
+    from interp.neurons import Neurons
+    from interp.steer import AblateDirection, AddVector, ScaleNeurons
+
+    bridge = bridge_from_module(maker(tokenizer), tokenizer)
+    g = torch.Generator().manual_seed(0)
+    d = bridge.cfg.d_model
+    W_U = H.unembed(bridge)
+    push = W_U[:, 11] / W_U[:, 11].norm()
+    interventions = [
+        [ScaleNeurons(Neurons(torch.tensor([0, 0, 1]), torch.tensor([1, 5, 3])), 30.0)],
+        [ScaleNeurons(Neurons(torch.tensor([1]), torch.tensor([2])), -20.0, point="pre")],
+        [AddVector(push * 3, layer=0)],
+        [AddVector(push * 2, layer=1, where="pre")],
+        [AblateDirection(torch.randn(d, generator=g))],
+        [("blocks.0.hook_mlp_out", lambda a, hook: a * 3), ("blocks.1.hook_attn_out", lambda a, hook: -a)],
+    ]
+    for hooks in interventions:
+        fwd = [h for x in hooks for h in (x.fwd_hooks(bridge) if hasattr(x, "fwd_hooks") else [x])]
+        assert twin_hook_sites(bridge, fwd) is not None
+        kw = dict(max_new_tokens=10, batch_size=4, stop_at_eos=False, hooks=hooks)
+        slow = generate(bridge, PROMPTS, use_cache=False, **kw).tokens
+        fast = generate(bridge, PROMPTS, use_cache=True, **kw).tokens
+        plain = generate(bridge, PROMPTS, max_new_tokens=10, stop_at_eos=False).tokens
+        assert torch.equal(slow, fast), hooks
+        assert not torch.equal(fast, plain), hooks  # the intervention did something
+    assert twin_hook_sites(bridge, [("blocks.0.attn.hook_pattern", lambda a, hook: a)]) is None

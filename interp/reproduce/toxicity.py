@@ -517,7 +517,7 @@ def cached_report(pair: str = "organism:small", *, seed: int = 0, progress: bool
     cfg = config_for(pair, seed=seed, **overrides)
     p = load_pair(pair)
     key = stable_hash({"cfg": asdict(cfg), "base": model_fingerprint(p.base),
-                       "aligned": model_fingerprint(p.aligned), "v": 1})
+                       "aligned": model_fingerprint(p.aligned), "v": 2})  # 2: KV-cached hooked sampling
     path = cache_dir() / "reports" / f"toxicity-{pair.replace(':', '-')}-{key}.pt"
     if path.exists():
         report = torch.load(path, weights_only=False)
