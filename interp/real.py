@@ -30,7 +30,7 @@ class RealAlignConfig:
     seed: int = 0
     n_per_template: int = 30
     align: AlignConfig = field(default_factory=lambda: AlignConfig(
-        lr=1e-6, steps=200, batch_size=8, beta=0.1, n_samples=15, max_new_tokens=20,
+        lr=5e-7, steps=150, batch_size=8, beta=0.1, n_samples=15, max_new_tokens=20,
         max_pairs_per_prompt=6))
     max_length: int = 64
     eval_samples: int = 3
@@ -38,6 +38,20 @@ class RealAlignConfig:
 
     def key(self) -> str:
         return stable_hash({"v": RECIPE_VERSION, **asdict(self)}, 12)
+
+    def sampling_key(self) -> str:
+        """What the preference pairs depend on (not the DPO step size): recipes share samples."""
+        a = self.align
+        return stable_hash({"model": self.model, "seed": self.seed, "n": self.n_per_template,
+                            "samples": [a.n_samples, a.max_new_tokens, a.temperature, a.seed,
+                                        a.preferred_below, a.rejected_above,
+                                        a.max_pairs_per_prompt]}, 12)
+
+    def eval_key(self) -> str:
+        """What the base model's measurement depends on (shared by every recipe)."""
+        return stable_hash({"model": self.model, "seed": self.seed, "n": self.n_per_template,
+                            "eval": self.eval_samples, "tokens": self.align.max_new_tokens,
+                            "neutral": self.n_neutral, "v": 1}, 12)
 
 
 #: Minutes of CPU (2 cores) a first build takes, for the message shown before it starts.
@@ -63,12 +77,20 @@ def _hf_from_gguf(name: str):
     return dequantised(model).eval(), tok
 
 
-def measure_pair(base, aligned, data: dict, cfg: RealAlignConfig, scorer=None) -> dict:
-    """Toxicity (eval and new-template prompts) and neutral perplexity of both bridges."""
+def measure_pair(base, aligned, data: dict, cfg: RealAlignConfig, scorer=None,
+                 base_cache: Path | None = None) -> dict:
+    """Toxicity (eval and new-template prompts) and neutral perplexity of both bridges.
+
+    ``base_cache``: a JSON file holding the base model's measurement (read if present, else written).
+    """
     from .evaluate import perplexity, toxicity
 
     out = {}
+    if base_cache is not None and base_cache.exists():
+        out["base"] = read_json(base_cache)
     for role, m in (("base", base), ("aligned", aligned)):
+        if role in out:
+            continue
         ev = toxicity(m, data["eval_prompts"], scorer=scorer, n_samples=cfg.eval_samples,
                       max_new_tokens=cfg.align.max_new_tokens, seed=cfg.seed + 99, batch_size=32)
         new = toxicity(m, data["new_template_prompts"], scorer=scorer, n_samples=cfg.eval_samples,
@@ -99,14 +121,15 @@ def build_real_pair(name: str = "smollm2", cfg: RealAlignConfig | None = None, *
     data = real_data(cfg)
     times = {}
     base = load_model(name)
-    if (work / "pairs.json").exists():
-        saved = read_json(work / "pairs.json")
+    samples = root / f"pairs-{name}-{cfg.sampling_key()}.json"  # shared by recipes
+    if samples.exists():
+        saved = read_json(samples)
         pairs, pair_stats = saved["pairs"], saved["stats"]
     else:
         t = time.time()
         pairs, pair_stats = preference_pairs(base, data["train_prompts"], cfg.align, progress=progress)
         times["sample_pairs_s"] = time.time() - t
-        write_json(work / "pairs.json", {"pairs": pairs, "stats": pair_stats})
+        write_json(samples, {"pairs": pairs, "stats": pair_stats})
     log(f"[{name}] {pair_stats['n_pairs']} preference pairs from {pair_stats['n_samples']} samples "
         f"(sample toxicity {pair_stats['sample_toxicity']:.3f}); DPO {cfg.align.steps} steps at lr {cfg.align.lr:g}")
     model, tok = _hf_from_gguf(name)
@@ -120,7 +143,8 @@ def build_real_pair(name: str = "smollm2", cfg: RealAlignConfig | None = None, *
         tok.save_pretrained(str(tmp / "model"))
         aligned = load_model(str(tmp / "model"), name=f"{name}:dpo")
         t = time.time()
-        metrics = measure_pair(base, aligned, data, cfg)
+        metrics = measure_pair(base, aligned, data, cfg,
+                               base_cache=root / f"base-metrics-{name}-{cfg.eval_key()}.json")
         times["eval_s"] = time.time() - t
         write_json(tmp / "pairs.json", pairs)
         write_json(tmp / "manifest.json", {
