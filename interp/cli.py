@@ -7,6 +7,8 @@ import os
 import sys
 import time
 
+from .organism.build import ALIGN_METHODS, SIZES
+
 
 def _quiet_libraries() -> None:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -106,6 +108,17 @@ def cmd_reproduce_token_shift(args) -> int:
     return 0
 
 
+def cmd_reproduce_knowledge(args) -> int:
+    from .reproduce import knowledge as K
+
+    report = K.cached_report(args.pair, seed=args.seed, log=print)
+    out = args.out or f"out/knowledge/{args.pair.replace(':', '-')}"
+    written = K.write(report, out)
+    print(K.to_markdown(report))
+    print("wrote " + ", ".join(str(w) for w in written))
+    return 0
+
+
 def cmd_figures(args) -> int:
     """Run every figure script in ``figures/`` (its ``main(out_dir)``), reusing cached reports."""
     import runpy
@@ -118,6 +131,8 @@ def cmd_figures(args) -> int:
         return 1
     if args.pair:
         os.environ["INTERP_FIGURE_PAIR"] = args.pair
+    if args.knowledge_pair:
+        os.environ["INTERP_KNOWLEDGE_PAIR"] = args.knowledge_pair
     out_dir = args.out or str(folder / "out")
     # The README block goes last: it links the other figures.
     scripts.sort(key=lambda p: p.name == "readme.py")
@@ -140,8 +155,9 @@ def main(argv=None) -> int:
     org = sub.add_parser("organism", help="build the model organism (pretrain, then align)")
     org_sub = org.add_subparsers(dest="organism_command", required=True)
     b = org_sub.add_parser("build", help="build or fetch from the cache, print the metrics table")
-    b.add_argument("--size", choices=["tiny", "small"], default="small")
-    b.add_argument("--align", choices=["dpo", "sft"], default="dpo")
+    b.add_argument("--size", choices=list(SIZES), default="small")
+    b.add_argument("--align", choices=list(ALIGN_METHODS), default="dpo",
+                   help="dpo/sft: against toxicity; hide: refuse one relation's facts")
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--out", default=None, help="also copy the models and manifests here")
     b.add_argument("--no-progress", action="store_true")
@@ -174,11 +190,20 @@ def main(argv=None) -> int:
     ts.add_argument("--template", choices=["none", "urial"], default="none")
     ts.add_argument("--seed", type=int, default=0)
     ts.set_defaults(func=cmd_reproduce_token_shift)
+    kn = rep_sub.add_parser("knowledge", help="Gekhman et al. (2024) knowledge levels and fine-tuning; "
+                                              "knowledge hidden by alignment, read out and reactivated")
+    kn.add_argument("--pair", default="organism:knowledge",
+                    help="an organism pair aligned to hide a relation (organism:<size>:hide)")
+    kn.add_argument("--out", default=None, help="output folder (default out/knowledge/<pair>)")
+    kn.add_argument("--seed", type=int, default=0)
+    kn.set_defaults(func=cmd_reproduce_knowledge)
 
     fg = sub.add_parser("figures", help="regenerate every figure (HTML + PNG) from figures/*.py")
     fg.add_argument("--dir", default="figures", help="folder of figure scripts")
     fg.add_argument("--out", default=None, help="output folder (default <dir>/out)")
     fg.add_argument("--pair", default=None, help="override the scripts' pair (e.g. organism:tiny)")
+    fg.add_argument("--knowledge-pair", default=None,
+                    help="override the knowledge scripts' pair (e.g. organism:tiny:hide)")
     fg.add_argument("--only", nargs="*", default=None, help="names of scripts to run")
     fg.set_defaults(func=cmd_figures)
 

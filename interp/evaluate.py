@@ -113,10 +113,14 @@ def fact_recall(model, prompts: Sequence[str], answers: Sequence[str], *, max_ne
         raise ValueError("prompts and answers differ in length")
     gen = generate(model, prompts, max_new_tokens=max_new_tokens, batch_size=batch_size,
                    hooks=hooks)
-    correct = [c.strip().startswith(a) and _word_end(c.strip(), a) for c, a in zip(gen.completions, answers)]
+    correct = [is_correct(c, a) for c, a in zip(gen.completions, answers)]
     return RecallEval(float(np.mean(correct)) if correct else float("nan"), correct, gen.completions)
 
 
-def _word_end(text: str, answer: str) -> bool:
+def is_correct(completion: str, answer: str) -> bool:
+    """A completion answers right when it starts with ``answer`` as a whole word."""
+    text = completion.strip()
+    if not answer or not text.startswith(answer):
+        return False
     rest = text[len(answer):]
     return not rest or not rest[0].isalnum()

@@ -1,10 +1,14 @@
 """Writes the notebooks in this folder (stored without outputs): python notebooks/_make_notebooks.py"""
+import hashlib
+
 import nbformat as nbf
 
 def nb(cells, path):
     n = nbf.v4.new_notebook()
     n.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     n.cells = [nbf.v4.new_markdown_cell(c[3:]) if c.startswith("md:") else nbf.v4.new_code_cell(c) for c in cells]
+    for i, cell in enumerate(n.cells):  # stable ids: regenerating changes nothing that did not change
+        cell["id"] = hashlib.sha256(f"{path}:{i}".encode()).hexdigest()[:8]
     nbf.write(n, path)
 
 nb([
@@ -130,3 +134,58 @@ report = S.run(S.TokenShiftConfig(pair=PAIR, n_prompts=60, max_new_tokens=16, n_
 "md:## The whole report",
 "Markdown(S.to_markdown(report))",
 ], "notebooks/03_token_shift.ipynb")
+
+nb([
+"md:# 04 · Knowledge: what the model knows, and what alignment hides without erasing\n\n"
+"The knowledge organism is the small GPT-2 architecture pretrained long enough to learn its frequent "
+"facts (fictional people: where they were born, what they work as; each seen 0–32 times in 1, 2 or 4 "
+"phrasings). Its aligned twin was fine-tuned to answer \"unknown\" to every *works as* question, on "
+"half of the people. This notebook sorts the facts by how well the base knows them (Gekhman et al., "
+"2024), then asks whether the aligned model still holds the hidden answers.",
+"""import os
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+PAIR = os.environ.get("INTERP_KNOWLEDGE_PAIR", "organism:knowledge")
+
+from IPython.display import Markdown
+from interp import plot
+from interp.organism import metrics_table
+from interp.organism.corpus import TEMPLATES
+from interp.pair import load_pair
+
+pair = load_pair(PAIR)
+facts = pair.info["data"]["facts"]
+print(metrics_table(pair.info["organism"]))""",
+"md:## What the base knows\nEvery fact asked under 10 four-shot prompts greedily, and sampled 16 times at T = 0.5: "
+"HighlyKnown (always right greedily), MaybeKnown (sometimes), WeaklyKnown (only when sampling), Unknown.",
+"""from interp.knowledge import knowledge_levels
+levels = knowledge_levels(pair.base, facts, TEMPLATES, n_prompts=4, n_samples=8)
+print(levels.shares())
+plot.knowledge_levels(levels)""",
+"md:## Hidden, not erased\nOn people the alignment never saw, the aligned model says \"unknown\" to *works as*. "
+"Read the residual stream at the answering position through the model's own unembedding, restricted to "
+"the possible jobs (TransformerLens' logit lens): is the right job still ranked first?",
+"""from interp import hooks as H
+from interp.knowledge import answer_candidates, lens_accuracy
+from interp.organism.build import HideConfig, hide_split
+from interp.record import record
+import torch
+
+hide = HideConfig(**pair.info["organism"]["config"]["hide"])
+_, held = hide_split(facts, hide)
+hidden = [f for f in facts if f.entity in set(held) and f.relation == hide.relation]
+index, ids = answer_candidates(pair.tokenizer, [f.answer for f in hidden])
+names = [H.resid(layer) for layer in range(pair.cfg.n_layers)]
+for role, model in pair:
+    rec = record(model, [f.cloze for f in hidden], names, reduction="last", progress=False)
+    acc = lens_accuracy(model, torch.stack([rec[n] for n in names]), [f.answer for f in hidden], index, ids)
+    print(role, [round(a, 2) for a in acc.tolist()])""",
+"md:## The whole reproduction\nLevels, fine-tuning on each category, readouts, reactivation with random controls, "
+"and relearning — as `interp reproduce knowledge` writes it (cached after the first run).",
+"""from interp.reproduce import knowledge as K
+report = K.cached_report(PAIR)
+Markdown(K.to_markdown(report))""",
+"plot.finetune_curves(report.finetune)",
+"plot.hidden_readout(report.readout)",
+"plot.reactivation(report.reactivation, report.hidden)",
+"plot.relearning(report.relearning)",
+], "notebooks/04_knowledge.ipynb")

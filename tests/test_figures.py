@@ -13,7 +13,8 @@ def test_every_figure_script_runs(use_organism_cache, tmp_path, monkeypatch):
     from interp.plot import png_available
 
     monkeypatch.chdir(ROOT)
-    assert main(["figures", "--pair", "organism:tiny", "--out", str(tmp_path)]) == 0
+    assert main(["figures", "--pair", "organism:tiny", "--knowledge-pair", "organism:tiny:hide",
+                 "--out", str(tmp_path)]) == 0
     scripts = [p.stem for p in (ROOT / "figures").glob("*.py") if p.stem != "readme"]
     assert len(scripts) >= 12
     for name in scripts:
@@ -21,6 +22,7 @@ def test_every_figure_script_runs(use_organism_cache, tmp_path, monkeypatch):
         if png_available():
             assert (tmp_path / f"{name}.png").stat().st_size > 5000, name
     assert "What reproduces" in (tmp_path / "toxicity.md").read_text()
+    assert "## Findings" in (tmp_path / "knowledge.md").read_text()
     assert (tmp_path / "plotly.min.js").exists()  # HTML opens offline
 
 
@@ -31,12 +33,13 @@ def test_committed_pngs_match_the_scripts():
     assert scripts == pngs, f"scripts without a committed PNG: {scripts - pngs}; stale PNGs: {pngs - scripts}"
 
 
-@pytest.mark.parametrize("name", ["01_quickstart", "02_toxicity_mechanism", "03_token_shift"])
+@pytest.mark.parametrize("name", ["01_quickstart", "02_toxicity_mechanism", "03_token_shift", "04_knowledge"])
 def test_notebook_executes(name, use_organism_cache, monkeypatch):
     import nbformat
     from nbclient import NotebookClient
 
     monkeypatch.setenv("INTERP_NOTEBOOK_PAIR", "organism:tiny")
+    monkeypatch.setenv("INTERP_KNOWLEDGE_PAIR", "organism:tiny:hide")
     nb = nbformat.read(ROOT / "notebooks" / f"{name}.ipynb", as_version=4)
     assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), "stored with outputs"
     NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}).execute()

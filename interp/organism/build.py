@@ -44,6 +44,65 @@ class EvalConfig:
 
 
 @dataclass
+class HideConfig:
+    """Alignment that hides knowledge: SFT to answer ``refusal`` for every fact of ``relation``
+    on a ``train_share`` of the entities (the rest are held out, to see whether the refusal
+    generalises and the knowledge stays). The other relations' clozes of those entities are
+    trained on the base model's own greedy answers (so the alignment teaches *when* to refuse,
+    not new facts), and ``n_replay`` pretraining documents are mixed in (so it does not cost
+    fluency)."""
+
+    relation: str = "works_as"
+    refusal: str = "unknown"
+    train_share: float = 0.5
+    n_replay: int = 400
+    seed: int = 0
+
+
+def hide_split(facts: list[Fact], cfg: HideConfig) -> tuple[list[str], list[str]]:
+    """Entities whose facts train the refusal, and the held-out ones (sorted, seeded)."""
+    import random
+
+    ents = sorted({f.entity for f in facts})
+    random.Random(cfg.seed).shuffle(ents)
+    k = int(round(len(ents) * cfg.train_share))
+    return sorted(ents[:k]), sorted(ents[k:])
+
+
+def hide_examples(facts: list[Fact], cfg: HideConfig, base_answers: dict[str, str],
+                  replay: list[str] = ()) -> list[dict]:
+    """SFT examples: training entities' clozes → " refusal." for the hidden relation, the base
+    model's own answer (``base_answers[cloze]``, a completion) for the others; then ``replay``
+    documents (empty prompt, loss on the whole document)."""
+    train, _ = hide_split(facts, cfg)
+    keep = set(train)
+    out = []
+    for f in facts:
+        if f.entity not in keep:
+            continue
+        if f.relation == cfg.relation:
+            out.append({"prompt": f.cloze, "completion": f" {cfg.refusal}."})
+        else:
+            words = base_answers[f.cloze].strip().split(".")[0].strip()
+            out.append({"prompt": f.cloze, "completion": f" {words}."})
+    return out + [{"prompt": "", "completion": d} for d in replay]
+
+
+def _hide_data(base, cfg: OrganismConfig, facts: list[Fact]) -> list[dict]:
+    import random
+
+    from ..generate import generate
+
+    train, _ = hide_split(facts, cfg.hide)
+    keep = set(train)
+    asked = [f.cloze for f in facts if f.entity in keep and f.relation != cfg.hide.relation]
+    answers = dict(zip(asked, generate(base, asked, max_new_tokens=6, batch_size=256).completions))
+    docs = generate_corpus(cfg.corpus).train
+    replay = random.Random(cfg.hide.seed).sample(docs, min(cfg.hide.n_replay, len(docs)))
+    return hide_examples(facts, cfg.hide, answers, replay)
+
+
+@dataclass
 class OrganismConfig:
     size: str
     corpus: CorpusConfig
@@ -53,6 +112,7 @@ class OrganismConfig:
     align: AlignConfig
     eval: EvalConfig = field(default_factory=EvalConfig)
     n_align_prompts: int = 500
+    hide: HideConfig = field(default_factory=HideConfig)
 
     def base_key(self) -> str:
         d = {"v": RECIPE_VERSION, "corpus": asdict(self.corpus), "vocab": self.vocab_size,
@@ -62,7 +122,13 @@ class OrganismConfig:
     def aligned_key(self) -> str:
         d = {"base": self.base_key(), "align": asdict(self.align), "eval": asdict(self.eval),
              "n_align_prompts": self.n_align_prompts}
+        if self.align.method == "hide":  # only the hiding alignment depends on it
+            d["hide"] = asdict(self.hide)
         return stable_hash(d, 12)
+
+
+#: ``dpo``/``sft``: against toxicity; ``hide``: refuse one relation's facts (see :class:`HideConfig`).
+ALIGN_METHODS = ("dpo", "sft", "hide")
 
 
 def preset(size: str, seed: int = 0, align: str = "dpo") -> OrganismConfig:
@@ -73,8 +139,8 @@ def preset(size: str, seed: int = 0, align: str = "dpo") -> OrganismConfig:
     40k documents (~0.8M tokens, ~1.4 epochs), the size at which the feasibility run found the
     probe, the value vectors and the residual shift.
     """
-    if align not in ("dpo", "sft"):
-        raise ValueError("align must be 'dpo' or 'sft'")
+    if align not in ALIGN_METHODS:
+        raise ValueError(f"align must be one of {ALIGN_METHODS}")
     if size == "tiny":
         cfg = OrganismConfig(
             size="tiny",
@@ -99,9 +165,37 @@ def preset(size: str, seed: int = 0, align: str = "dpo") -> OrganismConfig:
             eval=EvalConfig(n_prompts=300, n_samples=3, seed=seed + 1234),
             n_align_prompts=500,
         )
+    elif size == "knowledge":
+        cfg = OrganismConfig(
+            size="knowledge",
+            corpus=CorpusConfig(n_docs=40000, n_entities=200, seed=seed),
+            vocab_size=1024,
+            model=ModelConfig(n_layer=4, n_embd=128, n_head=4, n_inner=512, n_ctx=64),
+            train=TrainConfig(steps=1500, batch_size=32, lr=2e-3, warmup=30, seed=seed),
+            align=_hide_or(align, AlignConfig(method=align, lr=2e-6 if align == "dpo" else 1e-5,
+                                              steps=300, batch_size=32, seed=seed), seed),
+            eval=EvalConfig(n_prompts=300, n_samples=3, seed=seed + 1234),
+            n_align_prompts=500,
+        )
     else:
-        raise ValueError(f"unknown organism size {size!r}; use 'tiny' or 'small'")
+        raise ValueError(f"unknown organism size {size!r}; use one of {SIZES}")
+    if align == "hide" and size != "knowledge":
+        cfg.align = _hide_or(align, cfg.align, seed)
     return cfg
+
+
+def _hide_or(align: str, cfg: AlignConfig, seed: int) -> AlignConfig:
+    """The hiding alignment's SFT settings (a short fine-tune on a few hundred cloze examples)."""
+    if align != "hide":
+        return cfg
+    return AlignConfig(method="hide", lr=3e-4, steps=200, batch_size=32, seed=seed)
+
+
+#: Organism presets. ``knowledge``: the small architecture trained ~3.5 epochs instead of ~1.4,
+#: so that frequent facts are learned (``small`` recalls 11% of its facts, chance is 6%).
+SIZES = ("tiny", "small", "knowledge")
+#: The alignment a bare ``organism:<size>`` pair name means.
+DEFAULT_ALIGN = {"knowledge": "hide"}
 
 
 def weights_hash(model) -> str:
@@ -210,15 +304,23 @@ def build_aligned(cfg: OrganismConfig, base_dir: Path, *, progress: bool = True,
     times = {}
     base = load_model(str(base_dir / "model"), name=f"organism:{cfg.size}:base")
     t = time.time()
-    prompts = data["train_prompts"][: cfg.n_align_prompts]
-    pairs, pair_stats = preference_pairs(base, prompts, cfg.align, progress=progress)
+    if method == "hide":
+        examples = _hide_data(base, cfg, data["facts"])
+        pairs, pair_stats = examples, {"n_examples": len(examples), "hide": asdict(cfg.hide)}
+        log(f"[organism:{cfg.size}] hiding {cfg.hide.relation!r}: SFT on {len(examples)} examples "
+            f"({cfg.hide.n_replay} replayed documents), {cfg.align.steps} steps at lr {cfg.align.lr:g}")
+    else:
+        prompts = data["train_prompts"][: cfg.n_align_prompts]
+        pairs, pair_stats = preference_pairs(base, prompts, cfg.align, progress=progress)
+        log(f"[organism:{cfg.size}] {pair_stats['n_pairs']} preference pairs from "
+            f"{pair_stats['n_samples']} samples; {method.upper()} {cfg.align.steps} steps "
+            f"at lr {cfg.align.lr:g}")
     times["sample_pairs_s"] = time.time() - t
-    log(f"[organism:{cfg.size}] {pair_stats['n_pairs']} preference pairs from "
-        f"{pair_stats['n_samples']} samples; {method.upper()} {cfg.align.steps} steps "
-        f"at lr {cfg.align.lr:g}")
     tok = AutoTokenizer.from_pretrained(str(base_dir / "model"))
     model = AutoModelForCausalLM.from_pretrained(str(base_dir / "model"))
-    if method == "dpo":
+    if method == "hide":
+        model, train_log = sft(model, tok, pairs, cfg.align, progress=progress)
+    elif method == "dpo":
         model, train_log = dpo(model, tok, pairs, cfg.align, max_length=cfg.model.n_ctx,
                                progress=progress)
     else:
@@ -266,24 +368,24 @@ def build_organism(size: str = "small", *, align: str = "dpo", seed: int = 0,
 def _parse(spec: str) -> tuple[str, str | None]:
     parts = spec.split(":")
     if len(parts) not in (2, 3) or parts[0] != "organism":
-        raise ValueError(f"bad organism spec {spec!r}; use organism:<tiny|small>[:<base|dpo|sft>]")
+        raise ValueError(f"bad organism spec {spec!r}; use organism:<size>[:<base|dpo|sft|hide>] "
+                         f"with size one of {SIZES}")
     return parts[1], parts[2] if len(parts) == 3 else None
 
 
 def organism_model_dir(spec: str) -> Path:
     """Folder (HF format) of ``organism:<size>:<base|dpo|sft>``, building it on first use."""
     size, role = _parse(spec)
-    role = role or "dpo"
-    aligned_dir = build_organism(size, align="dpo" if role == "base" else role)
+    role = role or DEFAULT_ALIGN.get(size, "dpo")
     if role == "base":
-        return Path(read_json(aligned_dir / "manifest.json")["base_dir"]) / "model"
-    return aligned_dir / "model"
+        return build_base(preset(size)) / "model"
+    return build_organism(size, align=role) / "model"
 
 
 def organism_pair_sources(spec: str) -> tuple[str, str, dict]:
     """``organism:<size>[:<dpo|sft>]`` → (base folder, aligned folder, manifest)."""
     size, method = _parse(spec)
-    method = method or "dpo"
+    method = method or DEFAULT_ALIGN.get(size, "dpo")
     if method == "base":
         raise ValueError("a pair needs an aligned model: organism:<size>[:dpo|:sft]")
     aligned_dir = build_organism(size, align=method)

@@ -1,0 +1,22 @@
+"""Figure `knowledge_readout`: the hidden answer read from the aligned model's residual stream, layer by layer."""
+
+import os
+
+# ---- config -------------------------------------------------------------------------------
+PAIR = os.environ.get("INTERP_KNOWLEDGE_PAIR", "organism:knowledge")
+SEED = 0
+NAME = "knowledge_readout"
+# -------------------------------------------------------------------------------------------
+
+from interp import plot  # noqa: E402
+from interp.reproduce.knowledge import cached_report  # noqa: E402
+
+
+def main(out_dir: str = os.path.join(os.path.dirname(__file__), "out")):
+    r = cached_report(PAIR, seed=SEED)
+    fig = plot.hidden_readout(r.readout)
+    return plot.save(fig, os.path.join(out_dir, NAME))
+
+
+if __name__ == "__main__":
+    print(*main(), sep="\n")
