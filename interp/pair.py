@@ -259,6 +259,12 @@ def check_comparable(base, aligned) -> None:
             problems.append(
                 f"tokenizer vocabulary: {len(vb)} vs {len(va)} entries, {diff} (token, id) pairs differ"
             )
+        else:
+            probe = "The cat sat on the mat."
+            eb, ea = tb(probe)["input_ids"], ta(probe)["input_ids"]
+            if eb != ea:  # same vocabulary, other special tokens (a BOS added by one only)
+                problems.append(f"the tokenizers encode {probe!r} differently: base {eb} vs aligned {ea} "
+                                "(pass one tokenizer to both models)")
     if problems:
         raise PairMismatchError(
             f"{base.cfg.model_name!r} and {aligned.cfg.model_name!r} are not comparable: "
@@ -308,7 +314,10 @@ def load_pair(base, aligned=None, *, device=None, dtype=torch.float32, name: str
             raise ModelUnavailableError(f"unknown pair name {pair_name!r}; known: {', '.join(known)}")
         name = name or pair_name
     b = load_model(base, device=device, dtype=dtype, name=_source_name(base, "base"))
-    a = load_model(aligned, device=device, dtype=dtype, name=_source_name(aligned, "aligned"))
+    # A real pair's twin was trained through the packaged model's own tokenizer: use it for both.
+    shared = b.tokenizer if info.get("real") else None
+    a = load_model(aligned, tokenizer=shared, device=device, dtype=dtype,
+                   name=_source_name(aligned, "aligned"))
     if a.tokenizer is None and b.tokenizer is not None:
         a.tokenizer = b.tokenizer
     check_comparable(b, a)

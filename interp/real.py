@@ -22,6 +22,10 @@ from .organism.align import AlignConfig, dpo, preference_pairs
 from .prompts import eliciting_prompts, neutral_texts
 
 RECIPE_VERSION = 1
+#: Bump when the measurement changes (2: the twin measured through the packaged tokenizer; the
+#: tokenizer saved beside it adds a BOS token the packaged one does not, which had inflated its
+#: perplexity by 25%). A stale manifest is re-measured, the model kept.
+METRICS_VERSION = 2
 
 
 @dataclass
@@ -113,6 +117,17 @@ def build_real_pair(name: str = "smollm2", cfg: RealAlignConfig | None = None, *
     root = cache_dir() / "real"
     final = root / f"{name}-dpo-{cfg.key()}"
     if (final / "manifest.json").exists():
+        manifest = read_json(final / "manifest.json")
+        if manifest.get("metrics_version") != METRICS_VERSION:
+            log(f"[{name}] re-measuring the cached twin (metrics version {METRICS_VERSION})")
+            base = load_model(name)
+            aligned = load_model(str(final / "model"), tokenizer=base.tokenizer, name=f"{name}:dpo")
+            t = time.time()
+            manifest["metrics"] = measure_pair(base, aligned, real_data(cfg), cfg,
+                                               base_cache=root / f"base-metrics-{name}-{cfg.eval_key()}.json")
+            manifest["timings"]["eval_s"] = time.time() - t
+            manifest["metrics_version"] = METRICS_VERSION
+            write_json(final / "manifest.json", manifest)
         return final
     log(f"[{name}] building the DPO-aligned twin once (≈ {EXPECTED_MINUTES.get(name, 30)} min on 2 "
         f"CPU cores, minutes on a GPU); cached in {final}")
@@ -141,14 +156,14 @@ def build_real_pair(name: str = "smollm2", cfg: RealAlignConfig | None = None, *
     with atomic_dir(final) as tmp:
         model.save_pretrained(str(tmp / "model"))
         tok.save_pretrained(str(tmp / "model"))
-        aligned = load_model(str(tmp / "model"), name=f"{name}:dpo")
+        aligned = load_model(str(tmp / "model"), tokenizer=base.tokenizer, name=f"{name}:dpo")
         t = time.time()
         metrics = measure_pair(base, aligned, data, cfg,
                                base_cache=root / f"base-metrics-{name}-{cfg.eval_key()}.json")
         times["eval_s"] = time.time() - t
         write_json(tmp / "pairs.json", pairs)
         write_json(tmp / "manifest.json", {
-            "model": name, "config": asdict(cfg), "pairs": pair_stats,
+            "model": name, "config": asdict(cfg), "pairs": pair_stats, "metrics_version": METRICS_VERSION,
             "align_log": train_log["history"], "metrics": metrics, "timings": times,
         })
     import shutil

@@ -175,7 +175,7 @@ _, held = hide_split(facts, hide)
 hidden = [f for f in facts if f.entity in set(held) and f.relation == hide.relation]
 index, ids = answer_candidates(pair.tokenizer, [f.answer for f in hidden])
 names = [H.resid(layer) for layer in range(pair.cfg.n_layers)]
-for role, model in pair:
+for role, model in (("base", pair.base), ("aligned", pair.aligned)):
     rec = record(model, [f.cloze for f in hidden], names, reduction="last", progress=False)
     acc = lens_accuracy(model, torch.stack([rec[n] for n in names]), [f.answer for f in hidden], index, ids)
     print(role, [round(a, 2) for a in acc.tolist()])""",

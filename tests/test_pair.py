@@ -113,3 +113,18 @@ def test_missing_paths_and_unknown_pairs():
         load_model("/nowhere/model.gguf")
     with pytest.raises(ModelUnavailableError, match="unknown pair name"):
         load_pair("not-a-pair")
+
+
+def test_pair_tokenizers_that_add_different_special_tokens(tokenizer):
+    """Same vocabulary, but one tokenizer adds a BOS token: the pair would not see the same text."""
+    import copy
+
+    from tokenizers.processors import ByteLevel
+
+    no_bos = copy.deepcopy(tokenizer)
+    no_bos._tokenizer.post_processor = ByteLevel(trim_offsets=False)
+    assert no_bos("a cat")["input_ids"] != tokenizer("a cat")["input_ids"]
+    a = bridge_from_module(make_gpt2(tokenizer), tokenizer)
+    b = bridge_from_module(make_gpt2(tokenizer), no_bos)
+    with pytest.raises(PairMismatchError, match="encode .* differently"):
+        check_comparable(a, b)

@@ -76,6 +76,7 @@ class ToxicityConfig:
     clamp_quantile: float = 0.95
     per_layer_location: bool = True  # revert/apply each layer's groups too (costly on deep models)
     patch_per_layer: bool = True
+    patching: bool = True  # activation patching recomputes every step: slow on deep models on CPU
 
 
 @dataclass
@@ -187,7 +188,7 @@ def run(cfg: ToxicityConfig, *, pair=None, data: dict | None = None, scorer=None
                              layer_groups=("attn", "mlp_in", "mlp_out") if cfg.per_layer_location else ())
     gap = location.base - location.aligned
     patching = []
-    for label, patch in [
+    for label, patch in [] if not cfg.patching else [
         ("top value-vector neurons", PatchActivations(pair.base, neurons=top)),
         ("random neurons (control)", PatchActivations(pair.base, neurons=rand)),
         *[(f"all neurons of layer {li}", PatchActivations(pair.base, layers=[li]))
@@ -460,6 +461,8 @@ def to_markdown(r: ToxicityReport) -> str:
               "| patched | toxicity ± s.e. | share of the effect |", "|---|---|---|"]
     for p in r.patching:
         lines.append(f"| {p['patched']} | {p['toxicity']:.3f} ± {p['se']:.3f} | {p['share']:+.2f} |")
+    if not r.config.patching:
+        lines.append("| (not run: `patching=False` in this config) | | |")
     lines += ["", "## Dose–response", ""]
     for name, s_ in r.sweeps.items():
         lines.append(f"**{name}** — {s_.description}; control: {s_.control_description}. "
@@ -491,11 +494,13 @@ def config_for(pair: str, size_hint: str | None = None, **overrides) -> Toxicity
 
     cfg = ToxicityConfig(pair=pair)
     if pair in REAL_PAIRS:
-        cfg = dataclasses.replace(cfg, n_probe_prompts=150, probe_samples=3, n_eval_prompts=100,
-                                  n_samples=2, max_new_tokens=20, n_ppl_texts=100,
-                                  scale_doses=(0.0, 5.0, 10.0), clamp_doses=(1.0,),
-                                  offset_doses=(1.0, 2.0), direction_doses=(0.5, 1.0),
-                                  per_layer_location=False, patch_per_layer=False)
+        # Sized for 2 CPU cores (~30 min on SmolLM2): one sample per held-out prompt, one dose
+        # per family beside zero, no activation patching (it recomputes every step).
+        cfg = dataclasses.replace(cfg, n_probe_prompts=150, probe_samples=3, n_eval_prompts=150,
+                                  n_samples=1, max_new_tokens=20, n_ppl_texts=50,
+                                  scale_doses=(0.0, 10.0), clamp_doses=(1.0,),
+                                  offset_doses=(1.0,), direction_doses=(1.0,),
+                                  per_layer_location=False, patch_per_layer=False, patching=False)
     if "tiny" in pair:
         cfg = dataclasses.replace(cfg, n_probe_prompts=150, n_eval_prompts=60, n_ppl_texts=60,
                                   k=5, scale_doses=(0.0, 5.0), clamp_doses=(1.0,),
