@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # interp's two entry points. Each sets everything up first (a .venv beside this file), then:
-#   bash run.sh reproduce   builds the small organism and runs the reproduction, printing its tables
+#   bash run.sh reproduce   builds the organisms and runs the toxicity and knowledge reproductions, printing their tables
 #   bash run.sh test        runs the test suite (what CI runs)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
@@ -48,6 +48,7 @@ case "$cmd" in
         browser
         "$VENV/bin/interp" organism build --size small "$@"
         "$VENV/bin/interp" reproduce toxicity --pair organism:small --out figures/out
+        "$VENV/bin/interp" reproduce knowledge --pair organism:knowledge --out figures/out
         "$VENV/bin/interp" figures
         ;;
     test)

@@ -202,29 +202,6 @@ def probe_accuracy(X_train: torch.Tensor, y_train: Sequence[str], X_test: torch.
 # ----------------------------------------------------------------------------- training loops
 
 
-def _rows(tokenizer, examples: Sequence[dict]) -> list[tuple[list[int], int]]:
-    eos = tokenizer.eos_token or ""
-    rows = []
-    for x in examples:
-        p = tokenizer(x["prompt"], add_special_tokens=True)["input_ids"]
-        c = tokenizer(x["completion"] + eos, add_special_tokens=False)["input_ids"]
-        rows.append((p + c, len(p)))
-    return rows
-
-
-def _loss(model, rows, pad: int) -> torch.Tensor:
-    width = max(len(r) for r, _ in rows)
-    ids = torch.full((len(rows), width), pad, dtype=torch.long)
-    labels = torch.full_like(ids, -100)
-    mask = torch.zeros_like(ids)
-    for j, (r, n_prompt) in enumerate(rows):
-        ids[j, : len(r)] = torch.tensor(r)
-        mask[j, : len(r)] = 1
-        labels[j, n_prompt : len(r)] = torch.tensor(r[n_prompt:])
-    dev = next(model.parameters()).device
-    return model(input_ids=ids.to(dev), attention_mask=mask.to(dev), labels=labels.to(dev)).loss
-
-
 def trainable_copy(bridge):
     """A fresh bridge over a deep copy of ``bridge``'s weights, and the plain HF module that
     shares them (train the module; measure through the bridge)."""
@@ -256,6 +233,8 @@ def train_and_measure(bridge, examples: Sequence[dict], measure: Callable[[objec
     """Fine-tune a copy of ``bridge`` on ``{"prompt", "completion"}`` examples (loss on the
     completion, AdamW, constant ``lr``) and call ``measure(copy) -> {name: accuracy}`` before
     training and after every epoch (``epochs``) or every ``every`` steps (``steps``)."""
+    from .organism.align import sft_loss, sft_rows
+
     if not examples:
         raise ValueError("no examples to train on")
     if (epochs is None) == (steps is None):
@@ -263,7 +242,7 @@ def train_and_measure(bridge, examples: Sequence[dict], measure: Callable[[objec
     model, hf = trainable_copy(bridge)
     tok = bridge.tokenizer
     pad = tok.pad_token_id if tok.pad_token_id is not None else 0
-    rows = _rows(tok, examples)
+    rows = sft_rows(tok, examples)
     opt = torch.optim.AdamW(hf.parameters(), lr=lr, weight_decay=0.0)
     gen = torch.Generator().manual_seed(seed)
     first = measure(model)
@@ -272,7 +251,7 @@ def train_and_measure(bridge, examples: Sequence[dict], measure: Callable[[objec
 
     def step(batch) -> float:
         hf.train()
-        loss = _loss(hf, batch, pad)
+        loss = sft_loss(hf, batch, pad)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

@@ -155,6 +155,31 @@ def dpo(model, tokenizer, pairs: list[dict], cfg: AlignConfig, *, ref_model=None
     return model, {"history": history, "seconds": seconds}
 
 
+def sft_rows(tokenizer, examples: Sequence[dict]) -> list[tuple[list[int], int]]:
+    """Token ids of ``{"prompt", "completion"}`` examples (completion + EOS) and each prompt's length."""
+    eos = tokenizer.eos_token or ""
+    rows = []
+    for x in examples:
+        p = tokenizer(x["prompt"], add_special_tokens=True)["input_ids"]
+        c = tokenizer(x["completion"] + eos, add_special_tokens=False)["input_ids"]
+        rows.append((p + c, len(p)))
+    return rows
+
+
+def sft_loss(model, rows: Sequence[tuple[list[int], int]], pad: int) -> torch.Tensor:
+    """Mean cross-entropy of a Hugging Face causal LM on the completions of ``rows`` (one batch)."""
+    width = max(len(r) for r, _ in rows)
+    ids = torch.full((len(rows), width), pad, dtype=torch.long)
+    labels = torch.full_like(ids, -100)
+    mask = torch.zeros_like(ids)
+    for j, (r, n_prompt) in enumerate(rows):
+        ids[j, : len(r)] = torch.tensor(r)
+        mask[j, : len(r)] = 1
+        labels[j, n_prompt : len(r)] = torch.tensor(r[n_prompt:])
+    dev = next(model.parameters()).device
+    return model(input_ids=ids.to(dev), attention_mask=mask.to(dev), labels=labels.to(dev)).loss
+
+
 def sft(model, tokenizer, examples: list[dict], cfg: AlignConfig, *, progress: bool = True):
     """Fine-tune ``model`` in place on ``{"prompt", "completion"}`` examples, loss on the completion only.
 
@@ -164,12 +189,7 @@ def sft(model, tokenizer, examples: list[dict], cfg: AlignConfig, *, progress: b
 
     if not examples:
         raise ValueError("no SFT examples")
-    eos = tokenizer.eos_token or ""
-    rows = []
-    for x in examples:
-        p = tokenizer(x["prompt"], add_special_tokens=True)["input_ids"]
-        c = tokenizer(x["completion"] + eos, add_special_tokens=False)["input_ids"]
-        rows.append((p + c, len(p)))
+    rows = sft_rows(tokenizer, examples)
     gen = torch.Generator().manual_seed(cfg.seed)
     opt = torch.optim.RMSprop(model.parameters(), lr=cfg.lr)
     pad = tokenizer.pad_token_id
@@ -177,16 +197,7 @@ def sft(model, tokenizer, examples: list[dict], cfg: AlignConfig, *, progress: b
     model.train()
     for step in tqdm(range(cfg.steps), desc="sft", disable=not progress):
         idx = torch.randint(0, len(rows), (min(cfg.batch_size, len(rows)),), generator=gen)
-        chosen = [rows[i] for i in idx]
-        width = max(len(r) for r, _ in chosen)
-        ids = torch.full((len(chosen), width), pad, dtype=torch.long)
-        labels = torch.full_like(ids, -100)
-        mask = torch.zeros_like(ids)
-        for j, (r, n_prompt) in enumerate(chosen):
-            ids[j, : len(r)] = torch.tensor(r)
-            mask[j, : len(r)] = 1
-            labels[j, n_prompt : len(r)] = torch.tensor(r[n_prompt:])
-        loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+        loss = sft_loss(model, [rows[i] for i in idx], pad)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
