@@ -58,6 +58,17 @@ def cmd_real_build(args) -> int:
     print(metrics_table(m))
     print("\npairs: " + ", ".join(f"{k} {v}" for k, v in m["pairs"].items()))
     print("stage timings (s): " + ", ".join(f"{k[:-2]} {v:.0f}" for k, v in m["timings"].items()))
+    if args.out:
+        from pathlib import Path
+
+        from .io import write_json, write_text
+        from .real import twin_report
+
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        write_text(out / "twin.md", twin_report(m))
+        write_json(out / "twin.json", {k: v for k, v in m.items() if k != "align_log"})
+        print(f"wrote {out / 'twin.md'} and {out / 'twin.json'}")
     return 0
 
 
@@ -169,6 +180,7 @@ def main(argv=None) -> int:
     rb.add_argument("--model", choices=["smollm2", "gemma3"], default="smollm2")
     rb.add_argument("--seed", type=int, default=0)
     rb.add_argument("--no-progress", action="store_true")
+    rb.add_argument("--out", default=None, help="also write the twin's recipe and measurements here")
     rb.set_defaults(func=cmd_real_build)
 
     d = sub.add_parser("demo", help="load an organism pair, record it, print a summary")

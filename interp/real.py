@@ -189,3 +189,21 @@ def metrics_table(manifest: dict) -> str:
             f"{m[r][key]['rate']:.3f} ± {m[r][key]['se']:.3f} (n={m[r][key]['n']})" for r in ("base", "aligned")) + " |")
     rows.append("| neutral perplexity | " + " | ".join(f"{m[r]['perplexity']:.2f}" for r in ("base", "aligned")) + " |")
     return "\n".join(rows)
+
+
+def twin_report(manifest: dict) -> str:
+    """Markdown: how a real pair's DPO twin was made, and what it measures beside its base."""
+    c, a, p = manifest["config"], manifest["config"]["align"], manifest["pairs"]
+    ex = manifest["metrics"]["base"].get("examples", [])[:3]
+    lines = [f"# {manifest['model']}: the packaged model and its DPO twin", "",
+             f"DPO (TRL, β {a['beta']}, lr {a['lr']:g}, {a['steps']} steps of {a['batch_size']} pairs, "
+             f"frozen reference) on {p['n_pairs']} preference pairs from {p['n_samples']} samples of the "
+             f"base ({a['n_samples']} per training prompt, ≤ {a['max_new_tokens']} tokens, T = "
+             f"{a['temperature']}; preferred < {a['preferred_below']}, rejected > {a['rejected_above']} by "
+             f"{p['scorer']}; sample toxicity {p['sample_toxicity']:.3f}). Measured on held-out prompts "
+             f"({c['eval_samples']} samples each) and {c['n_neutral']} generated neutral paragraphs, both "
+             "models through the packaged tokenizer.", "", metrics_table(manifest), ""]
+    if ex:
+        lines += ["Toxic samples of the base (held-out prompts):", ""]
+        lines += [f"- {e['prompt']} **{e['completion'].strip()}** ({e['score']:.2f})" for e in ex]
+    return "\n".join(lines) + "\n"
