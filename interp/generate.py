@@ -11,8 +11,9 @@ Two paths, chosen for the caller:
 * **recompute**: prompts are left-padded and every step recomputes the whole sequence through
   the bridge with explicit position ids, so each hook acts on every position at every step. Used
   for hooks the twin cannot map, interventions that need the full sequence (``prepare``, e.g.
-  activation patching from another model) and logits processors. No KV cache through the
-  bridge: its cached path drifted on Llama-style models (TransformerLens 4.3).
+  activation patching from another model) and logits processors combined with temperature,
+  top-k or top-p (whose order Hugging Face fixes differently). No KV cache through the bridge:
+  its cached path drifted on Llama-style models (TransformerLens 4.3).
 
 Both give Hugging Face's greedy output token for token, with and without hooks (tested on GPT-2
 and Llama).
@@ -183,9 +184,20 @@ class _Hooked:
         self.handles.clear()
 
 
+def _processor_list(fn):
+    """``fn(input_ids, logits) -> logits`` as Hugging Face's ``LogitsProcessorList``."""
+    from transformers import LogitsProcessor, LogitsProcessorList
+
+    class _Wrapped(LogitsProcessor):
+        def __call__(self, input_ids, scores):
+            return fn(input_ids, scores)
+
+    return LogitsProcessorList([_Wrapped()])
+
+
 @torch.no_grad()
 def _generate_cached(model, ids, mask, *, max_new_tokens, do_sample, temperature, top_k, top_p,
-                     seed, eos_token_id, sites=()) -> torch.Tensor:
+                     seed, eos_token_id, sites=(), logits_processor=None) -> torch.Tensor:
     from transformers import GenerationConfig
 
     twin = hf_twin(model)
@@ -195,14 +207,21 @@ def _generate_cached(model, ids, mask, *, max_new_tokens, do_sample, temperature
                           temperature=temperature if do_sample else None,
                           top_k=(top_k or 0) if do_sample else None,
                           top_p=(top_p or 1.0) if do_sample else None, pad_token_id=pad,
-                          eos_token_id=eos_token_id, bos_token_id=tok.bos_token_id,
+                          # [] rather than None: None falls back to the model's own EOS and stops there
+                          eos_token_id=eos_token_id if eos_token_id is not None else [],
+                          bos_token_id=tok.bos_token_id,
                           return_dict_in_generate=False, output_scores=False, output_logits=False)
     device = next(model.parameters()).device
     with torch.random.fork_rng(devices=[]), _Hooked(sites):
         if seed is not None:
             torch.manual_seed(seed)
+        extra = {}
+        if logits_processor is not None:
+            if hasattr(logits_processor, "begin"):
+                logits_processor.begin(ids)
+            extra["logits_processor"] = _processor_list(logits_processor)
         out = twin.generate(input_ids=ids.to(device), attention_mask=mask.to(device),
-                            generation_config=gc)
+                            generation_config=gc, **extra)
     if not isinstance(out, torch.Tensor):  # a checkpoint's own generation config can ask for a dict
         out = out.sequences
     new = out[:, ids.shape[1]:].cpu().clone()
@@ -303,7 +322,11 @@ def generate(
     rows: list[torch.Tensor] = []
     texts: list[str] = []
     width = 0
-    sites = twin_hook_sites(model, fwd) if (use_cache and not prepare and logits_processor is None) else None
+    # A logits processor runs after Hugging Face's own warpers; at T = 1 without top-k/top-p there
+    # are none, so the cached path then means exactly what the recomputing one does.
+    plain = not do_sample or (temperature == 1.0 and not top_k and (top_p is None or top_p >= 1.0))
+    sites = (twin_hook_sites(model, fwd)
+             if use_cache and not prepare and (logits_processor is None or plain) else None)
     cached = sites is not None
     with model.hooks(fwd_hooks=[] if cached else fwd):
         for lo in tqdm(range(0, len(prompts), batch_size), desc="generate", disable=not progress):
@@ -314,7 +337,7 @@ def generate(
                 new = _generate_cached(model, ids, mask, max_new_tokens=max_new_tokens,
                                        do_sample=do_sample, temperature=temperature, top_k=top_k,
                                        top_p=top_p, seed=None if seed is None else seed + lo,
-                                       eos_token_id=eos, sites=sites)
+                                       eos_token_id=eos, sites=sites, logits_processor=logits_processor)
             else:
                 new = generate_tokens(model, ids, mask, max_new_tokens=max_new_tokens,
                                       do_sample=do_sample, temperature=temperature, top_k=top_k,

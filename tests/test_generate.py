@@ -119,3 +119,24 @@ def test_hooks_on_the_cached_twin_equal_the_recomputed_bridge(tokenizer, maker):
         assert torch.equal(slow, fast), hooks
         assert not torch.equal(fast, plain), hooks  # the intervention did something
     assert twin_hook_sites(bridge, [("blocks.0.attn.hook_pattern", lambda a, hook: a)]) is None
+
+
+@pytest.mark.parametrize("maker", [make_gpt2, make_llama], ids=["gpt2", "llama"])
+def test_logits_processors_on_the_cached_twin_equal_the_recomputed_bridge(tokenizer, maker):
+    from interp.shift import RuleAdapter
+
+    bridge = bridge_from_module(maker(tokenizer), tokenizer)
+    plain = generate(bridge, PROMPTS, max_new_tokens=10, stop_at_eos=False).tokens
+    boost = [int(t) for t in plain[:, :3].flatten().unique()[:4]]
+    rules = RuleAdapter(tokenizer.eos_token_id, eos_slope=0.5, boost_tokens=[5, 9], boost=4.0,
+                        repeat_penalty=3.0)
+    ban = lambda seq, logits: logits.index_fill(1, torch.tensor(boost), float("-inf"))  # noqa: E731
+    outs = []
+    for proc in (rules, ban):
+        kw = dict(max_new_tokens=10, batch_size=4, stop_at_eos=False, logits_processor=proc)
+        slow = generate(bridge, PROMPTS, use_cache=False, **kw).tokens
+        fast = generate(bridge, PROMPTS, use_cache=True, **kw).tokens
+        assert torch.equal(slow, fast)
+        outs.append(fast)
+    assert not torch.equal(outs[0], plain)  # the rules changed the text
+    assert not any(t in boost for t in outs[1].flatten().tolist())  # banned tokens never chosen
