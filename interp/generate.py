@@ -94,6 +94,9 @@ def hf_twin(model):
         twin.load_state_dict({k: params[k] for k in twin.state_dict() if k in params}, strict=False,
                              assign=True)
         twin.to(next(model.parameters()).device).eval()
+        # A checkpoint saved by a trainer often says use_cache=False (gradient checkpointing):
+        # generation would then recompute every step. The twin is for generation: cache.
+        twin.config.use_cache = True
         _TWINS[model] = twin
     return twin
 
@@ -210,7 +213,8 @@ def _generate_cached(model, ids, mask, *, max_new_tokens, do_sample, temperature
                           # [] rather than None: None falls back to the model's own EOS and stops there
                           eos_token_id=eos_token_id if eos_token_id is not None else [],
                           bos_token_id=tok.bos_token_id,
-                          return_dict_in_generate=False, output_scores=False, output_logits=False)
+                          return_dict_in_generate=False, output_scores=False, output_logits=False,
+                          use_cache=True)
     device = next(model.parameters()).device
     with torch.random.fork_rng(devices=[]), _Hooked(sites):
         if seed is not None:
