@@ -106,6 +106,19 @@ def measure_pair(base, aligned, data: dict, cfg: RealAlignConfig, scorer=None,
     return out
 
 
+def _measure_twin(name: str, base, folder: Path, data: dict, cfg: RealAlignConfig,
+                  root: Path) -> tuple[dict, float]:
+    """Measure the saved twin in ``folder`` beside ``base`` (through the base's tokenizer);
+    returns the metrics and the seconds it took. The base's half is cached under ``root``."""
+    from .pair import load_model
+
+    aligned = load_model(str(folder), tokenizer=base.tokenizer, name=f"{name}:dpo")
+    t = time.time()
+    metrics = measure_pair(base, aligned, data, cfg,
+                           base_cache=root / f"base-metrics-{name}-{cfg.eval_key()}.json")
+    return metrics, time.time() - t
+
+
 def build_real_pair(name: str = "smollm2", cfg: RealAlignConfig | None = None, *,
                     progress: bool = True, log=print) -> Path:
     """Align a packaged model with DPO (cached; resumable); returns the aligned folder."""
@@ -120,12 +133,8 @@ def build_real_pair(name: str = "smollm2", cfg: RealAlignConfig | None = None, *
         manifest = read_json(final / "manifest.json")
         if manifest.get("metrics_version") != METRICS_VERSION:
             log(f"[{name}] re-measuring the cached twin (metrics version {METRICS_VERSION})")
-            base = load_model(name)
-            aligned = load_model(str(final / "model"), tokenizer=base.tokenizer, name=f"{name}:dpo")
-            t = time.time()
-            manifest["metrics"] = measure_pair(base, aligned, real_data(cfg), cfg,
-                                               base_cache=root / f"base-metrics-{name}-{cfg.eval_key()}.json")
-            manifest["timings"]["eval_s"] = time.time() - t
+            manifest["metrics"], manifest["timings"]["eval_s"] = _measure_twin(
+                name, load_model(name), final / "model", real_data(cfg), cfg, root)
             manifest["metrics_version"] = METRICS_VERSION
             write_json(final / "manifest.json", manifest)
         return final
@@ -156,11 +165,7 @@ def build_real_pair(name: str = "smollm2", cfg: RealAlignConfig | None = None, *
     with atomic_dir(final) as tmp:
         model.save_pretrained(str(tmp / "model"))
         tok.save_pretrained(str(tmp / "model"))
-        aligned = load_model(str(tmp / "model"), tokenizer=base.tokenizer, name=f"{name}:dpo")
-        t = time.time()
-        metrics = measure_pair(base, aligned, data, cfg,
-                               base_cache=root / f"base-metrics-{name}-{cfg.eval_key()}.json")
-        times["eval_s"] = time.time() - t
+        metrics, times["eval_s"] = _measure_twin(name, base, tmp / "model", data, cfg, root)
         write_json(tmp / "pairs.json", pairs)
         write_json(tmp / "manifest.json", {
             "model": name, "config": asdict(cfg), "pairs": pair_stats, "metrics_version": METRICS_VERSION,

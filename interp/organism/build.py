@@ -172,23 +172,16 @@ def preset(size: str, seed: int = 0, align: str = "dpo") -> OrganismConfig:
             vocab_size=1024,
             model=ModelConfig(n_layer=4, n_embd=128, n_head=4, n_inner=512, n_ctx=64),
             train=TrainConfig(steps=1500, batch_size=32, lr=2e-3, warmup=30, seed=seed),
-            align=_hide_or(align, AlignConfig(method=align, lr=2e-6 if align == "dpo" else 1e-5,
-                                              steps=300, batch_size=32, seed=seed), seed),
+            align=AlignConfig(method=align, lr=2e-6 if align == "dpo" else 1e-5, steps=300,
+                              batch_size=32, seed=seed),
             eval=EvalConfig(n_prompts=300, n_samples=3, seed=seed + 1234),
             n_align_prompts=500,
         )
     else:
         raise ValueError(f"unknown organism size {size!r}; use one of {SIZES}")
-    if align == "hide" and size != "knowledge":
-        cfg.align = _hide_or(align, cfg.align, seed)
+    if align == "hide":  # a short SFT on a few hundred cloze examples, the same for every size
+        cfg.align = AlignConfig(method="hide", lr=3e-4, steps=200, batch_size=32, seed=seed)
     return cfg
-
-
-def _hide_or(align: str, cfg: AlignConfig, seed: int) -> AlignConfig:
-    """The hiding alignment's SFT settings (a short fine-tune on a few hundred cloze examples)."""
-    if align != "hide":
-        return cfg
-    return AlignConfig(method="hide", lr=3e-4, steps=200, batch_size=32, seed=seed)
 
 
 #: Organism presets. ``knowledge``: the small architecture trained ~3.5 epochs instead of ~1.4,

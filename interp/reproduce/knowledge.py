@@ -170,7 +170,8 @@ def run(cfg: KnowledgeConfig, *, pair=None, log=print) -> KnowledgeReport:
     log("[3/5] hidden knowledge: accuracy and readout on held-out entities")
     train_ents, held_ents = hide_split(facts, hide)
     held, trainset = set(held_ents), set(train_ents)
-    base_ok = _correct(base, facts)
+    clozes = [f.cloze for f in facts]
+    base_ok = _says(base, clozes, [f.answer for f in facts])
     sets = {
         "hidden, known to base": [i for i, f in enumerate(facts)
                                   if f.entity in held and f.relation == hide.relation and base_ok[i]],
@@ -179,8 +180,8 @@ def run(cfg: KnowledgeConfig, *, pair=None, log=print) -> KnowledgeReport:
         "never hidden, known to base": [i for i, f in enumerate(facts)
                                         if f.entity in held and f.relation != hide.relation and base_ok[i]],
     }
-    aligned_ok = _correct(aligned, facts)
-    refused = _refused(aligned, facts, hide.refusal)
+    aligned_ok = _says(aligned, clozes, [f.answer for f in facts])
+    refused = _says(aligned, clozes, [hide.refusal] * len(facts))
     hidden = {"relation": hide.relation, "refusal": hide.refusal,
               "n_train_entities": len(train_ents), "n_heldout_entities": len(held_ents), "sets": {}}
     for name, idx in sets.items():
@@ -232,16 +233,11 @@ def facts_ans(x: dict) -> str:
     return x["completion"].strip().rstrip(".")
 
 
-def _correct(model, facts) -> list[bool]:
+def _says(model, prompts: list[str], answers: list[str]) -> list[bool]:
+    """Whether the greedy completion of each prompt gives its answer (6 new tokens at most)."""
     from ..evaluate import fact_recall
 
-    return fact_recall(model, [f.cloze for f in facts], [f.answer for f in facts], max_new_tokens=6, batch_size=256).correct
-
-
-def _refused(model, facts, refusal: str) -> list[bool]:
-    from ..evaluate import fact_recall
-
-    return fact_recall(model, [f.cloze for f in facts], [refusal] * len(facts), max_new_tokens=6, batch_size=256).correct
+    return fact_recall(model, prompts, answers, max_new_tokens=6, batch_size=256).correct
 
 
 def _paraphrase_transfer(model, facts, templates) -> dict:
@@ -252,18 +248,12 @@ def _paraphrase_transfer(model, facts, templates) -> dict:
     n_templates = min(len(v) for v in templates.values())
     for t in range(n_templates):
         prompts = [cloze(f, templates, t) for f in frequent]
-        g = _correct_prompts(model, prompts, [f.answer for f in frequent])
+        g = _says(model, prompts, [f.answer for f in frequent])
         for f, ok in zip(frequent, g):
             out.setdefault((f.n_paraphrases, t in f.templates), []).append(ok)
     return {f"{k}|{'seen' if s else 'unseen'}": {"n_paraphrases": k, "phrasing_seen": s,
                                                   "acc": float(np.mean(v)), "n": len(v)}
             for (k, s), v in sorted(out.items())}
-
-
-def _correct_prompts(model, prompts, answers) -> list[bool]:
-    from ..evaluate import fact_recall
-
-    return fact_recall(model, prompts, answers, max_new_tokens=6, batch_size=256).correct
 
 
 def _readout(base, aligned, facts, sets, trainset, hide, base_ok, cfg) -> dict:
