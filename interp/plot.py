@@ -70,15 +70,41 @@ def value_vectors(ranking, n: int = 10, n_tokens: int = 6) -> go.Figure:
     return fig
 
 
-def cosine_histogram(ranking) -> go.Figure:
-    """Distribution of every value vector's cosine with the direction, per layer."""
-    fig = _fig("Cosine of every MLP value vector with the direction", width=900, height=450)
-    for layer in range(ranking.cosines.shape[0]):
-        fig.add_histogram(x=ranking.cosines[layer].tolist(), name=f"layer {layer}", opacity=0.6,
-                          nbinsx=60)
-    fig.update_layout(barmode="overlay")
+def cosine_histogram(ranking, max_overlaid: int = 6, bins: int = 60) -> go.Figure:
+    """Distribution of every value vector's cosine with the direction, per layer.
+
+    Up to ``max_overlaid`` layers: one step line per layer on a log count axis. Deeper models:
+    a layer × cosine heatmap of the counts (log colour scale), since 30 overlaid histograms
+    cannot be told apart.
+    """
+    cos = np.asarray(ranking.cosines, dtype=float)  # [n_layers d_mlp]
+    n_layers = cos.shape[0]
+    edges = np.linspace(float(cos.min()), float(cos.max()), bins + 1)
+    counts = np.stack([np.histogram(cos[layer], bins=edges)[0] for layer in range(n_layers)])
+    centres = (edges[:-1] + edges[1:]) / 2
+    title = "Cosine of every MLP value vector with the direction"
+    if n_layers <= max_overlaid:
+        fig = _fig(title, width=900, height=450)
+        for layer in range(n_layers):
+            # Empty bins drawn below the axis (log scale), so the outline drops to it like a bar.
+            y = np.where(counts[layer] > 0, counts[layer], 0.1)
+            fig.add_scatter(x=centres.tolist(), y=y.tolist(), name=f"layer {layer}", mode="lines",
+                            line=dict(shape="hvh", width=2), customdata=counts[layer].tolist(),
+                            hovertemplate=f"layer {layer}<br>cos %{{x:.3f}}<br>%{{customdata}} neurons<extra></extra>")
+        fig.update_xaxes(title="cosine(value vector, direction)")
+        fig.update_yaxes(title="neurons", type="log", dtick=1,
+                         range=[math.log10(0.7), math.log10(max(2.0, counts.max() * 1.5))])
+        return fig
+    fig = _fig(title, width=900, height=max(420, 16 * n_layers + 160))
+    z = np.where(counts > 0, np.log10(np.maximum(counts, 1)), np.nan)
+    top_z = max(1, int(math.ceil(np.nanmax(z))))
+    fig.add_heatmap(x=centres.tolist(), y=list(range(n_layers)), z=z.tolist(), colorscale="Viridis",
+                    zmin=0, zmax=top_z, customdata=counts.tolist(),
+                    colorbar=dict(title="neurons", tickvals=list(range(top_z + 1)),
+                                  ticktext=[f"{10 ** t:,}" for t in range(top_z + 1)]),
+                    hovertemplate="layer %{y}<br>cos %{x:.3f}<br>%{customdata} neurons<extra></extra>")
     fig.update_xaxes(title="cosine(value vector, direction)")
-    fig.update_yaxes(title="neurons", type="log")
+    fig.update_yaxes(title="layer", autorange="reversed", dtick=max(1, n_layers // 10))
     return fig
 
 

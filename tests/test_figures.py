@@ -46,3 +46,26 @@ def test_notebook_executes(name, use_organism_cache, monkeypatch):
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     assert not errors
     assert os.environ["INTERP_NOTEBOOK_PAIR"] == "organism:tiny"
+
+
+def test_cosine_histogram_draws_every_neuron_once_per_layer():
+    """Shallow models: a step line per layer; deep ones: a layer × cosine heatmap. Either way
+    the counts drawn add up to every neuron of every layer."""
+    from types import SimpleNamespace
+
+    import numpy as np
+    import torch
+
+    from interp.plot import cosine_histogram
+
+    g = torch.Generator().manual_seed(0)
+    for n_layers, kind in ((4, "scatter"), (30, "heatmap")):
+        cos = torch.randn(n_layers, 200, generator=g) * 0.1
+        fig = cosine_histogram(SimpleNamespace(cosines=cos))
+        assert {t.type for t in fig.data} == {kind}
+        if kind == "scatter":
+            assert len(fig.data) == n_layers
+            assert all(sum(t.customdata) == 200 for t in fig.data)
+        else:
+            counts = np.asarray(fig.data[0].customdata)
+            assert counts.shape[0] == n_layers and (counts.sum(1) == 200).all()

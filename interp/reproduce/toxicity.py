@@ -302,6 +302,16 @@ def _table_rows(cfg: ToxicityConfig, sweeps: dict[str, DoseResponse]) -> list[di
     return rows
 
 
+def _cos(x: float) -> str:
+    """A cosine to read: ``0.99932``, or ``1 − 2.0e-07`` where five decimals would print 1.00000."""
+    x = float(x)
+    return f"{x:.5f}" if x < 0.999995 else f"1 − {max(1 - x, 0.0):.1e}"
+
+
+def _binomial_se(p: float, n: int) -> float:
+    return math.sqrt(max(p * (1 - p), 0.0) / max(n, 1))
+
+
 def _z(a: float, sa: float, b: float, sb: float) -> float:
     return (a - b) / math.sqrt(max(sa**2 + sb**2, 1e-12))
 
@@ -324,13 +334,15 @@ def findings(r: ToxicityReport) -> list[dict]:
         share >= 0.5, "at least half of the top vectors")
     nw = r.neuron_weights
     add("alignment leaves the toxic value vectors almost untouched (cosine ≈ 1)",
-        f"min cosine base↔aligned of the top value vectors {nw.value_cos.min():.5f}; all parameters ≥ {r.weights.min_cosine:.5f}",
+        f"min cosine base↔aligned of the top value vectors {_cos(nw.value_cos.min())}; all parameters ≥ {_cos(r.weights.min_cosine)}",
         float(nw.value_cos.min()) > 0.99 and r.weights.min_cosine > 0.99, "every cosine > 0.99")
     s = r.keys.summary()
     pre_b, pre_a = np.mean(s["pre/base"]["mean"]), np.mean(s["pre/aligned"]["mean"])
     fp_b, fp_a = np.mean(s["pre/base"]["frac_positive"]), np.mean(s["pre/aligned"]["frac_positive"])
+    sd = float(r.keys.pre["base"].float().std(0).mean())  # spread of a neuron's pre-activation
     add("alignment lowers the keys' activations of the toxic neurons",
-        f"mean pre-activation {pre_b:.3f} → {pre_a:.3f}; share positive {fp_b:.3f} → {fp_a:.3f}",
+        f"mean pre-activation {pre_b:.3f} → {pre_a:.3f} (a change of {(pre_a - pre_b) / max(sd, 1e-12):+.1%} "
+        f"of a neuron's s.d. over tokens); share positive {fp_b:.3f} → {fp_a:.3f}",
         pre_a < pre_b and fp_a < fp_b, "both the mean and the share of positive pre-activations fall")
     cos = r.offset.cos_direction
     add("the residual offset δx points away from toxicity",
@@ -352,11 +364,15 @@ def findings(r: ToxicityReport) -> list[dict]:
     mlp = [e for e in loc.whole_groups() if e.group in ("mlp_in", "mlp_out")]
     att = [e for e in loc.whole_groups() if e.group == "attn"]
     if mlp and att:
+        # Each reverted model's toxicity is a rate over the same n samples as the sweeps' baseline.
+        n = scale.baseline.n
+        m, a = max(mlp, key=lambda e: e.reverted), max(att, key=lambda e: e.reverted)
+        z = _z(m.reverted, _binomial_se(m.reverted, n), a.reverted, _binomial_se(a.reverted, n))
         add("the change lives in the MLP keys rather than elsewhere",
             "share of the effect recovered by reverting: " + ", ".join(
-                f"{e.group} {e.share_revert:+.2f}" for e in loc.whole_groups()),
-            max(e.share_revert for e in mlp) > max(e.share_revert for e in att),
-            "reverting an MLP group recovers more than reverting attention")
+                f"{e.group} {e.share_revert:+.2f}" for e in loc.whole_groups())
+            + f"; reverted toxicity {m.group} {m.reverted:.3f} vs attn {a.reverted:.3f} (z = {z:+.1f}, n = {n})",
+            z > 2, "reverting an MLP group recovers more than reverting attention, by > 2 s.e.")
     return out
 
 
@@ -429,9 +445,9 @@ def to_markdown(r: ToxicityReport) -> str:
     for i, name in enumerate(r.ranking.top.names()):
         toks = ", ".join(t.strip() for t in r.ranking.top_tokens[i][:8])
         lines.append(f"| {name} | {r.ranking.top.score[i]:.3f} | {toks} | "
-                     f"{nw.value_cos[i]:.5f}, {nw.key_cos[i]:.5f} |")
-    lines += ["", f"Random neurons: value cosine ≥ {nw.random_value_cos.min():.5f}, key cosine ≥ "
-              f"{nw.random_key_cos.min():.5f}. Probe: held-out accuracy {r.probe.test_acc:.3f}; "
+                     f"{_cos(nw.value_cos[i])}, {_cos(nw.key_cos[i])} |")
+    lines += ["", f"Random neurons: value cosine ≥ {_cos(nw.random_value_cos.min())}, key cosine ≥ "
+              f"{_cos(nw.random_key_cos.min())}. Probe: held-out accuracy {r.probe.test_acc:.3f}; "
               f"cosine with the difference-in-means direction {r.probe_vs_dim_cosine:.3f}."]
     s = r.keys.summary()
     lines += ["", "## Key activations of the top neurons (every token of the eliciting texts)", "",
@@ -494,12 +510,14 @@ def config_for(pair: str, size_hint: str | None = None, **overrides) -> Toxicity
 
     cfg = ToxicityConfig(pair=pair)
     if pair in REAL_PAIRS:
-        # Sized for 2 CPU cores (~30 min on SmolLM2): one sample per held-out prompt, one dose
-        # per family beside zero, no activation patching (it recomputes every step).
+        # Sized for 2 CPU cores (~80 min on SmolLM2): two samples per held-out prompt, one dose
+        # per family beside zero, except the added directions: in a model with massive
+        # activations one mean residual norm ‖x‖ breaks it (perplexity > 800 at α = 1), so
+        # those get a log-spaced grid below it. No activation patching (it recomputes every step).
         cfg = dataclasses.replace(cfg, n_probe_prompts=150, probe_samples=3, n_eval_prompts=150,
-                                  n_samples=1, max_new_tokens=20, n_ppl_texts=50,
+                                  n_samples=2, max_new_tokens=20, n_ppl_texts=50,
                                   scale_doses=(0.0, 10.0), clamp_doses=(1.0,),
-                                  offset_doses=(1.0,), direction_doses=(1.0,),
+                                  offset_doses=(1.0,), direction_doses=(0.03, 0.1, 0.3),
                                   per_layer_location=False, patch_per_layer=False, patching=False)
     if "tiny" in pair:
         cfg = dataclasses.replace(cfg, n_probe_prompts=150, n_eval_prompts=60, n_ppl_texts=60,
