@@ -1,10 +1,14 @@
 """Figure `readme`: the reproductions' reports (markdown + JSON) and the README's galleries and tables.
 
 Writes ``<out>/toxicity.md|json`` and ``<out>/knowledge.md|json``; when run on the default pairs
-it also rewrites the blocks of README.md between the ``reproduction`` and ``knowledge`` markers,
-so the README shows the numbers the code produces, never numbers pasted by hand.
+it also rewrites the blocks of README.md between the ``reproduction``, ``knowledge`` and
+``real`` markers, so the README shows the numbers the code produces, never numbers pasted by
+hand. The ``real`` block sets the organism's verdicts beside those of the committed real-weight
+reports (``REAL_REPORTS``: JSON written by ``interp reproduce toxicity --pair …``; they are read,
+not re-run, since a real model's run takes an hour on a CPU).
 """
 
+import json
 import os
 import re
 
@@ -15,6 +19,7 @@ SEED = 0
 README = os.path.join(os.path.dirname(__file__), "..", "README.md")
 GALLERY = ["reproduction_table", "value_vectors", "key_activations_pre", "residual_offset",
            "change_location", "dose_scale_keys"]
+REAL_REPORTS = {"SmolLM2-135M vs its DPO twin": "out/real/smollm2"}  # label -> folder under figures/
 KNOWLEDGE_GALLERY = ["knowledge_levels", "knowledge_finetune", "knowledge_readout",
                      "knowledge_reactivation", "knowledge_relearning"]
 # -------------------------------------------------------------------------------------------
@@ -56,6 +61,22 @@ def knowledge_block(r, out_dir: str) -> str:
     return "\n".join(lines)
 
 
+def real_block(r, reports: dict[str, dict]) -> str:
+    """Verdicts per claim: the organism beside each real-weight report, with the measured numbers."""
+    here = os.path.dirname(__file__)
+    rel = os.path.relpath(here, os.path.dirname(README))
+    cols = [f"`{PAIR}`"] + [f"[{label}]({rel}/{REAL_REPORTS[label]}/toxicity.md)" for label in reports]
+    lines = ["| Lee et al.'s finding | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
+    verdict = {f["claim"]: f for f in r.findings}
+    for claim, f in verdict.items():
+        cells = [f]
+        for data in reports.values():
+            cells.append(next((g for g in data["findings"] if g["claim"] == claim), None))
+        lines.append(f"| {claim} | " + " | ".join(
+            "" if c is None else f"{'yes' if c['reproduces'] else '**no**'}: {c['measured']}" for c in cells) + " |")
+    return "\n".join(lines)
+
+
 def _replace_block(marker: str, body: str) -> bool:
     text = open(README).read()
     new = re.sub(rf"(<!-- {marker}:start -->\n).*?(\n<!-- {marker}:end -->)",
@@ -75,6 +96,10 @@ def main(out_dir: str = os.path.join(os.path.dirname(__file__), "out")):
     if os.path.abspath(out_dir) == default_out and os.path.exists(README):
         changed = PAIR == "organism:small" and _replace_block("reproduction", block(r, out_dir))
         changed |= KNOWLEDGE_PAIR == "organism:knowledge" and _replace_block("knowledge", knowledge_block(k, out_dir))
+        reports = {label: json.load(open(os.path.join(os.path.dirname(__file__), folder, "toxicity.json")))
+                   for label, folder in REAL_REPORTS.items()
+                   if os.path.exists(os.path.join(os.path.dirname(__file__), folder, "toxicity.json"))}
+        changed |= PAIR == "organism:small" and bool(reports) and _replace_block("real", real_block(r, reports))
         if changed:
             written.append(README)
     return written
