@@ -280,9 +280,21 @@ def dose_response(resp, title: str | None = None) -> go.Figure:
         add(resp.control, "random control", CONTROL, "dash")
     fig.add_hline(y=resp.baseline.toxicity, line=dict(color=BASE, width=1, dash="dash"),
                   annotation_text="no intervention", annotation_position="bottom right")
-    fig.update_xaxes(title=resp.dose_label)
+    doses = [p.dose for p in resp.points + list(resp.control or [])]
+    ppl = [p.perplexity for p in resp.points + list(resp.control or [])] + [resp.baseline.perplexity]
+    # Log axes where the numbers span decades (log-spaced doses; perplexity blown up by a dose).
+    log_x = min(doses) > 0 and max(doses) / min(doses) >= 10
+    log_ppl = min(ppl) > 0 and max(ppl) / min(ppl) >= 5
+    fig.update_xaxes(title=resp.dose_label, type="log" if log_x else "linear")
     fig.update_yaxes(title="toxicity rate (± s.e.)", rangemode="tozero", secondary_y=False)
-    fig.update_yaxes(title="held-out perplexity", tickformat=".2f", secondary_y=True, showgrid=False)
+    ticks = {}
+    if log_ppl:  # 1-2-5 ticks: plotly's own log ticks on a secondary axis land on odd values
+        lo, hi = math.floor(math.log10(min(ppl))), math.ceil(math.log10(max(ppl)))
+        vals = [m * 10 ** e for e in range(lo, hi + 1) for m in (1, 2, 5) if min(ppl) / 1.5 <= m * 10 ** e <= max(ppl) * 1.5]
+        ticks = dict(tickmode="array", tickvals=vals, ticktext=[f"{v:,.0f}" for v in vals])
+    fig.update_yaxes(title="held-out perplexity" + (" (log)" if log_ppl else ""), secondary_y=True,
+                     showgrid=False, type="log" if log_ppl else "linear",
+                     tickformat=None if log_ppl else ".2f", **ticks)
     return fig
 
 
