@@ -450,8 +450,12 @@ def to_markdown(r: ToxicityReport) -> str:
               f"{_cos(nw.random_key_cos.min())}. Probe: held-out accuracy {r.probe.test_acc:.3f}; "
               f"cosine with the difference-in-means direction {r.probe_vs_dim_cosine:.3f}."]
     s = r.keys.summary()
-    lines += ["", "## Key activations of the top neurons (every token of the eliciting texts)", "",
-              "| neuron | pre mean base → aligned | pre share > 0 | post mean base → aligned |",
+    lines += ["", "## Key activations of the top neurons (every token of the eliciting texts)", ""]
+    if r.models.get("gated"):
+        lines += ["Gated MLP: *pre* is the gate's pre-activation (`mlp.hook_pre`, x·W_gate) and *post* "
+                  "is act(gate)·(x·W_in) (`mlp.hook_post`), so a neuron switched off through its gate, "
+                  "as Lee et al. found in Llama-2, shows as a falling *pre*.", ""]
+    lines += ["| neuron | pre mean base → aligned | pre share > 0 | post mean base → aligned |",
               "|---|---|---|---|"]
     for i, name in enumerate(r.keys.neurons.names()):
         lines.append(f"| {name} | {s['pre/base']['mean'][i]:+.3f} → {s['pre/aligned']['mean'][i]:+.3f} | "
