@@ -14,7 +14,8 @@ from interp.reproduce.toxicity import cached_report  # noqa: E402
 
 def main(out_dir: str = os.path.join(os.path.dirname(__file__), "out")):
     r = cached_report(PAIR, seed=SEED)
-    fig = plot.change_location(r.location)
+    # ± 1 s.e.: each toxicity rate is over as many samples as the sweeps' baseline.
+    fig = plot.change_location(r.location, n=r.sweeps["scale_keys"].baseline.n)
     return plot.save(fig, os.path.join(out_dir, NAME))
 
 

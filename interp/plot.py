@@ -225,17 +225,24 @@ def residual_pca(pca) -> go.Figure:
 
 # ---------------------------------------------------------------- where ----------------------
 
-def change_location(loc) -> go.Figure:
+def change_location(loc, n: int | None = None) -> go.Figure:
     """Share of the alignment effect carried by each weight group: reverted in the aligned model,
-    or applied alone to the base. Takes a :class:`interp.attribution.ChangeLocation`."""
+    or applied alone to the base. Takes a :class:`interp.attribution.ChangeLocation`; with ``n``
+    (samples behind each toxicity rate) the bars carry ± 1 s.e. (:meth:`ChangeLocation.share_se`)."""
     whole = loc.whole_groups()
     fig = _fig(f"Where the change lives ({loc.measure}: base {loc.base:.3f}, aligned {loc.aligned:.3f})",
                width=900, height=480)
     x = [e.group for e in whole]
+    se = None
+    if n:
+        by_effect = dict(zip(map(id, loc.effects), loc.share_se(n)))
+        se = [by_effect[id(e)] for e in whole]
     fig.add_bar(x=x, y=[e.share_revert for e in whole], name="revert group to base (in aligned)",
-                marker_color=BASE)
+                marker_color=BASE,
+                error_y=dict(type="data", array=[s[0] for s in se], visible=True) if se else None)
     fig.add_bar(x=x, y=[e.share_apply for e in whole], name="apply group alone (to base)",
-                marker_color=ALIGNED)
+                marker_color=ALIGNED,
+                error_y=dict(type="data", array=[s[1] for s in se], visible=True) if se else None)
     fig.add_hline(y=1, line=dict(color="#444", width=1, dash="dash"),
                   annotation_text="whole effect", annotation_position="top left")
     fig.add_hline(y=0, line=dict(color="#444", width=1))
@@ -285,9 +292,11 @@ def dose_response(resp, title: str | None = None) -> go.Figure:
     # Log axes where the numbers span decades (log-spaced doses; perplexity blown up by a dose).
     log_x = min(doses) > 0 and max(doses) / min(doses) >= 10
     log_ppl = min(ppl) > 0 and max(ppl) / min(ppl) >= 5
-    fig.update_xaxes(title=resp.dose_label, type="log" if log_x else "linear")
+    fig.update_xaxes(title=resp.dose_label, type="log" if log_x else "linear",
+                     **(dict(tickmode="array", tickvals=sorted(set(doses)),
+                             ticktext=[f"{d:g}" for d in sorted(set(doses))]) if log_x else {}))
     fig.update_yaxes(title="toxicity rate (± s.e.)", rangemode="tozero", secondary_y=False)
-    ticks = {}
+    ticks = dict(tickmode="auto", nticks=7)
     if log_ppl:  # 1-2-5 ticks: plotly's own log ticks on a secondary axis land on odd values
         lo, hi = math.floor(math.log10(min(ppl))), math.ceil(math.log10(max(ppl)))
         vals = [m * 10 ** e for e in range(lo, hi + 1) for m in (1, 2, 5) if min(ppl) / 1.5 <= m * 10 ** e <= max(ppl) * 1.5]

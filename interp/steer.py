@@ -247,6 +247,8 @@ def sweep(model, make: Callable[[float], object], doses: Sequence[float], measur
     def at(intervention, dose):
         p = measure(model, [intervention] if intervention is not None else [])
         p.dose = dose
+        if hasattr(intervention, "describe"):
+            p.extra["description"] = intervention.describe()
         return p
 
     base = at(None, 0.0)

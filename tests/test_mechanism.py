@@ -270,3 +270,32 @@ def test_gated_mlp_keys_gates_and_values(tokenizer):
     wd = weight_diff(pair)
     changed = {r_["name"] for r_ in wd.rows if r_["rel_change"] > 0}
     assert changed == {"model.layers.1.mlp.gate_proj.weight", "model.layers.0.mlp.down_proj.weight"}
+
+
+def test_table_rows_name_the_dose_they_report():
+    """Each Table-2 row describes its intervention at the dose in its dose column: from the
+    point's own description, or (reports cached before points had one) by rewriting the dose in
+    the description made at the sweep's last dose."""
+    from interp.reproduce.toxicity import _describe_at
+    from interp.steer import DosePoint, DoseResponse, sweep
+
+    v = torch.ones(4)
+    seen = []
+    def measure(model, hooks):
+        seen.append(hooks)
+        return DosePoint(0.0, 0.1, 0.01, 100, 3.0)
+    resp = sweep(None, lambda d: AddVector(v, -d, 3, label="probe·‖x‖"), [0.03, 0.1, 0.3], measure,
+                 name="base_minus_probe", make_control=lambda d: AddVector(v, -d, 3, label="random·‖x‖"))
+    assert len(seen) == 7  # bare model, 3 doses, 3 controls
+    mid, cmid = resp.points[1], resp.control[1]
+    assert _describe_at(mid, resp) == "add -0.1·probe·‖x‖ at layer 3"
+    assert _describe_at(cmid, resp, control=True) == "add -0.1·random·‖x‖ at layer 3"
+    for p in resp.points + resp.control:  # an old cached report: only the last dose's words
+        p.extra.pop("description")
+    assert resp.description == "add -0.3·probe·‖x‖ at layer 3"
+    assert _describe_at(mid, resp) == "add -0.1·probe·‖x‖ at layer 3"
+    assert _describe_at(cmid, resp, control=True) == "add -0.1·random·‖x‖ at layer 3"
+    scale = DoseResponse("scale_keys", "scale 10 top value vectors ×20",
+                         [DosePoint(d, 0.1, 0.01, 100, 3.0) for d in (2.0, 20.0)], None,
+                         DosePoint(0.0, 0.1, 0.01, 100, 3.0))
+    assert _describe_at(scale.points[0], scale) == "scale 10 top value vectors ×2"

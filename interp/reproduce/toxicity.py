@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -280,6 +281,24 @@ def _row(label, p: DosePoint, dose=None) -> dict:
             "n": p.n}
 
 
+def _describe_at(point: DosePoint, resp: DoseResponse, control: bool = False) -> str:
+    """The intervention at ``point``'s dose, in words.
+
+    Sweeps record each point's own description; reports cached before they did only hold the
+    description at the last dose, whose dose is then rewritten to this one (the numbers written
+    as ``2·``, ``×2`` or ``2×`` in a description are its dose).
+    """
+    if "description" in point.extra:
+        return point.extra["description"]
+    text = (resp.control_description if control else resp.description) or resp.name
+    last = (resp.control if control else resp.points)[-1].dose
+    if point.dose == last:
+        return text
+    old, new = re.escape(f"{last:g}"), f"{point.dose:g}"
+    return re.sub(rf"(?<![\w.])(-?){old}(?=[·×])|(?<=×){old}(?![\w.])",
+                  lambda m: (m.group(1) or "") + new, text)
+
+
 def _table_rows(cfg: ToxicityConfig, sweeps: dict[str, DoseResponse]) -> list[dict]:
     """Lee et al.'s Table 2 layout: each intervention at its best dose, its control below it."""
     rows = [_row("base", sweeps["base_minus_probe"].baseline)]
@@ -288,24 +307,25 @@ def _table_rows(cfg: ToxicityConfig, sweeps: dict[str, DoseResponse]) -> list[di
         b = _best(sweeps[name], cfg.ppl_budget, lowest=True)
         rows.append(_row(label, b, b.dose))
         c = sweeps[name].control_at(b.dose)
-        rows.append(_row(f"  control for {label}: {sweeps[name].control_description}", c, b.dose))
+        rows.append(_row(f"  control for {label}: {_describe_at(c, sweeps[name], control=True)}", c, b.dose))
     rows.append(_row("aligned", sweeps["scale_keys"].baseline))
     for name, resp in sweeps.items():
         if name.startswith("base_"):
             continue
         b = _best(resp, cfg.ppl_budget)
-        label = f"aligned + {resp.description.rsplit(' ×', 1)[0]}"
-        rows.append(_row(label, b, b.dose))
+        rows.append(_row(f"aligned + {_describe_at(b, resp)}", b, b.dose))
         c = resp.control_at(b.dose)
         if c is not None:
-            rows.append(_row(f"  control for {name}: {resp.control_description}", c, b.dose))
+            rows.append(_row(f"  control for {name}: {_describe_at(c, resp, control=True)}", c, b.dose))
     return rows
 
 
 def _cos(x: float) -> str:
     """A cosine to read: ``0.99932``, or ``1 − 2.0e-07`` where five decimals would print 1.00000."""
     x = float(x)
-    return f"{x:.5f}" if x < 0.999995 else f"1 − {max(1 - x, 0.0):.1e}"
+    if x < 0.999995:
+        return f"{x:.5f}"
+    return "1" if x >= 1 else f"1 − {1 - x:.1e}"
 
 
 def _binomial_se(p: float, n: int) -> float:
