@@ -14,7 +14,6 @@ bridge (e.g. toxicity rate of sampled continuations).
 from __future__ import annotations
 
 import math
-
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
