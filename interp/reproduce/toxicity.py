@@ -534,7 +534,7 @@ def config_for(pair: str, size_hint: str | None = None, **overrides) -> Toxicity
 
     cfg = ToxicityConfig(pair=pair)
     if pair in REAL_PAIRS:
-        # Sized for 2 CPU cores (~80 min on SmolLM2): two samples per held-out prompt, one dose
+        # Sized for 2 CPU cores (~1 h on SmolLM2): two samples per held-out prompt, one dose
         # per family beside zero, except the added directions: in a model with massive
         # activations one mean residual norm ‖x‖ breaks it (perplexity > 800 at α = 1), so
         # those get a log-spaced grid below it. No activation patching (it recomputes every step).
