@@ -67,12 +67,10 @@ def real_block(r, reports: dict[str, dict]) -> str:
     rel = os.path.relpath(here, os.path.dirname(README))
     cols = [f"`{PAIR}`"] + [f"[{label}]({rel}/{REAL_REPORTS[label]}/toxicity.md)" for label in reports]
     lines = ["| Lee et al.'s finding | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
-    verdict = {f["claim"]: f for f in r.findings}
-    for claim, f in verdict.items():
-        cells = [f]
-        for data in reports.values():
-            cells.append(next((g for g in data["findings"] if g["claim"] == claim), None))
-        lines.append(f"| {claim} | " + " | ".join(
+    for f in r.findings:
+        cells = [f] + [next((g for g in data["findings"] if g["claim"] == f["claim"]), None)
+                       for data in reports.values()]
+        lines.append(f"| {f['claim']} | " + " | ".join(
             "" if c is None else f"{'yes' if c['reproduces'] else '**no**'}: {c['measured']}" for c in cells) + " |")
     return "\n".join(lines)
 
@@ -96,9 +94,9 @@ def main(out_dir: str = os.path.join(os.path.dirname(__file__), "out")):
     if os.path.abspath(out_dir) == default_out and os.path.exists(README):
         changed = PAIR == "organism:small" and _replace_block("reproduction", block(r, out_dir))
         changed |= KNOWLEDGE_PAIR == "organism:knowledge" and _replace_block("knowledge", knowledge_block(k, out_dir))
-        reports = {label: json.load(open(os.path.join(os.path.dirname(__file__), folder, "toxicity.json")))
-                   for label, folder in REAL_REPORTS.items()
-                   if os.path.exists(os.path.join(os.path.dirname(__file__), folder, "toxicity.json"))}
+        paths = {label: os.path.join(os.path.dirname(__file__), folder, "toxicity.json")
+                 for label, folder in REAL_REPORTS.items()}
+        reports = {label: json.load(open(p)) for label, p in paths.items() if os.path.exists(p)}
         changed |= PAIR == "organism:small" and bool(reports) and _replace_block("real", real_block(r, reports))
         if changed:
             written.append(README)

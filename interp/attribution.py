@@ -13,7 +13,6 @@ bridge (e.g. toxicity rate of sampled continuations).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -90,13 +89,15 @@ class ChangeLocation:
     def per_layer(self) -> list[GroupEffect]:
         return [e for e in self.effects if e.layer is not None]
 
-    def share_se(self, n: int) -> list[tuple[float, float]]:
-        """Standard errors ``(revert, apply)`` of each effect's shares when the measure is a rate
+    def share_se(self, effect: GroupEffect, n: int) -> tuple[float, float]:
+        """Standard errors ``(revert, apply)`` of ``effect``'s shares when the measure is a rate
         over ``n`` samples (binomial s.e. of the rate, divided by the base−aligned gap)."""
+        from .score import binomial_se
+
         gap = abs(self.base - self.aligned)
-        def se(p):
-            return math.sqrt(max(p * (1 - p), 0.0) / max(n, 1)) / gap if gap > 1e-12 else float("nan")
-        return [(se(e.reverted), se(e.applied)) for e in self.effects]
+        if gap <= 1e-12:
+            return float("nan"), float("nan")
+        return binomial_se(effect.reverted, n) / gap, binomial_se(effect.applied, n) / gap
 
 
 def locate_change(pair, measure: Callable[[object], float], *, groups: Sequence[str] = GROUPS,

@@ -233,10 +233,7 @@ def change_location(loc, n: int | None = None) -> go.Figure:
     fig = _fig(f"Where the change lives ({loc.measure}: base {loc.base:.3f}, aligned {loc.aligned:.3f})",
                width=900, height=480)
     x = [e.group for e in whole]
-    se = None
-    if n:
-        by_effect = dict(zip(map(id, loc.effects), loc.share_se(n)))
-        se = [by_effect[id(e)] for e in whole]
+    se = [loc.share_se(e, n) for e in whole] if n else None
     fig.add_bar(x=x, y=[e.share_revert for e in whole], name="revert group to base (in aligned)",
                 marker_color=BASE,
                 error_y=dict(type="data", array=[s[0] for s in se], visible=True) if se else None)

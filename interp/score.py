@@ -113,14 +113,19 @@ class Rate:
         return f"{self.rate:.3f} ± {self.se:.3f} (n={self.n})"
 
 
+def binomial_se(p: float, n: int) -> float:
+    """Standard error sqrt(p(1-p)/n) of a proportion ``p`` over ``n`` samples."""
+    return math.sqrt(max(p * (1 - p), 0.0) / max(n, 1))
+
+
 def rate(flags: Sequence[bool] | np.ndarray) -> Rate:
-    """Share of true flags with its standard error sqrt(p(1-p)/n)."""
+    """Share of true flags with its standard error (:func:`binomial_se`)."""
     flags = np.asarray(flags, dtype=bool)
     n = int(flags.size)
     if n == 0:
         raise ValueError("no samples")
     p = float(flags.mean())
-    return Rate(p, math.sqrt(p * (1 - p) / n), n)
+    return Rate(p, binomial_se(p, n), n)
 
 
 def toxicity_rate(scores: np.ndarray, threshold: float = 0.5) -> Rate:

@@ -44,7 +44,7 @@ from ..neurons import (
     value_vectors_of,
 )
 from ..record import record
-from ..score import get_scorer
+from ..score import binomial_se, get_scorer
 from ..steer import (
     AblateDirection,
     AddVector,
@@ -328,10 +328,6 @@ def _cos(x: float) -> str:
     return "1" if x >= 1 else f"1 − {1 - x:.1e}"
 
 
-def _binomial_se(p: float, n: int) -> float:
-    return math.sqrt(max(p * (1 - p), 0.0) / max(n, 1))
-
-
 def _z(a: float, sa: float, b: float, sb: float) -> float:
     return (a - b) / math.sqrt(max(sa**2 + sb**2, 1e-12))
 
@@ -387,7 +383,7 @@ def findings(r: ToxicityReport) -> list[dict]:
         # Each reverted model's toxicity is a rate over the same n samples as the sweeps' baseline.
         n = scale.baseline.n
         m, a = max(mlp, key=lambda e: e.reverted), max(att, key=lambda e: e.reverted)
-        z = _z(m.reverted, _binomial_se(m.reverted, n), a.reverted, _binomial_se(a.reverted, n))
+        z = _z(m.reverted, binomial_se(m.reverted, n), a.reverted, binomial_se(a.reverted, n))
         add("the change lives in the MLP keys rather than elsewhere",
             "share of the effect recovered by reverting: " + ", ".join(
                 f"{e.group} {e.share_revert:+.2f}" for e in loc.whole_groups())
