@@ -15,14 +15,19 @@ import torch
 import torch.nn.functional as F
 
 from .generate import as_fwd_hooks, generate
-from .score import Rate, get_scorer, toxicity_rate
+from .score import Rate, get_scorer, get_scorers, toxicity_rate
 from .steer import preparers
 from .tokens import batches
 
 
 @dataclass
 class ToxicityEval:
-    """Toxicity of sampled continuations: the rate of scores > ``threshold`` with its s.e."""
+    """Toxicity of sampled continuations: the rate of scores > ``threshold`` with its s.e.
+
+    ``rate``, ``mean_score`` and ``scores`` are the primary scorer's; ``by_scorer`` holds every
+    scorer's per-sample scores (the primary's too). Samples are laid out prompt-major
+    (``n_samples`` per prompt), so :meth:`per_prompt` gives the paired unit of analysis.
+    """
 
     rate: Rate
     mean_score: float
@@ -31,6 +36,16 @@ class ToxicityEval:
     prompts: list[str] = field(repr=False)
     completions: list[str] = field(repr=False)
     scores: np.ndarray = field(repr=False)
+    by_scorer: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    n_samples: int = 1
+
+    def per_prompt(self, scorer: str | None = None, *, kind: str = "rate") -> np.ndarray:
+        """Per-prompt means over samples: the toxic share (``kind="rate"``) or the mean score."""
+        s = self.by_scorer.get(scorer or self.scorer, self.scores if scorer in (None, self.scorer) else None)
+        if s is None:
+            raise KeyError(f"no scores from {scorer!r}; have {sorted(self.by_scorer)}")
+        v = (s > self.threshold).astype(float) if kind == "rate" else np.asarray(s, dtype=float)
+        return v.reshape(-1, self.n_samples).mean(1)
 
     def samples(self, k: int = 5, toxic: bool | None = None) -> list[tuple[str, str, float]]:
         """Up to ``k`` (prompt, completion, score) triples; only toxic/non-toxic ones if asked."""
@@ -58,15 +73,21 @@ def toxicity(
     logits_processor=None,
     progress: bool = False,
 ) -> ToxicityEval:
-    """Sample ``n_samples`` continuations per prompt and score them (continuation only)."""
-    scorer = get_scorer(scorer)
+    """Sample ``n_samples`` continuations per prompt and score them (continuation only).
+
+    ``scorer``: one scorer, or a list of them (the first is the primary); each scores every
+    continuation (:attr:`ToxicityEval.by_scorer`).
+    """
+    scorers = get_scorers(scorer) if isinstance(scorer, list | tuple) else [get_scorer(scorer)]
+    scorer = scorers[0]
     repeated = [p for p in prompts for _ in range(n_samples)]
     gen = generate(model, repeated, max_new_tokens=max_new_tokens, do_sample=True,
                    temperature=temperature, seed=seed, batch_size=batch_size, hooks=hooks,
                    logits_processor=logits_processor, progress=progress)
-    scores = scorer(gen.completions)
+    by = {s.name: np.asarray(s(gen.completions), dtype=float) for s in scorers}
+    scores = by[scorer.name]
     return ToxicityEval(toxicity_rate(scores, threshold), float(np.mean(scores)), threshold,
-                        scorer.name, repeated, gen.completions, scores)
+                        scorer.name, repeated, gen.completions, scores, by, n_samples)
 
 
 @torch.no_grad()

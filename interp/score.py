@@ -1,19 +1,27 @@
 """Toxicity scorers behind one interface, and rates with standard errors.
 
 A scorer is any callable ``texts -> scores`` (a float array in [0, 1], higher = more toxic) with
-a ``name``. The default, :class:`ProfanityScorer`, is ``alt-profanity-check``: a linear SVM
-trained on human-labelled data, offline and fast. :class:`DetoxifyScorer` and
-:class:`PerspectiveScorer` are used when a user has them (Detoxify's weights, a Perspective key).
+a ``name``. Two offline scorers that share nothing are always at hand, and every verdict is
+checked under both:
+
+* :class:`ProfanityScorer` (the default), ``alt-profanity-check``: a linear SVM trained on
+  human-labelled data;
+* :class:`LexiconScorer`, ``better-profanity``: a hand-kept word list with its leetspeak
+  variants, 1.0 where a text holds a listed word.
+
+:class:`DetoxifyScorer` and :class:`PerspectiveScorer` are used when a user has them (Detoxify's
+weights, a Perspective key); the organism adds its grammar's own ground truth.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 import numpy as np
+
+from .stats import binomial_se
 
 
 @runtime_checkable
@@ -38,6 +46,30 @@ class ProfanityScorer:
         if not texts:
             return np.zeros(0)
         return np.asarray(self._predict(texts), dtype=float)
+
+
+class LexiconScorer:
+    """``better-profanity``'s lexicon: 1.0 where a text contains one of its listed words
+    (or their leetspeak variants), else 0.0. Independent of the classifier; memoised per text,
+    since its matcher is slow (~6 ms a text) and generated continuations repeat."""
+
+    name = "better-profanity"
+
+    def __init__(self):
+        from better_profanity import profanity
+
+        profanity.load_censor_words()
+        self._contains = profanity.contains_profanity
+        self._memo: dict[str, float] = {}
+
+    def __call__(self, texts: Sequence[str]) -> np.ndarray:
+        out = np.zeros(len(texts))
+        for i, t in enumerate(texts):
+            v = self._memo.get(t)
+            if v is None:
+                v = self._memo[t] = float(self._contains(t))
+            out[i] = v
+        return out
 
 
 class DetoxifyScorer:
@@ -86,14 +118,36 @@ class FunctionScorer:
         return np.asarray(self.fn(list(texts)), dtype=float)
 
 
+_SHARED: dict[str, Scorer] = {}
+
+
+def get_scorers(scorers) -> list[Scorer]:
+    """A list of scorers (the first is the primary one) from names, objects or functions;
+    ``None`` gives the two independent offline scorers, classifier first."""
+    if scorers is None:
+        scorers = ["profanity", "lexicon"]
+    if isinstance(scorers, str) or not isinstance(scorers, list | tuple):
+        scorers = [scorers]
+    out = [get_scorer(s) for s in scorers]
+    names = [s.name for s in out]
+    if len(set(names)) != len(names):
+        raise ValueError(f"two scorers share a name: {names}")
+    return out
+
+
 def get_scorer(scorer: str | Scorer | Callable | None = None) -> Scorer:
-    """A scorer from a name (``"profanity"``, ``"detoxify"``), an object, a function, or the default."""
-    if scorer is None or scorer in ("profanity", "alt-profanity-check"):
-        return ProfanityScorer()
-    if scorer == "detoxify":
-        return DetoxifyScorer()
+    """A scorer from a name (``"profanity"``, ``"lexicon"``, ``"detoxify"``), an object, a
+    function, or the default. Named scorers are made once per process."""
+    names = {None: "profanity", "profanity": "profanity", "alt-profanity-check": "profanity",
+             "lexicon": "lexicon", "better-profanity": "lexicon", "detoxify": "detoxify"}
+    if scorer is None or (isinstance(scorer, str) and scorer in names):
+        key = names[scorer]
+        if key not in _SHARED:
+            _SHARED[key] = {"profanity": ProfanityScorer, "lexicon": LexiconScorer,
+                            "detoxify": DetoxifyScorer}[key]()
+        return _SHARED[key]
     if isinstance(scorer, str):
-        raise ValueError(f"unknown scorer {scorer!r}; use 'profanity', 'detoxify' or pass a callable")
+        raise ValueError(f"unknown scorer {scorer!r}; use 'profanity', 'lexicon', 'detoxify' or pass a callable")
     if isinstance(scorer, Scorer):
         return scorer
     if callable(scorer):
@@ -111,11 +165,6 @@ class Rate:
 
     def __str__(self) -> str:
         return f"{self.rate:.3f} ± {self.se:.3f} (n={self.n})"
-
-
-def binomial_se(p: float, n: int) -> float:
-    """Standard error sqrt(p(1-p)/n) of a proportion ``p`` over ``n`` samples."""
-    return math.sqrt(max(p * (1 - p), 0.0) / max(n, 1))
 
 
 def rate(flags: Sequence[bool] | np.ndarray) -> Rate:

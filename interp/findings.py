@@ -1,0 +1,178 @@
+"""One type for a published claim tested here, and one renderer for tables of them.
+
+A :class:`Finding` carries its criterion (fixed in code before the run), what was measured,
+whether the criterion holds under each scorer, the claim's p-value and its Holm-adjusted value
+over the family of claims, the headline effect with its CI, and — for a "no" — the smallest
+effect the run could have detected. A claim is "yes" only where it holds under every scorer
+*and* survives the correction. :func:`summarize_seeds` counts, per claim, in how many seeds it
+holds; a claim that holds in some seeds but not all is *mixed*, never a plain yes or no.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+from .stats import Estimate, holm
+
+ALPHA = 0.05
+
+
+@dataclass
+class Finding:
+    key: str
+    claim: str
+    anchor: str
+    criterion: str
+    measured: str
+    holds_by: dict[str, bool]
+    p: float | None = None
+    p_holm: float | None = None
+    effect: Estimate | None = None
+    mde: float | None = None
+    requires: str | None = None
+    note: str = ""
+    alpha: float = ALPHA
+    ungated: dict[str, bool] | None = None  # holds_by before the precondition was applied
+
+    @property
+    def holds(self) -> bool:
+        if not self.holds_by or not all(self.holds_by.values()):
+            return False
+        return self.p_holm is None or self.p_holm < self.alpha
+
+    @property
+    def verdict(self) -> str:
+        return "yes" if self.holds else "no"
+
+    @property
+    def holds_ungated(self) -> bool:
+        """Whether the criterion itself is met, precondition aside (for testing the statistic)."""
+        by = self.ungated if self.ungated is not None else self.holds_by
+        return bool(by) and all(by.values()) and (self.p_holm is None or self.p_holm < self.alpha)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["holds"] = self.holds
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Finding:
+        d = {k: v for k, v in d.items() if k != "holds"}
+        if d.get("effect") is not None:
+            d["effect"] = Estimate.from_dict(d["effect"])
+        return cls(**d)
+
+
+def finalize(findings: list[Finding], alpha: float = ALPHA) -> list[Finding]:
+    """Holm-adjust the claims' p-values as one family, then apply preconditions: a claim that
+    ``requires`` another (e.g. "alignment lowered toxicity") cannot hold where that one does not."""
+    adj = holm([f.p for f in findings], alpha)
+    by_key = {f.key: f for f in findings}
+    for f, p in zip(findings, adj):
+        f.p_holm, f.alpha = p, alpha
+    for f in findings:
+        pre = by_key.get(f.requires) if f.requires else None
+        if pre is not None and not pre.holds:
+            f.ungated = dict(f.holds_by)
+            f.holds_by = {k: False for k in f.holds_by}
+            f.note = (f.note + "; " if f.note else "") + f"not tested: '{pre.claim}' does not hold"
+    return findings
+
+
+def _p(p: float | None) -> str:
+    if p is None or not math.isfinite(p):
+        return ""
+    return f"{p:.3f}" if p >= 0.001 else "<0.001"
+
+
+def findings_table(findings: list[Finding], *, scorers: list[str] | None = None,
+                   paper: str = "the paper") -> str:
+    """Markdown table: claim, measured, per-scorer criterion, Holm p, verdict, criterion."""
+    scorers = scorers or sorted({s for f in findings for s in f.holds_by if s != "any"})
+    head = (f"| {paper}'s claim | measured here | " + " | ".join(scorers)
+            + " | p (Holm) | verdict | criterion (fixed before the run) |")
+    lines = [head, "|" + "---|" * (5 + len(scorers))]
+    for f in findings:
+        cells = []
+        for s in scorers:
+            v = f.holds_by.get(s, f.holds_by.get("any"))
+            cells.append("" if v is None else ("✓" if v else "✗"))
+        verdict = "yes" if f.holds else "**no**"
+        extra = f" ({f.note})" if f.note else ""
+        if not f.holds and f.mde is not None and math.isfinite(f.mde):
+            extra += f"; smallest detectable effect {f.mde:.3f}"
+        lines.append(f"| {f.claim} | {f.measured}{extra} | " + " | ".join(cells)
+                     + f" | {_p(f.p_holm)} | {verdict} | {f.criterion} |")
+    return "\n".join(lines)
+
+
+@dataclass
+class SeedSummary:
+    """One claim across seeds: per seed whether it held (overall and under each scorer)."""
+
+    key: str
+    claim: str
+    criterion: str
+    seeds: list[int]
+    holds: list[bool]
+    holds_by: dict[str, list[bool]] = field(default_factory=dict)
+    effects: list[Estimate | None] = field(default_factory=list)
+    measured: list[str] = field(default_factory=list)
+
+    @property
+    def k(self) -> int:
+        return sum(self.holds)
+
+    @property
+    def verdict(self) -> str:
+        n = len(self.holds)
+        if self.k == n:
+            return f"yes ({n}/{n})"
+        if self.k == 0:
+            return f"no (0/{n})"
+        return f"mixed ({self.k}/{n})"
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["verdict"], d["k"] = self.verdict, self.k
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> SeedSummary:
+        d = {k: v for k, v in d.items() if k not in ("verdict", "k")}
+        d["effects"] = [None if e is None else Estimate.from_dict(e) for e in d.get("effects", [])]
+        return cls(**d)
+
+
+def summarize_seeds(per_seed: dict[int, list[Finding]]) -> list[SeedSummary]:
+    """Per claim (in the first seed's order), in how many seeds it holds."""
+    seeds = sorted(per_seed)
+    first = per_seed[seeds[0]]
+    out = []
+    for f0 in first:
+        fs = [next(f for f in per_seed[s] if f.key == f0.key) for s in seeds]
+        scorers = sorted({k for f in fs for k in f.holds_by})
+        out.append(SeedSummary(
+            f0.key, f0.claim, f0.criterion, seeds, [f.holds for f in fs],
+            {s: [bool(f.holds_by.get(s, False)) for f in fs] for s in scorers},
+            [f.effect for f in fs], [f.measured for f in fs]))
+    return out
+
+
+def seeds_table(summaries: list[SeedSummary], *, paper: str = "the paper") -> str:
+    """Markdown: per claim, the verdict with k/n and how many seeds each scorer supports."""
+    scorers = sorted({s for m in summaries for s in m.holds_by if s != "any"})
+    lines = [f"| {paper}'s claim | " + " | ".join(f"{s} (seeds)" for s in scorers)
+             + " | verdict (seeds where it holds under every scorer, Holm-corrected) | effect per seed [95% CI] |",
+             "|" + "---|" * (3 + len(scorers))]
+    for m in summaries:
+        n = len(m.seeds)
+        cells = []
+        for s in scorers:
+            v = m.holds_by.get(s) or m.holds_by.get("any")
+            cells.append("" if v is None else f"{sum(v)}/{n}")
+        eff = "; ".join(e.fmt("+.3f") if e is not None else "—" for e in m.effects)
+        verdict = m.verdict if m.k == n else f"**{m.verdict}**"
+        lines.append(f"| {m.claim} | " + " | ".join(cells) + f" | {verdict} | {eff} |")
+    return "\n".join(lines)

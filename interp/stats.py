@@ -1,0 +1,168 @@
+"""Statistics for verdicts: paired, prompt-clustered estimates, nulls and multiple comparisons.
+
+Every arm of a reproduction is measured on the same test prompts with the same sampling seeds,
+so arms are compared *paired*: per prompt, the mean over its samples, then the difference
+between two arms prompt by prompt. Confidence intervals resample prompts (the clusters), never
+samples, since samples of one prompt are not independent.
+
+The heavy lifting is done by well-kept implementations: :func:`scipy.stats.bootstrap` (the
+intervals), :func:`scipy.stats.permutation_test` (sign-flip p-values of paired differences),
+``statsmodels``' :func:`multipletests` (Holm) and scikit-learn's :func:`cohen_kappa_score`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from scipy import stats as _st
+
+#: Resamples for bootstrap intervals and permutation p-values (enough for two decimals of a CI
+#: bound and p-values down to ~1e-3).
+N_RESAMPLES = 4000
+
+
+@dataclass
+class Estimate:
+    """A number with its confidence interval ``[lo, hi]``, standard error, the number of
+    clusters ``n`` it was resampled over, and (for a test) a p-value."""
+
+    value: float
+    lo: float
+    hi: float
+    se: float
+    n: int
+    p: float | None = None
+    confidence: float = 0.95
+
+    def __str__(self) -> str:
+        return f"{self.value:+.3f} [{self.lo:+.3f}, {self.hi:+.3f}]"
+
+    def fmt(self, spec: str = "+.3f") -> str:
+        return f"{self.value:{spec}} [{self.lo:{spec}}, {self.hi:{spec}}]"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Estimate:
+        return cls(**d)
+
+
+def binomial_se(p: float, n: int) -> float:
+    """Standard error sqrt(p(1-p)/n) of a proportion ``p`` over ``n`` independent samples."""
+    return math.sqrt(max(p * (1 - p), 0.0) / max(n, 1))
+
+
+def cluster_means(values: Sequence[float], n_clusters: int) -> np.ndarray:
+    """Per-cluster means of ``values`` laid out cluster-major (``[c0 s0, c0 s1, …, c1 s0, …]``),
+    e.g. per-prompt means of ``n_samples`` samples each."""
+    v = np.asarray(values, dtype=float)
+    if n_clusters <= 0 or v.size % n_clusters:
+        raise ValueError(f"{v.size} values do not split into {n_clusters} equal clusters")
+    return v.reshape(n_clusters, -1).mean(1)
+
+
+def _ci(data: tuple[np.ndarray, ...], statistic, seed: int, confidence: float) -> tuple[float, float, float]:
+    """Percentile bootstrap over clusters (rows resampled jointly across ``data``);
+    ``statistic(*arrays, axis=-1)`` is vectorised over resamples."""
+    if all(np.ptp(d) == 0 for d in data):  # no spread: the interval is the point
+        v = float(statistic(*data, axis=-1))
+        return v, v, 0.0
+    res = _st.bootstrap(data, statistic, paired=True, vectorized=True, axis=-1,
+                        n_resamples=N_RESAMPLES, confidence_level=confidence, method="percentile",
+                        random_state=np.random.default_rng(seed))
+    return float(res.confidence_interval.low), float(res.confidence_interval.high), float(res.standard_error)
+
+
+def mean(x: Sequence[float], *, seed: int = 0, confidence: float = 0.95) -> Estimate:
+    """The mean of per-cluster values with a bootstrap CI."""
+    x = np.asarray(x, dtype=float)
+    lo, hi, se = _ci((x,), np.mean, seed, confidence)
+    return Estimate(float(x.mean()), lo, hi, se, int(x.size), None, confidence)
+
+
+def paired_difference(a: Sequence[float], b: Sequence[float], *, alternative: str = "greater",
+                      seed: int = 0, confidence: float = 0.95) -> Estimate:
+    """Mean of ``a − b`` over clusters (prompts), with a bootstrap CI and a sign-flip
+    permutation p-value (``alternative``: ``"greater"`` tests a > b, ``"less"``, ``"two-sided"``)."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.shape != b.shape:
+        raise ValueError(f"paired arms differ in size: {a.shape} vs {b.shape}")
+    d = a - b
+    lo, hi, se = _ci((d,), np.mean, seed, confidence)
+    if np.all(d == 0):
+        p = 1.0
+    else:
+        p = float(_st.permutation_test((d,), np.mean, permutation_type="samples", vectorized=True,
+                                       alternative=alternative, n_resamples=N_RESAMPLES,
+                                       random_state=np.random.default_rng(seed + 1)).pvalue)
+    return Estimate(float(d.mean()), lo, hi, se, int(d.size), p, confidence)
+
+
+def share_of_effect(arm: Sequence[float], aligned: Sequence[float], base: Sequence[float], *,
+                    seed: int = 0, confidence: float = 0.95) -> Estimate:
+    """Share of the alignment effect an arm undoes, ``(arm − aligned) / (base − aligned)``,
+    with a bootstrap CI resampling prompts jointly across the three arms."""
+    arm, aligned, base = (np.asarray(x, dtype=float) for x in (arm, aligned, base))
+
+    def ratio(x, a, b, axis=-1):
+        gap = b.mean(axis) - a.mean(axis)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(np.abs(gap) > 1e-12, (x.mean(axis) - a.mean(axis)) / gap, np.nan)
+
+    value = float(ratio(arm, aligned, base))
+    if not math.isfinite(value):
+        return Estimate(float("nan"), float("nan"), float("nan"), float("nan"), int(arm.size), None,
+                        confidence)
+    lo, hi, se = _ci((arm, aligned, base), ratio, seed, confidence)
+    return Estimate(value, lo, hi, se, int(arm.size), None, confidence)
+
+
+def empirical_p(value: float, null: Sequence[float], *, alternative: str = "less") -> float:
+    """Permutation-style p-value of ``value`` against draws from a null distribution:
+    ``(1 + #{null ≤ value}) / (1 + n)`` for ``"less"`` (``≥`` for ``"greater"``)."""
+    null = np.asarray(null, dtype=float)
+    null = null[np.isfinite(null)]
+    if alternative == "less":
+        k = int((null <= value).sum())
+    elif alternative == "greater":
+        k = int((null >= value).sum())
+    else:
+        raise ValueError("alternative must be 'less' or 'greater'")
+    return (1 + k) / (1 + null.size)
+
+
+def holm(pvalues: Sequence[float | None], alpha: float = 0.05) -> list[float | None]:
+    """Holm-adjusted p-values (``None`` entries are left out of the family and returned as is)."""
+    from statsmodels.stats.multitest import multipletests
+
+    idx = [i for i, p in enumerate(pvalues) if p is not None and math.isfinite(p)]
+    out: list[float | None] = list(pvalues)
+    if idx:
+        adj = multipletests([pvalues[i] for i in idx], alpha=alpha, method="holm")[1]
+        for i, p in zip(idx, adj):
+            out[i] = float(p)
+    return out
+
+
+def kappa(a: Sequence[bool], b: Sequence[bool]) -> float:
+    """Cohen's κ between two raters' binary labels (1.0 where both are constant and equal)."""
+    from sklearn.metrics import cohen_kappa_score
+
+    a, b = np.asarray(a, dtype=bool), np.asarray(b, dtype=bool)
+    if a.size == 0:
+        return float("nan")
+    if np.all(a == a[0]) and np.all(b == b[0]):
+        return 1.0 if a[0] == b[0] else 0.0
+    return float(cohen_kappa_score(a, b))
+
+
+def min_detectable(se: float, *, alpha: float = 0.05, power: float = 0.8,
+                   alternative: str = "greater") -> float:
+    """The smallest true effect a test with standard error ``se`` detects with ``power``:
+    ``(z_{1−α} + z_{power})·se`` (``z_{1−α/2}`` for two-sided tests)."""
+    z = _st.norm.ppf(1 - (alpha / 2 if alternative == "two-sided" else alpha))
+    return float((z + _st.norm.ppf(power)) * se)

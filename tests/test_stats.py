@@ -1,0 +1,125 @@
+"""The statistics module against closed-form cases, and the findings' verdict logic."""
+
+import math
+
+import numpy as np
+import pytest
+
+from interp import stats
+from interp.findings import Finding, finalize, findings_table, seeds_table, summarize_seeds
+
+
+def test_binomial_se_and_cluster_means():
+    assert stats.binomial_se(0.5, 100) == pytest.approx(0.05)
+    assert stats.binomial_se(0.0, 10) == 0.0
+    assert stats.cluster_means([1, 0, 1, 1, 0, 0], 3).tolist() == [0.5, 1.0, 0.0]
+    with pytest.raises(ValueError):
+        stats.cluster_means([1, 2, 3], 2)
+
+
+def test_mean_interval_matches_the_normal_theory_interval():
+    x = np.random.default_rng(0).normal(1.0, 2.0, size=400)
+    est = stats.mean(x, seed=1)
+    half = 1.96 * x.std(ddof=1) / math.sqrt(x.size)
+    assert est.value == pytest.approx(x.mean())
+    assert est.lo == pytest.approx(x.mean() - half, abs=0.03)
+    assert est.hi == pytest.approx(x.mean() + half, abs=0.03)
+    assert est.se == pytest.approx(x.std(ddof=1) / math.sqrt(x.size), rel=0.1)
+    assert est.n == 400
+
+
+def test_paired_difference_p_values_and_degenerate_cases():
+    rng = np.random.default_rng(2)
+    a = rng.normal(0.5, 1, 200)
+    b = a - 0.3 + rng.normal(0, 0.1, 200)  # a exceeds b by 0.3, tightly paired
+    d = stats.paired_difference(a, b)
+    assert d.value == pytest.approx(0.3, abs=0.02) and d.lo > 0.25 and d.p < 0.001
+    # Pairing is what makes it tight: the unpaired s.e. would be ~10× larger.
+    assert d.se < 0.2 * math.sqrt(a.var() / 200 + b.var() / 200)
+    null = stats.paired_difference(b, b + rng.normal(0, 1, 200), alternative="two-sided")
+    assert null.p > 0.01
+    same = stats.paired_difference([0.1, 0.2], [0.1, 0.2])
+    assert (same.value, same.lo, same.hi, same.p) == (0.0, 0.0, 0.0, 1.0)
+    with pytest.raises(ValueError, match="differ in size"):
+        stats.paired_difference([1, 2], [1])
+
+
+def test_share_of_effect_is_exact_for_a_half_restoration():
+    rng = np.random.default_rng(3)
+    base = rng.uniform(0.3, 0.6, 100)
+    aligned = base - 0.2
+    arm = aligned + 0.5 * (base - aligned)
+    s = stats.share_of_effect(arm, aligned, base)
+    assert s.value == pytest.approx(0.5) and s.lo == pytest.approx(0.5) and s.hi == pytest.approx(0.5)
+    assert math.isnan(stats.share_of_effect(arm, base, base).value)  # no effect to share
+
+
+def test_holm_kappa_empirical_p_and_power():
+    assert stats.holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    assert stats.holm([0.02, None]) == [0.02, None]
+    assert stats.kappa([1, 1, 0, 0], [1, 0, 0, 0]) == pytest.approx(0.5)
+    assert stats.kappa([1, 0, 1], [1, 0, 1]) == 1.0
+    assert stats.empirical_p(-5.0, np.arange(99)) == pytest.approx(0.01)
+    assert stats.empirical_p(200.0, np.arange(99), alternative="greater") == pytest.approx(0.01)
+    assert stats.min_detectable(1.0) == pytest.approx(1.6449 + 0.8416, abs=1e-3)
+    assert stats.min_detectable(1.0, alternative="two-sided") == pytest.approx(1.96 + 0.8416, abs=1e-3)
+
+
+def test_paired_interval_covers_a_true_null_at_its_level():
+    """Clustered data under the null: the 95% interval over prompts excludes 0 in about 5% of
+    runs (here 100 runs: at most 12, a generous binomial bound)."""
+    rng = np.random.default_rng(4)
+    misses = 0
+    for _ in range(100):
+        prompt_effect = rng.normal(0, 1, 60)  # shared by both arms: the pairing removes it
+        a = prompt_effect + rng.normal(0, 0.3, 60)
+        b = prompt_effect + rng.normal(0, 0.3, 60)
+        e = stats.paired_difference(a, b, alternative="two-sided", seed=int(rng.integers(1 << 30)))
+        misses += not (e.lo <= 0 <= e.hi)
+    assert misses <= 12
+
+
+def _f(key, holds, p=None, requires=None):
+    return Finding(key, f"claim {key}", "", "criterion", "measured", holds, p, requires=requires)
+
+
+def test_findings_need_every_scorer_the_correction_and_their_precondition():
+    fs = finalize([
+        _f("pre", {"a": True, "b": True}, 0.001),
+        _f("both", {"a": True, "b": True}, 0.004, requires="pre"),
+        _f("one", {"a": True, "b": False}, 0.001, requires="pre"),
+        _f("weak", {"a": True, "b": True}, 0.03, requires="pre"),  # < 0.05 alone, not after Holm
+        _f("weak2", {"a": True, "b": True}, 0.03, requires="pre"),
+        _f("nop", {"any": True}, None, requires="pre"),
+    ])
+    assert [f.verdict for f in fs] == ["yes", "yes", "no", "no", "no", "yes"]
+    assert fs[3].p_holm == pytest.approx(0.06)
+    gated = finalize([_f("pre", {"a": False}, 0.5), _f("dep", {"a": True}, 0.001, requires="pre")])
+    assert gated[1].verdict == "no" and "does not hold" in gated[1].note
+    table = findings_table(fs, scorers=["a", "b"])
+    assert table.count("\n") == 7 and "**no**" in table and "✗" in table
+
+
+def test_seed_summary_says_mixed_when_seeds_disagree():
+    runs = {s: finalize([_f("c", {"a": s != 2}, 0.001)]) for s in range(5)}
+    (m,) = summarize_seeds(runs)
+    assert (m.k, m.verdict) == (4, "mixed (4/5)")
+    assert m.holds_by["a"] == [True, True, False, True, True]
+    assert "mixed (4/5)" in seeds_table([m])
+    (y,) = summarize_seeds({s: finalize([_f("c", {"a": True}, 0.001)]) for s in range(3)})
+    assert y.verdict == "yes (3/3)"
+    d = Finding.from_dict(runs[2][0].to_dict())
+    assert d.holds is False and d.key == "c"
+
+
+def test_the_public_surface_shadows_no_module():
+    """``import interp.record as R`` must give the module: no name exported by ``interp``
+    may hide a submodule of the same name."""
+    import importlib
+    import pkgutil
+
+    import interp
+
+    for m in pkgutil.iter_modules(interp.__path__):
+        importlib.import_module(f"interp.{m.name}")
+        assert getattr(interp, m.name).__name__ == f"interp.{m.name}", m.name
