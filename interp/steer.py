@@ -28,22 +28,29 @@ def _dose(x) -> str:
 
 @dataclass
 class ScaleNeurons:
-    """Multiply the activations of ``neurons`` by ``factor`` (Lee et al. scale toxic keys ×10).
+    """Scale ``neurons`` by ``factor``.
 
-    ``positive_only``: scale only the positive part (a GELU neuron pushed below zero stays put).
-    ``point``: ``"post"`` (what multiplies the value vector) or ``"pre"``.
+    ``point="pre"`` (the default) is Lee et al.'s operation: scaling a neuron's key vector
+    (its column of ``W_in``, with its bias) ×``factor`` scales its pre-activation
+    (``mlp.hook_pre``), so a key pushed below zero stays near zero after GELU. In a gated MLP
+    ``pre`` is the gate's pre-activation. ``point="post"`` is a variant (it multiplies
+    ``mlp.hook_post``, what multiplies the value vector, negative values too).
+    ``positive_only``: scale only the positive part.
     """
 
     neurons: Neurons
     factor: float
     positive_only: bool = False
-    point: str = "post"
+    point: str = "pre"
 
     def describe(self) -> str:
-        part = " positive part" if self.positive_only else ""
-        return f"scale {len(self.neurons)} {self.neurons.label}{part} ×{_dose(self.factor)}"
+        part = " positive part of" if self.positive_only else ""
+        what = "keys (pre-activation)" if self.point == "pre" else "activations (post)"
+        return f"scale{part} {len(self.neurons)} {self.neurons.label}' {what} ×{_dose(self.factor)}"
 
     def fwd_hooks(self, model) -> list:
+        if self.point not in ("pre", "post"):
+            raise ValueError(f"ScaleNeurons.point must be 'pre' or 'post', not {self.point!r}")
         out = []
         for layer, idx in self.neurons.by_layer().items():
             def fn(act, hook, idx=idx):
@@ -116,24 +123,43 @@ class AddVector:
 
 @dataclass
 class AblateDirection:
-    """Project ``direction`` ``[d_model]`` out of the residual stream (``x − (1−keep)(x·d̂)d̂``)
-    at the output of every layer (or of ``layers``). ``keep=0`` removes it; ``keep=1`` is a no-op."""
+    """Project ``direction`` ``[d_model]`` out (``x − (1−keep)(x·d̂)d̂``), at every position.
+
+    ``where="writes"`` (the default) is Arditi et al.'s directional ablation: the direction is
+    removed from everything written to the residual stream — the embedding (``hook_resid_pre``
+    of block 0) and every attention and MLP output — so no component of any layer ever reads
+    it. ``where="resid_post"`` is a variant that projects it out of each block's output only
+    (a block's MLP then still sees what its attention wrote). ``layers`` restricts either to
+    some blocks. ``keep=0`` removes it; ``keep=1`` is a no-op.
+    """
 
     direction: torch.Tensor
     keep: float = 0.0
     layers: Sequence[int] | None = None
     label: str = "direction"
+    where: str = "writes"
 
     def describe(self) -> str:
-        return f"ablate {self.label} (keep {_dose(self.keep)})"
+        at = "" if self.where == "writes" else f" at {self.where}"
+        return f"ablate {self.label}{at} (keep {_dose(self.keep)})"
 
     def fwd_hooks(self, model) -> list:
-        d = self.direction / self.direction.norm()
-        layers = range(model.cfg.n_layers) if self.layers is None else self.layers
+        norm = float(self.direction.norm())
+        if not norm > 0:
+            raise ValueError(f"AblateDirection.direction has norm {norm}: nothing to ablate")
+        d = self.direction / norm
+        layers = list(range(model.cfg.n_layers) if self.layers is None else self.layers)
         def fn(act, hook):
             dd = d.to(act)
             return act - (1 - self.keep) * (act @ dd)[..., None] * dd
-        return [(H.resid(layer), fn) for layer in layers]
+        if self.where == "resid_post":
+            return [(H.resid(layer), fn) for layer in layers]
+        if self.where != "writes":
+            raise ValueError(f"AblateDirection.where must be 'writes' or 'resid_post', not {self.where!r}")
+        names = [H.resid(0, "pre")] if 0 in layers else []
+        for layer in layers:
+            names += [f"blocks.{layer}.hook_attn_out", f"blocks.{layer}.hook_mlp_out"]
+        return [(n, fn) for n in names]
 
 
 @dataclass

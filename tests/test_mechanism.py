@@ -206,17 +206,45 @@ def test_intervention_semantics(tokenizer):
         return next(iter(seen.values()))
 
     raw = post_with(None)
-    scaled = post_with(ScaleNeurons(nr, 3.0))
+    scaled = post_with(ScaleNeurons(nr, 3.0, point="post"))
     assert torch.allclose(scaled[..., 4], 3 * raw[..., 4]) and torch.equal(scaled[..., 5], raw[..., 5])
-    pos = post_with(ScaleNeurons(nr, 3.0, positive_only=True))
+    pos = post_with(ScaleNeurons(nr, 3.0, positive_only=True, point="post"))
     expect = torch.where(raw[..., 4] > 0, 3 * raw[..., 4], raw[..., 4])
     assert torch.allclose(pos[..., 4], expect)
-    # Ablating a direction leaves the stream orthogonal to it.
-    d = torch.randn(32)
-    with torch.no_grad(), m.hooks(fwd_hooks=[*AblateDirection(d).fwd_hooks(m), (H.resid(1), spy)]):
+    # Lee et al.'s operation (the default): the key, i.e. the pre-activation, is scaled, so the
+    # post-activation is GELU(3·pre) — equal to scaling the W_in column and its bias ×3.
+    seen.clear()
+    with torch.no_grad(), m.hooks(fwd_hooks=[(H.mlp_pre(0), spy)]):
         m(_ids(tokenizer).input_ids)
-    r1 = seen["blocks.1.hook_resid_post"] if "blocks.1.hook_resid_post" in seen else list(seen.values())[-1]
-    assert (r1 @ (d / d.norm())).abs().max() < 1e-4
+    pre = next(iter(seen.values()))
+    seen.clear()
+    keyed = post_with(ScaleNeurons(nr, 3.0))
+    gelu = torch.nn.functional.gelu
+    assert torch.allclose(keyed[..., 4], gelu(3 * pre[..., 4], approximate="tanh"), atol=1e-5)
+    assert torch.equal(keyed[..., 5], raw[..., 5])
+    fc = m.original_model.transformer.h[0].mlp.c_fc if hasattr(m, "original_model") else None
+    if fc is not None:  # the same as editing the key vector itself
+        with torch.no_grad():
+            w, b = fc.weight[:, 4].clone(), fc.bias[4].clone()
+            fc.weight[:, 4] *= 3
+            fc.bias[4] *= 3
+            edited = post_with(None)
+            fc.weight[:, 4], fc.bias[4] = w, b
+        assert torch.allclose(edited[..., 4], keyed[..., 4], atol=1e-5)
+    # Ablating a direction (Arditi et al.: from every write to the stream) leaves the stream
+    # orthogonal to it everywhere, also in the middle of a block; the resid_post variant too.
+    d = torch.randn(32)
+    for iv in (AblateDirection(d), AblateDirection(d, where="resid_post")):
+        seen.clear()
+        spies = [(H.resid(1), spy), (H.resid(1, "mid"), spy)]
+        with torch.no_grad(), m.hooks(fwd_hooks=[*iv.fwd_hooks(m), *spies]):
+            m(_ids(tokenizer).input_ids)
+        assert len(seen) == 2  # both spies fired (names as the bridge reports them)
+        for act in seen.values():
+            if iv.where == "writes" or act is list(seen.values())[-1]:
+                assert (act @ (d / d.norm())).abs().max() < 1e-4
+    with pytest.raises(ValueError, match="norm"):
+        AblateDirection(torch.zeros(32)).fwd_hooks(m)
     # Patching every MLP activation of the base into a model whose only change is its MLP keys
     # gives back the base model exactly.
     enc = _ids(tokenizer)
@@ -224,28 +252,64 @@ def test_intervention_semantics(tokenizer):
     assert torch.allclose(patched, _logits(pair.base, enc), atol=1e-5)
 
 
-def test_reproduce_toxicity_on_the_tiny_organism(use_organism_cache, tmp_path):
+def test_reproduce_toxicity_on_the_tiny_organism_over_two_seeds(use_organism_cache, tmp_path):
+    """The whole protocol through the command line: two seeds (an organism each), dev/test
+    splits disjoint from everything used before, paired effects under every scorer, and the
+    per-claim summary across seeds."""
     import json
 
+    from interp.cli import main
     from interp.reproduce import toxicity as T
 
+    out = tmp_path / "tox"
+    assert main(["reproduce", "toxicity", "--pair", "organism:tiny", "--seeds", "0-1", "--out", str(out),
+                 "--no-progress", "--set", "patching=false", "n_shuffled_probes=10"]) == 0
+    summary = json.loads((out / "toxicity_seeds.json").read_text())
+    assert summary["seeds"] == [0, 1] and summary["scorers"] == ["alt-profanity-check", "better-profanity", "grammar"]
+    keys = [c["key"] for c in summary["claims"]]
+    assert keys == ["alignment_drop", "probe", "toxic_tokens", "untouched", "keys_fall", "offset_away",
+                    "lee_scale_keys", "change_in_keys"]
+    for c in summary["claims"]:
+        assert len(c["holds"]) == 2 and c["verdict"].split()[0] in ("yes", "no", "mixed")
+        assert c["verdict"].endswith(f"({sum(c['holds'])}/2)")
+    reports = [json.loads((out / f"seed-{s}" / "toxicity.json").read_text()) for s in (0, 1)]
+    r0 = reports[0]
+    assert r0["config"]["seed"] == 0 and r0["config"]["pair"] == "organism:tiny"
+    assert reports[1]["config"]["pair"] == "organism:tiny@1"  # each seed rebuilds the organism
     cfg = T.config_for("organism:tiny")
-    report = T.cached_report("organism:tiny")  # runs once per test session, then cached
-    assert report.config == cfg
-    js, md = T.write(report, tmp_path)
-    data = json.loads(js.read_text())
-    for key in ("probe", "value_vectors", "weights", "keys", "offset", "location", "patching",
-                "sweeps", "table", "findings", "config"):
-        assert key in data
-    assert data["config"]["seed"] == 0 and len(data["value_vectors"]) == cfg.k
-    rows = [r["row"] for r in data["table"]]
-    assert rows[0] == "base" and "aligned" in rows and any(r.startswith("  control") for r in rows)
-    assert all(isinstance(f["reproduces"], bool) for f in data["findings"])
-    text = md.read_text()
-    assert "What reproduces" in text and "Table 2" in text and "Where the change lives" in text
-    # The table's base and aligned rows are the models' measured rates, not constants.
-    base_row = data["table"][0]
-    assert 0 <= base_row["toxicity"] <= 1 and base_row["n"] == cfg.n_eval_prompts * cfg.n_samples
+    assert r0["splits"]["test"] == cfg.n_test_prompts and r0["test"]["base"]["n"] == cfg.n_test_prompts * cfg.n_samples
+    lee = r0["arms"]["lee_scale_keys"]
+    assert lee["dose"] == 10 and lee["chosen_on"] == "declared" and "keys (pre-activation)" in lee["description"]
+    assert all(a["chosen_on"] in ("dev", "declared") for a in r0["arms"].values())
+    # Every arm is measured under every scorer, paired against the same test prompts.
+    for arm in r0["arms"].values():
+        for s in r0["scorers"]:
+            assert len(arm["arm"]["per_prompt_rate"][s]) == cfg.n_test_prompts
+    assert {(e["family"], e["scorer"], e["kind"]) for e in r0["effects"]} == {
+        (f, s, k) for f in r0["arms"] for s in r0["scorers"] for k in ("rate", "score")}
+    for f in r0["findings"]:
+        assert isinstance(f["holds"], bool) and f["criterion"]
+    text = (out / "seed-0" / "toxicity.md").read_text()
+    assert "Lee et al.'s claims" in text and "Every arm on the test prompts" in text and "Dev sweeps" in text
+    assert "mixed" in (out / "toxicity_seeds.md").read_text() or "yes (" in (out / "toxicity_seeds.md").read_text()
+    assert (out / "seed-0" / "effects.html").exists() and (out / "seeds_forest.html").exists()
+
+
+def test_test_prompts_never_served_alignment_selection_or_dev():
+    from interp.reproduce.toxicity import ToxicityConfig, split
+
+    data = {"train_prompts": [f"p{i}" for i in range(50)] * 2,
+            "eval_prompts": [f"p{i}" for i in range(30, 120)] + ["p100"] * 5,
+            "heldout_neutral": [f"n{i}" for i in range(40)]}
+    s = split(data, ToxicityConfig(n_probe_prompts=20, n_dev_prompts=10, n_test_prompts=40, n_ppl_texts=10))
+    assert s.n_eval_unique == 90 and s.n_eval_dropped == 20  # p30..p49 were training prompts
+    test = set(s.test)
+    assert len(test) == len(s.test) == 40
+    assert not test & set(data["train_prompts"]) and not test & set(s.dev) and not test & set(s.probe)
+    assert not set(s.neutral_dev) & set(s.neutral_test)
+    with pytest.raises(AssertionError, match="also used for dev"):
+        s.test.append(s.dev[0])
+        s.check(set(data["train_prompts"]))
 
 
 def test_gated_mlp_keys_gates_and_values(tokenizer):
@@ -270,32 +334,3 @@ def test_gated_mlp_keys_gates_and_values(tokenizer):
     wd = weight_diff(pair)
     changed = {r_["name"] for r_ in wd.rows if r_["rel_change"] > 0}
     assert changed == {"model.layers.1.mlp.gate_proj.weight", "model.layers.0.mlp.down_proj.weight"}
-
-
-def test_table_rows_name_the_dose_they_report():
-    """Each Table-2 row describes its intervention at the dose in its dose column: from the
-    point's own description, or (reports cached before points had one) by rewriting the dose in
-    the description made at the sweep's last dose."""
-    from interp.reproduce.toxicity import _describe_at
-    from interp.steer import DosePoint, DoseResponse, sweep
-
-    v = torch.ones(4)
-    seen = []
-    def measure(model, hooks):
-        seen.append(hooks)
-        return DosePoint(0.0, 0.1, 0.01, 100, 3.0)
-    resp = sweep(None, lambda d: AddVector(v, -d, 3, label="probe·‖x‖"), [0.03, 0.1, 0.3], measure,
-                 name="base_minus_probe", make_control=lambda d: AddVector(v, -d, 3, label="random·‖x‖"))
-    assert len(seen) == 7  # bare model, 3 doses, 3 controls
-    mid, cmid = resp.points[1], resp.control[1]
-    assert _describe_at(mid, resp) == "add -0.1·probe·‖x‖ at layer 3"
-    assert _describe_at(cmid, resp, control=True) == "add -0.1·random·‖x‖ at layer 3"
-    for p in resp.points + resp.control:  # an old cached report: only the last dose's words
-        p.extra.pop("description")
-    assert resp.description == "add -0.3·probe·‖x‖ at layer 3"
-    assert _describe_at(mid, resp) == "add -0.1·probe·‖x‖ at layer 3"
-    assert _describe_at(cmid, resp, control=True) == "add -0.1·random·‖x‖ at layer 3"
-    scale = DoseResponse("scale_keys", "scale 10 top value vectors ×20",
-                         [DosePoint(d, 0.1, 0.01, 100, 3.0) for d in (2.0, 20.0)], None,
-                         DosePoint(0.0, 0.1, 0.01, 100, 3.0))
-    assert _describe_at(scale.points[0], scale) == "scale 10 top value vectors ×2"
