@@ -37,6 +37,38 @@ def hash_texts(texts: Iterable[str], length: int = 16) -> str:
     return h.hexdigest()[:length]
 
 
+def code_hash(modules: Iterable[str], length: int = 12) -> str:
+    """Hash of the source text of ``modules`` (dotted names, e.g. ``"interp.generate"``).
+
+    Part of every cache key whose entry is *built by* that code: an edit to any of them makes
+    a new key, so an entry written by older code is never read back as current.
+    """
+    import importlib.util
+
+    h = hashlib.sha256()
+    for name in sorted(modules):
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.origin is None:
+            raise ModuleNotFoundError(name)
+        h.update(name.encode())
+        h.update(Path(spec.origin).read_bytes())
+    return h.hexdigest()[:length]
+
+
+def tensor_hash(tensors: Iterable[tuple[str, Any]], length: int = 16) -> str:
+    """SHA-256 over named tensors' dtypes, shapes and bytes (in the order given)."""
+    import torch
+
+    h = hashlib.sha256()
+    for name, t in tensors:
+        t = t.detach().cpu().contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}".encode())
+        if t.dtype == torch.bfloat16:  # numpy has no bfloat16: hash the same bits as int16
+            t = t.view(torch.int16)
+        h.update(t.numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()[:length]
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike):
     """Yield a temporary path beside ``path``; move it into place only if the block succeeds.

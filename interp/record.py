@@ -19,6 +19,7 @@ Padding never enters a statistic: texts are right-padded and only positions wher
 from __future__ import annotations
 
 import hashlib
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from .hooks import check_hooks
-from .io import atomic_path, read_json, write_json
+from .io import atomic_path, read_json, tensor_hash, write_json
 from .tokens import context_length, data_hash, get_batch
 
 MANIFEST = "manifest.json"
@@ -124,17 +125,24 @@ def _last_real(mask: torch.Tensor) -> torch.Tensor:
     return width - 1 - mask.long().flip(-1).argmax(-1)
 
 
+_FINGERPRINTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def model_fingerprint(model) -> str:
-    """A short hash of a model's identity: name, shapes and a checksum of every weight."""
-    h = hashlib.sha256()
-    h.update(str(model.cfg.architecture).encode())
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            h.update(name.encode())
-            h.update(str(tuple(p.shape)).encode())
-            flat = p.detach().reshape(-1).double()
-            h.update(f"{flat.sum().item():.10e}|{flat.abs().sum().item():.10e}".encode())
-    return h.hexdigest()[:16]
+    """A content hash of a model: its architecture and the bytes of every weight (SHA-256).
+
+    Computed once per state of the weights: the memo is keyed by each parameter's storage and
+    in-place version counter, so a weight swapped or edited in place is hashed again.
+    """
+    params = list(model.named_parameters())
+    state = tuple((n, p.data_ptr(), p._version) for n, p in params)
+    memo = _FINGERPRINTS.get(model)
+    if memo is not None and memo[0] == state:
+        return memo[1]
+    arch = hashlib.sha256(str(model.cfg.architecture).encode()).hexdigest()[:8]
+    fp = arch + tensor_hash(params, 24)
+    _FINGERPRINTS[model] = (state, fp)
+    return fp
 
 
 class _Collector:

@@ -25,13 +25,22 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io import atomic_dir, cache_dir, hash_texts, read_json, stable_hash, write_json
+from ..io import atomic_dir, cache_dir, code_hash, hash_texts, read_json, stable_hash, write_json
 from .align import AlignConfig, dpo, preference_pairs, sft, sft_examples
 from .corpus import CorpusConfig, Fact, generate_corpus
 from .train import ModelConfig, TrainConfig, gpt2_model, pack, pretrain
 
-#: Bump when a change to the code changes what a config builds.
-RECIPE_VERSION = 2  # 2: preference samples drawn through the KV-cached generation path
+#: Bump when a change to the code changes what a config builds. The cache keys also hold a
+#: hash of the source of every module that builds an entry (:data:`BASE_CODE`,
+#: :data:`ALIGNED_CODE`), so an entry written by older code is never read back as current.
+RECIPE_VERSION = 3  # 3: keys hold the building code's hash (a stale base once outlived a fix)
+
+#: Modules whose code makes a base folder (corpus, tokenizer, pretraining).
+BASE_CODE = ("interp.organism.corpus", "interp.organism.tokenizer", "interp.organism.train")
+#: Modules whose code makes an aligned folder: sampling, scoring, alignment, measurement.
+ALIGNED_CODE = BASE_CODE + (
+    "interp.organism.align", "interp.organism.build", "interp.generate", "interp.tokens",
+    "interp.score", "interp.evaluate", "interp.steer", "interp.pair", "interp.hooks")
 
 
 @dataclass
@@ -116,12 +125,13 @@ class OrganismConfig:
 
     def base_key(self) -> str:
         d = {"v": RECIPE_VERSION, "corpus": asdict(self.corpus), "vocab": self.vocab_size,
-             "model": asdict(self.model), "train": asdict(self.train)}
+             "model": asdict(self.model), "train": asdict(self.train),
+             "code": code_hash(BASE_CODE)}
         return stable_hash(d, 12)
 
     def aligned_key(self) -> str:
         d = {"base": self.base_key(), "align": asdict(self.align), "eval": asdict(self.eval),
-             "n_align_prompts": self.n_align_prompts}
+             "n_align_prompts": self.n_align_prompts, "code": code_hash(ALIGNED_CODE)}
         if self.align.method == "hide":  # only the hiding alignment depends on it
             d["hide"] = asdict(self.hide)
         return stable_hash(d, 12)
@@ -330,7 +340,7 @@ def build_aligned(cfg: OrganismConfig, base_dir: Path, *, progress: bool = True,
         write_json(tmp / "manifest.json", {
             "size": cfg.size,
             "method": method,
-            "base_dir": str(base_dir),
+            "base_dir": base_dir.name,
             "config": json.loads(json.dumps(dataclasses.asdict(cfg), default=str)),
             "pairs": pair_stats,
             "align_log": train_log["history"],
@@ -358,33 +368,42 @@ def build_organism(size: str = "small", *, align: str = "dpo", seed: int = 0,
     return aligned_dir
 
 
-def _parse(spec: str) -> tuple[str, str | None]:
-    parts = spec.split(":")
-    if len(parts) not in (2, 3) or parts[0] != "organism":
-        raise ValueError(f"bad organism spec {spec!r}; use organism:<size>[:<base|dpo|sft|hide>] "
+def parse_spec(spec: str) -> tuple[str, str | None, int]:
+    """``organism:<size>[:<role>][@<seed>]`` → (size, role or None, seed)."""
+    name, _, seed = spec.partition("@")
+    parts = name.split(":")
+    if len(parts) not in (2, 3) or parts[0] != "organism" or (seed and not seed.isdigit()):
+        raise ValueError(f"bad organism spec {spec!r}; use organism:<size>[:<base|dpo|sft|hide>][@<seed>] "
                          f"with size one of {SIZES}")
-    return parts[1], parts[2] if len(parts) == 3 else None
+    return parts[1], parts[2] if len(parts) == 3 else None, int(seed or 0)
 
 
 def organism_model_dir(spec: str) -> Path:
-    """Folder (HF format) of ``organism:<size>:<base|dpo|sft>``, building it on first use."""
-    size, role = _parse(spec)
+    """Folder (HF format) of ``organism:<size>:<base|dpo|sft>[@seed]``, building it on first use."""
+    size, role, seed = parse_spec(spec)
     role = role or DEFAULT_ALIGN.get(size, "dpo")
     if role == "base":
-        return build_base(preset(size)) / "model"
-    return build_organism(size, align=role) / "model"
+        return build_base(preset(size, seed=seed)) / "model"
+    return build_organism(size, align=role, seed=seed) / "model"
+
+
+def base_dir_of(manifest: dict) -> Path:
+    """The base folder an aligned manifest names (stored relative to the organism cache, so a
+    moved cache still resolves)."""
+    return _organism_root() / Path(manifest["base_dir"]).name
 
 
 def organism_pair_sources(spec: str) -> tuple[str, str, dict]:
-    """``organism:<size>[:<dpo|sft>]`` → (base folder, aligned folder, manifest)."""
-    size, method = _parse(spec)
+    """``organism:<size>[:<dpo|sft|hide>][@seed]`` → (base folder, aligned folder, manifest)."""
+    size, method, seed = parse_spec(spec)
     method = method or DEFAULT_ALIGN.get(size, "dpo")
     if method == "base":
         raise ValueError("a pair needs an aligned model: organism:<size>[:dpo|:sft]")
-    aligned_dir = build_organism(size, align=method)
+    aligned_dir = build_organism(size, align=method, seed=seed)
     manifest = read_json(aligned_dir / "manifest.json")
-    info = {"organism": manifest, "data": load_data(Path(manifest["base_dir"]))}
-    return str(Path(manifest["base_dir"]) / "model"), str(aligned_dir / "model"), info
+    base = base_dir_of(manifest)
+    info = {"organism": manifest, "data": load_data(base), "seed": seed}
+    return str(base / "model"), str(aligned_dir / "model"), info
 
 
 def metrics_table(manifest: dict) -> str:
