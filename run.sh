@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # interp's two entry points. Each sets everything up first (a .venv beside this file), then:
-#   bash run.sh reproduce   builds the organisms and runs the toxicity and knowledge reproductions, printing their tables
-#   bash run.sh test        runs the test suite (what CI runs)
+#   bash run.sh reproduce   builds the organisms (five seeds) and runs the toxicity and knowledge reproductions
+#   bash run.sh test        runs ruff, the test suite, then the rebuild check of the committed seed-0 report
+#                           (what CI runs; INTERP_SKIP_REBUILD=1 skips the ~10-minute rebuild)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 export OMP_WAIT_POLICY=PASSIVE TOKENIZERS_PARALLELISM=false PYTHONUNBUFFERED=1
@@ -46,15 +47,18 @@ case "$cmd" in
     reproduce)
         setup
         browser
-        "$VENV/bin/interp" organism build --size small "$@"
-        "$VENV/bin/interp" reproduce toxicity --pair organism:small --out figures/out
+        "$VENV/bin/interp" reproduce toxicity --pair organism:small --seeds 0-4 --out figures/out/organism-small --no-progress "$@"
         "$VENV/bin/interp" reproduce knowledge --pair organism:knowledge --out figures/out
         "$VENV/bin/interp" figures
         ;;
     test)
         setup
         "$VENV/bin/ruff" check interp tests benchmarks figures
-        "$VENV/bin/python" -m pytest -q -m "not slow" "$@"
+        "$VENV/bin/python" -m pytest -q -m "not slow and not rebuild" "$@"
+        # The committed organism:small seed-0 report, rebuilt from an empty cache (~10 min).
+        if [ -z "${INTERP_SKIP_REBUILD:-}" ]; then
+            "$VENV/bin/python" -m pytest -q -m rebuild tests/test_rebuild.py
+        fi
         ;;
     setup)
         setup

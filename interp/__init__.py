@@ -1,0 +1,56 @@
+"""interp: what alignment does to a language model, read off the residual stream.
+
+The workflow, one import::
+
+    import interp
+
+    pair = interp.load_pair("organism:small")                 # a base model and its aligned twin
+    report = interp.reproduce_toxicity("organism:small")       # every step of Lee et al. (2024), with
+    report.findings                                            #   dev/test splits, paired statistics,
+    report.figures()["effects"]                                #   two scorers and nulls
+
+or step by step: :func:`record_pair` (residuals and MLP keys of both models) →
+:func:`train_probe`, :func:`rank_value_vectors` (locate) → :func:`weight_diff`,
+:func:`key_activation_change`, :func:`residual_offset` (compare) → :func:`locate_change`
+(where) → interventions (:class:`ScaleNeurons`, :class:`AddVector`, …) measured with
+:func:`toxicity` or :func:`interp.measure.measure` (reactivate) → :mod:`interp.plot` (show).
+(``interp.record`` and ``interp.measure`` stay the modules; their functions are imported from
+them.) :mod:`interp.stats` holds the paired,
+prompt-clustered statistics; :mod:`interp.testing` pairs with a known answer.
+"""
+
+from . import hooks, plot, stats, testing
+from .attribution import locate_change
+from .diff import key_activation_change, residual_offset, weight_diff
+from .directions import Direction, diff_in_means, random_direction, train_probe
+from .evaluate import perplexity, toxicity
+from .findings import Finding
+from .measure import MeasureSpec
+from .neurons import Neurons, random_neurons, rank_value_vectors
+from .pair import Pair, load_model, load_pair
+from .record import record_pair
+from .score import get_scorer, get_scorers
+from .steer import AblateDirection, AddVector, ClampNeurons, PatchActivations, ScaleNeurons
+
+
+def reproduce_toxicity(pair: str = "organism:small", *, seeds=None, out=None, progress: bool = True, **config):
+    """Lee et al. (2024)'s claims on ``pair`` (:mod:`interp.reproduce.toxicity`): one report, or
+    with ``seeds`` (e.g. ``"0-4"``) one per seed and the summary across them."""
+    from .reproduce import toxicity as T
+
+    cfg = T.config_for(pair, **config)
+    if seeds is None:
+        report = T.run(cfg, progress=progress)
+        if out is not None:
+            T.write(report, out, figures=True)
+        return report
+    return T.run_seeds(cfg, T.parse_seeds(seeds), out=out, progress=progress)
+
+
+__all__ = [
+    "AblateDirection", "AddVector", "ClampNeurons", "Direction", "Finding", "MeasureSpec", "Neurons",
+    "Pair", "PatchActivations", "ScaleNeurons", "diff_in_means", "get_scorer", "get_scorers", "hooks",
+    "key_activation_change", "load_model", "load_pair", "locate_change", "perplexity", "plot",
+    "random_direction", "random_neurons", "rank_value_vectors", "record_pair",
+    "reproduce_toxicity", "residual_offset", "stats", "testing", "toxicity", "train_probe", "weight_diff",
+]

@@ -95,14 +95,35 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def _overrides(cfg_cls, pairs: list[str]) -> dict:
+    """``--set field=value`` pairs → typed overrides of a config dataclass (values parsed as
+    JSON where they parse, e.g. ``scale_doses=[2,10]``, ``patching=false``)."""
+    import dataclasses
+    import json
+
+    fields = {f.name for f in dataclasses.fields(cfg_cls)}
+    out = {}
+    for item in pairs or []:
+        key, sep, raw = item.partition("=")
+        if not sep or key not in fields:
+            raise SystemExit(f"--set {item!r}: expected FIELD=VALUE with FIELD one of {sorted(fields)}")
+        try:
+            val = json.loads(raw)
+        except json.JSONDecodeError:
+            val = raw
+        out[key] = tuple(val) if isinstance(val, list) else val
+    return out
+
+
 def cmd_reproduce_toxicity(args) -> int:
     from .reproduce import toxicity as T
 
-    report = T.cached_report(args.pair, seed=args.seed, progress=not args.no_progress, log=print)
+    cfg = T.config_for(args.pair, **_overrides(T.ToxicityConfig, args.set))
     out = args.out or f"out/toxicity/{args.pair.replace(':', '-')}"
-    js, md = T.write(report, out)
-    print(md.read_text())
-    print(f"wrote {js} and {md}")
+    seeds = T.parse_seeds(args.seeds if args.seeds is not None else args.seed)
+    sr = T.run_seeds(cfg, seeds, out=out, figures=not args.no_figures, progress=not args.no_progress)
+    print(T.seeds_to_markdown(sr))
+    print(f"wrote {out}/toxicity_seeds.md and seed-*/toxicity.md")
     return 0
 
 
@@ -193,6 +214,12 @@ def main(argv=None) -> int:
     tox.add_argument("--pair", default="organism:small")
     tox.add_argument("--out", default=None, help="output folder (default out/toxicity/<pair>)")
     tox.add_argument("--seed", type=int, default=0)
+    tox.add_argument("--seeds", default=None,
+                     help="several seeds, e.g. 0-4 (an organism is rebuilt per seed); a claim is "
+                          "reported with the number of seeds in which it holds")
+    tox.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE",
+                     help="override any ToxicityConfig field, e.g. --set n_test_prompts=400 patching=false")
+    tox.add_argument("--no-figures", action="store_true")
     tox.add_argument("--no-progress", action="store_true")
     tox.set_defaults(func=cmd_reproduce_toxicity)
     ts = rep_sub.add_parser("token-shift", help="Lin et al. (2023) token shift, Hewitt et al. (2024) rules")

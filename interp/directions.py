@@ -55,17 +55,25 @@ def _check(X, y) -> tuple[np.ndarray, np.ndarray]:
     return X, y
 
 
-def split(n: int, test_size: float, seed: int, y: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """A seeded train/test split of ``range(n)``, stratified by ``y`` when given."""
-    from sklearn.model_selection import train_test_split
+def split(n: int, test_size: float, seed: int, y: np.ndarray | None = None,
+          groups: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Train/test row indices: stratified by ``y``, or — with ``groups`` (e.g. the prompt each
+    text was sampled from) — whole groups on one side only, so no prompt is on both."""
+    from sklearn.model_selection import GroupShuffleSplit, train_test_split
 
     idx = np.arange(n)
+    if groups is not None:
+        groups = np.asarray(groups)
+        if groups.shape != (n,):
+            raise ValueError(f"groups has shape {groups.shape}, expected ({n},)")
+        tr, te = next(GroupShuffleSplit(1, test_size=test_size, random_state=seed).split(idx, groups=groups))
+        return np.sort(tr), np.sort(te)
     tr, te = train_test_split(idx, test_size=test_size, random_state=seed, stratify=y)
     return np.sort(tr), np.sort(te)
 
 
 def train_probe(X, y, *, hook: str | None = None, test_size: float = 0.3, C: float = 1.0,
-                seed: int = 0) -> Direction:
+                seed: int = 0, groups=None) -> Direction:
     """Logistic-regression probe for ``y`` from ``X`` (scikit-learn, L2, no feature scaling).
 
     Fitting on the raw residual keeps the weight vector in residual-stream coordinates, so the
@@ -74,7 +82,9 @@ def train_probe(X, y, *, hook: str | None = None, test_size: float = 0.3, C: flo
     from sklearn.linear_model import LogisticRegression
 
     Xn, yn = _check(X, y)
-    tr, te = split(len(yn), test_size, seed, yn)
+    tr, te = split(len(yn), test_size, seed, yn, groups)
+    if len(np.unique(yn[tr])) < 2:
+        raise ValueError(f"probe labels are all {int(yn[0])} in the training split: nothing to separate")
     clf = LogisticRegression(C=C, max_iter=5000, random_state=seed)
     clf.fit(Xn[tr], yn[tr])
     w = torch.tensor(clf.coef_[0], dtype=torch.float32)
@@ -88,7 +98,9 @@ def train_probe(X, y, *, hook: str | None = None, test_size: float = 0.3, C: flo
         test_acc=float(clf.score(Xn[te], yn[te])),
         n_train=len(tr),
         n_test=len(te),
-        meta={"C": C, "seed": seed, "test_size": test_size, "positive_rate": float(yn.mean())},
+        meta={"C": C, "seed": seed, "test_size": test_size, "positive_rate": float(yn.mean()),
+              "split": "by group" if groups is not None else "stratified by label",
+              "majority_acc": float(max(yn[te].mean(), 1 - yn[te].mean()))},
     )
 
 

@@ -304,24 +304,62 @@ def dose_response(resp, title: str | None = None) -> go.Figure:
     return fig
 
 
-def reproduction_table(rows: list[dict], title: str = "Toxicity and perplexity") -> go.Figure:
-    """The reproduction's Table-2 rows as bars: toxicity ± s.e. per model / intervention."""
-    labels, seen = [], set()
-    for r in rows:
-        lab = (r["row"].strip() + ("" if r["dose"] is None else f" (dose {r['dose']:g})")
-               + f" · ppl {r['perplexity']:.2f}")
-        while lab in seen:  # plotly merges equal category labels into one bar
-            lab += "\u200b"
-        seen.add(lab)
-        labels.append(lab)
-    colours = [CONTROL if r["row"].startswith("  control") else BASE if r["row"].startswith("base")
-               else ALIGNED for r in rows]
-    fig = _fig(title, width=1000, height=max(420, 34 * len(rows) + 160))
-    fig.add_bar(y=labels[::-1], x=[r["toxicity"] for r in rows][::-1], orientation="h",
-                error_x=dict(type="data", array=[r["se"] for r in rows][::-1]),
-                marker_color=colours[::-1], showlegend=False,
-                hovertemplate="%{y}<br>toxicity %{x:.3f}<extra></extra>")
-    fig.update_xaxes(title="toxicity rate (± s.e.)", rangemode="tozero")
+SCORER_SYMBOLS = ["circle", "diamond", "square", "triangle-up"]
+
+
+def effects(effects, scorers: list[str], labels: dict | None = None,
+            title: str = "Share of the alignment effect each test arm undoes (95% CI over prompts)") -> go.Figure:
+    """Forest plot of :class:`interp.reproduce.toxicity.Effect` rows (rate kind): per arm, the
+    share of the alignment effect with its bootstrap CI, one marker per scorer; an arm whose
+    control comparison survives Holm is drawn filled, otherwise open."""
+    labels = labels or {}
+    rows = [e for e in effects if e.kind == "rate"]
+    fams = list(dict.fromkeys(e.family for e in rows))
+    fig = _fig(title, width=1000, height=max(420, 70 * len(fams) + 180))
+    for j, sc in enumerate(scorers):
+        pts = [next((e for e in rows if e.family == f and e.scorer == sc), None) for f in fams]
+        y = [textwrap.fill(labels.get(f, f), 48).replace("\n", "<br>") for f in fams]
+        ok = [p is not None and p.p_holm is not None and p.p_holm < 0.05 and p.vs_control.value > 0 for p in pts]
+        sym = SCORER_SYMBOLS[j % len(SCORER_SYMBOLS)]
+        fig.add_scatter(
+            x=[p.share.value if p else None for p in pts], y=y, mode="markers", name=sc,
+            marker=dict(size=12, color=OKABE_ITO[j], symbol=[sym if o else sym + "-open" for o in ok],
+                        line=dict(width=2, color=OKABE_ITO[j])),
+            error_x=dict(type="data", symmetric=False,
+                         array=[(p.share.hi - p.share.value) if p else 0 for p in pts],
+                         arrayminus=[(p.share.value - p.share.lo) if p else 0 for p in pts]),
+            offsetgroup=str(j), hovertemplate="%{y}<br>share %{x:.2f}<extra>" + sc + "</extra>")
+    fig.add_vline(x=0, line=dict(color="#444", width=1))
+    fig.add_vline(x=1, line=dict(color="#444", width=1, dash="dash"), annotation_text="whole effect",
+                  annotation_position="top")
+    fig.update_layout(scattermode="group", legend=dict(title="scorer (filled: beats its control, Holm p < 0.05)"))
+    fig.update_xaxes(title="share of the alignment effect undone (base rows: reproduced)")
+    fig.update_yaxes(autorange="reversed")
+    return fig
+
+
+def seeds_forest(summaries, title: str = "Claims across seeds: the headline effect per seed (95% CI over prompts)") -> go.Figure:
+    """One panel per claim that has an effect: its value and CI in each seed, filled where the
+    claim held in that seed (every scorer, Holm-corrected). Takes
+    :class:`interp.findings.SeedSummary` rows; each panel keeps its claim's own unit."""
+    rows = [m for m in summaries if any(e is not None for e in m.effects)]
+    titles = [textwrap.fill(f"{m.claim} — {m.verdict}", 90).replace("\n", "<br>") for m in rows]
+    fig = make_subplots(rows=max(len(rows), 1), cols=1, subplot_titles=titles, vertical_spacing=0.5 / max(len(rows), 1))
+    fig.update_layout(template=TEMPLATE, title=title, width=950, height=max(380, 150 * len(rows) + 140),
+                      showlegend=False)
+    for i, m in enumerate(rows, start=1):
+        for s, e, held in zip(m.seeds, m.effects, m.holds):
+            if e is None:
+                continue
+            fig.add_scatter(x=[e.value], y=[f"seed {s}"], mode="markers", row=i, col=1,
+                            marker=dict(size=11, color=ACCENT if held else ALIGNED,
+                                        symbol="circle" if held else "circle-open", line=dict(width=2)),
+                            error_x=dict(type="data", symmetric=False, array=[e.hi - e.value],
+                                         arrayminus=[e.value - e.lo]),
+                            hovertemplate=f"seed {s}: %{{x:.3f}} [{e.lo:.3f}, {e.hi:.3f}]<extra></extra>")
+        fig.add_vline(x=0, line=dict(color="#444", width=1), row=i, col=1)
+        fig.update_yaxes(autorange="reversed", row=i, col=1)
+    fig.update_annotations(font_size=13)
     return fig
 
 

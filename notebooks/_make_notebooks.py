@@ -46,11 +46,11 @@ probe = train_probe(rec.base[last], labels, hook=last)
 print(f"probe held-out accuracy {probe.test_acc:.3f} (n={probe.n_test})")
 ranking = rank_value_vectors(pair.base, probe, k=10)
 plot.value_vectors(ranking)""",
-"md:## Compare\nThe located neurons' pre-activations on the same texts, base vs aligned.",
+"md:## Compare\nThe located neurons' activations (how strongly each key matched) on the same texts, base vs aligned.",
 """from interp.diff import key_activation_change
 keys = key_activation_change(pair, texts, ranking.top)
-plot.key_activations(keys, "pre")""",
-"md:## Reactivate\nScale the located neurons ×10 in the aligned model (Lee et al.'s intervention) and compare with the same scaling of random neurons.",
+plot.key_activations(keys, "post")""",
+"md:## Reactivate\nScale the located neurons' keys ×10 in the aligned model (Lee et al.'s intervention: the pre-activation) and compare with the same scaling of random neurons. (Here on few prompts and one seed: `interp reproduce toxicity` does it with a dev/test split, paired statistics and two scorers.)",
 """from interp.neurons import random_neurons
 from interp.steer import ScaleNeurons
 
@@ -75,35 +75,31 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 PAIR = os.environ.get("INTERP_NOTEBOOK_PAIR", "organism:small")
 
 from IPython.display import Markdown
-from interp import plot
+from interp.findings import findings_table
 from interp.reproduce import toxicity as T
 
-report = T.cached_report(PAIR, seed=0)   # runs once (minutes), then read from the cache""",
-"md:## What reproduces\nEach claim with its measured number and a criterion fixed in advance.",
-"""Markdown("\\n".join(["| claim | measured | reproduces? |", "|---|---|---|"] +
-    [f"| {f['claim']} | {f['measured']} | {'yes' if f['reproduces'] else '**no**'} |" for f in report.findings]))""",
+# Minutes the first time; every measurement is cached, so a re-run only recomputes the analysis.
+report = T.run(T.config_for(PAIR), progress=False, log=lambda *a: None)
+figs = report.figures()
+print(report.splits.info())""",
+"md:## Lee et al.'s claims\nEach claim with its criterion (fixed in code before the run), under every scorer; "
+"p-values are Holm-corrected across the claims, and a claim is *yes* only where it holds under every scorer.",
+"""Markdown(findings_table(report.findings, scorers=report.scorers, paper="Lee et al."))""",
 "md:## Locate: the probe and the value vectors that write along it",
-"""print(f"probe: held-out accuracy {report.probe.test_acc:.3f}; cosine with the difference of means {report.probe_vs_dim_cosine:.3f}")
-plot.value_vectors(report.ranking)""",
-"plot.cosine_histogram(report.ranking)",
-"md:## Compare: weights kept, keys suppressed, a residual offset",
-"plot.neuron_cosines(report.neuron_weights)",
-"plot.weight_change(report.weights)",
-"plot.key_activations(report.keys, 'pre')",
-"plot.key_activations(report.keys, 'post')",
-"plot.residual_offset(report.offset)",
-"plot.residual_pca(report.pca)",
-"md:## Where the change lives\nRevert one weight group in the aligned model to the base (or apply it alone to the base) and measure toxicity; patch the base model's MLP activations into the aligned one.",
-"plot.change_location(report.location)",
-"plot.change_location_layers(report.location)",
-"""Markdown("\\n".join(["| patched | toxicity | share of the effect |", "|---|---|---|"] +
-    [f"| {p['patched']} | {p['toxicity']:.3f} ± {p['se']:.3f} | {p['share']:+.2f} |" for p in report.patching]))""",
-"md:## Reactivate: dose–response against random controls",
-"plot.dose_response(report.sweeps['scale_keys'])",
-"plot.dose_response(report.sweeps['scale_keys_positive'])",
-"plot.dose_response(report.sweeps['subtract_offset'])",
-"plot.dose_response(report.sweeps['add_probe'])",
-"plot.reproduction_table(report.rows)",
+"""figs["value_vectors"]""",
+"""figs["value_vector_cosines"]""",
+"md:## Compare: weights kept, keys suppressed, a residual offset — each beside its null",
+"""figs["neuron_cosines"]""",
+"""figs["weight_change"]""",
+"""figs["key_activations_post"]""",
+"""figs["residual_offset"]""",
+"""figs["residual_pca"]""",
+"md:## Where the change lives\nRevert one weight group in the aligned model to the base (or apply it alone to the base), on the test prompts.",
+"""figs["change_location"]""",
+"md:## Reactivate\nDoses are chosen on the dev split (the dose–response curves below), frozen, and measured on the test prompts, each arm beside a random control of the same size.",
+"""figs["dose_lee_scale_keys"]""",
+"""figs["effects"]""",
+"""Markdown(T.effects_table(report))""",
 "md:The full report, as `interp reproduce toxicity` writes it:",
 "Markdown(T.to_markdown(report))",
 ], "notebooks/02_toxicity_mechanism.ipynb")

@@ -1,15 +1,21 @@
-"""``interp reproduce toxicity``: Lee et al. (2024)'s DPO-toxicity story, end to end, on any pair.
+"""``interp reproduce toxicity``: Lee et al. (2024)'s DPO-toxicity story, tested as a referee would.
 
-locate (probe, value vectors) → compare (weights, keys, residual offset) → where the change
-lives (weight groups, activation patching) → reactivate (dose–response with random controls),
-written as ``toxicity.json`` (every number, with the config and seeds) and ``toxicity.md``.
+Steps, each a function with a typed result: :func:`split` (dev/test prompts, disjoint from
+every prompt used for alignment or selection) → :func:`locate` (probes, value vectors) →
+:func:`compare` (weights, keys, residual offset, each against a null) → :func:`where` (weight
+groups, activation patching) → :func:`reactivate` (doses chosen on dev, frozen, then measured
+on test with fresh seeds, every arm on the same prompts) → :func:`findings` (criteria fixed
+here, before any run; paired statistics from :mod:`interp.stats`; Holm across the claims; a
+"yes" only where a claim holds under every scorer).
+
+Every measurement is cached on its own (:mod:`interp.measure`); a report is written as
+``toxicity.json`` (every number, the config, seeds, the frozen choices) and ``toxicity.md``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-import re
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -19,32 +25,38 @@ import torch
 from tqdm.auto import tqdm
 
 from .. import hooks as H
-from ..attribution import ChangeLocation, locate_change
+from .. import stats
+from ..attribution import ChangeLocation, GroupEffect, swapped_weights
 from ..diff import (
+    GROUPS,
     KeyActivationChange,
     NeuronWeightDiff,
     ResidualOffset,
     ResidualPCA,
     WeightDiff,
     key_activation_change,
+    named_weights,
     neuron_weight_diff,
     residual_offset,
     residual_pca,
     weight_diff,
 )
-from ..directions import Direction, diff_in_means, random_direction, train_probe
-from ..evaluate import perplexity, toxicity
+from ..directions import Direction, cosine, diff_in_means, random_direction, train_probe
+from ..findings import Finding, finalize, findings_table
 from ..io import write_json, write_text
+from ..measure import Measurement, MeasureSpec, measure
 from ..neurons import (
+    Neurons,
     ValueVectorRanking,
     VectorSVD,
     random_neurons,
     rank_value_vectors,
     svd_of_values,
     value_vectors_of,
+    vocab_projection,
 )
-from ..record import record
-from ..score import binomial_se, get_scorer
+from ..record import record, record_pair
+from ..score import get_scorers
 from ..steer import (
     AblateDirection,
     AddVector,
@@ -53,31 +65,517 @@ from ..steer import (
     DoseResponse,
     PatchActivations,
     ScaleNeurons,
-    sweep,
 )
 
+# --------------------------------------------------------------------------- config -------
 
 @dataclass
 class ToxicityConfig:
     pair: str = "organism:small"
     seed: int = 0
     probe_layer: int | None = None  # default: the last layer
-    n_probe_prompts: int = 500
+    n_probe_prompts: int = 500  # selection prompts (training prompts; never test)
     probe_samples: int = 2
     k: int = 10
-    n_eval_prompts: int = 200
-    n_samples: int = 2
+    n_dev_prompts: int = 200
+    n_test_prompts: int = 300
+    n_samples: int = 2  # samples per prompt in every arm
     max_new_tokens: int = 12
-    n_ppl_texts: int = 200
-    ppl_budget: float = 1.25  # a dose counts as "best" only within this perplexity ratio
-    scale_doses: tuple[float, ...] = (0.0, 2.0, 5.0, 10.0, 20.0)
+    n_ppl_texts: int = 100  # neutral texts per split (dev, test)
+    ppl_budget: float = 1.25  # a dev dose is eligible only within this perplexity ratio
+    lee_factor: float = 10.0  # Lee et al.'s key scaling, declared before the run
+    scale_doses: tuple[float, ...] = (2.0, 5.0, 10.0, 20.0)
     clamp_doses: tuple[float, ...] = (0.5, 1.0, 2.0)
     offset_doses: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0)
     direction_doses: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0)
     clamp_quantile: float = 0.95
-    per_layer_location: bool = True  # revert/apply each layer's groups too (costly on deep models)
+    n_null_neurons: int = 400  # random neurons behind the weight, key and token nulls
+    n_null_sets: int = 4000  # random k-subsets drawn from them
+    n_null_directions: int = 10000
+    n_shuffled_probes: int = 40
+    per_layer_location: bool = True
+    patching: bool = True
     patch_per_layer: bool = True
-    patching: bool = True  # activation patching recomputes every step: slow on deep models on CPU
+    scorers: tuple[str, ...] | None = None  # None: the pair's scorers (two offline ones, + grammar on organisms)
+    families: tuple[str, ...] | None = None  # reactivation families to run (None: all; Lee's always)
+    alpha: float = 0.05
+    batch_size: int = 64
+
+
+#: The thresholds of every criterion: effect sizes, fixed before any run (see :func:`findings`).
+CRITERIA = {
+    "alignment_drop": 0.25,  # relative drop of toxicity, base → aligned
+    "probe_acc": 0.85,  # held-out accuracy (split by prompt)
+    "token_share": 0.5,  # share of top value vectors with a toxic token among their top 10
+    "weight_cos": 0.99,  # every top value vector's cosine base↔aligned
+    "key_drop_sd": -0.10,  # mean change of the top neurons' activation (hook_post), in s.d. across texts
+    "offset_cos": -0.10,  # cos(δx, probe) at the probe layer
+    "share_undone": 0.25,  # share of the alignment effect undone by Lee's ×10
+}
+
+# --------------------------------------------------------------------------- splits -------
+
+def _unique(xs) -> list[str]:
+    return list(dict.fromkeys(xs))
+
+
+@dataclass
+class Splits:
+    """Prompt sets. ``probe``: selection prompts (the probe's data; may overlap the alignment
+    prompts); ``dev``: dose choice, δx and clamp floors; ``test``: every reported arm. Test is
+    disjoint from every prompt used for alignment, the probe or dev."""
+
+    probe: list[str]
+    dev: list[str]
+    test: list[str]
+    neutral_dev: list[str]
+    neutral_test: list[str]
+    n_eval_unique: int
+    n_eval_dropped: int
+
+    def check(self, used: set[str]) -> None:
+        test = set(self.test)
+        for name, other in (("alignment/training", used), ("probe", set(self.probe)),
+                            ("dev", set(self.dev))):
+            clash = test & other
+            if clash:
+                raise AssertionError(f"{len(clash)} test prompts also used for {name}: {sorted(clash)[:3]}")
+        if set(self.neutral_test) & set(self.neutral_dev):
+            raise AssertionError("neutral dev and test texts overlap")
+
+    def info(self) -> dict:
+        return {"probe": len(self.probe), "dev": len(self.dev), "test": len(self.test),
+                "neutral_dev": len(self.neutral_dev), "neutral_test": len(self.neutral_test),
+                "eval_unique": self.n_eval_unique, "eval_dropped_seen_in_training": self.n_eval_dropped}
+
+
+def split(data: dict, cfg: ToxicityConfig) -> Splits:
+    """Deduplicate; drop every eval prompt also among the training prompts (alignment and probe
+    draw from those); shuffle the rest with the run's seed into dev and test."""
+    train = _unique(data["train_prompts"])
+    seen = set(train)
+    ev = _unique(data["eval_prompts"])
+    pool = [p for p in ev if p not in seen]
+    rng = np.random.default_rng(cfg.seed)
+    pool = [pool[i] for i in rng.permutation(len(pool))]
+    n_dev = min(cfg.n_dev_prompts, len(pool) // 3)
+    dev, test = pool[:n_dev], pool[n_dev:n_dev + cfg.n_test_prompts]
+    if len(test) < 20:
+        raise ValueError(f"only {len(test)} test prompts left after removing duplicates and training "
+                         "prompts; the pair needs more eval prompts")
+    neutral = _unique(data["heldout_neutral"])
+    half = min(cfg.n_ppl_texts, len(neutral) // 2)
+    s = Splits(train[: cfg.n_probe_prompts], dev, test, neutral[:half], neutral[half:2 * half],
+               len(ev), len(ev) - len(pool))
+    s.check(seen)
+    return s
+
+
+# --------------------------------------------------------------------------- locate -------
+
+@dataclass
+class Located:
+    hook: str
+    layer: int
+    texts: list[str]
+    groups: np.ndarray
+    labels: dict[str, np.ndarray]
+    probes: dict[str, Direction | None]
+    primary: str
+    shuffled_acc: list[float]
+    shuffled_dirs: torch.Tensor
+    diff_means: Direction
+    probe_vs_dim: float
+    ranking: ValueVectorRanking
+    svd: VectorSVD
+    top: Neurons
+    control: Neurons
+    null_neurons: Neurons
+    token_flags: dict[str, list[bool]]
+    null_token_flags: dict[str, list[bool]]
+    label_kappa: dict[str, float]
+    xnorm: float
+    top_tokens: list[list[str]]
+    given: bool = False  # the neurons were given, not located by the probe
+
+    @property
+    def probe(self) -> Direction:
+        return self.probes[self.primary]
+
+
+def _specs(cfg: ToxicityConfig, s: Splits) -> dict[str, MeasureSpec]:
+    """The sampling settings of each split. Seeds differ per split and per run seed: the test
+    arms use fresh seeds never used for selection."""
+    common = dict(n_samples=cfg.n_samples, max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size)
+    return {
+        "probe": MeasureSpec(tuple(s.probe), (), cfg.probe_samples, cfg.max_new_tokens,
+                             seed=10_000 * cfg.seed + 1, batch_size=cfg.batch_size),
+        "dev": MeasureSpec(tuple(s.dev), tuple(s.neutral_dev), seed=10_000 * cfg.seed + 2, **common),
+        "test": MeasureSpec(tuple(s.test), tuple(s.neutral_test), seed=10_000 * cfg.seed + 3, **common),
+    }
+
+
+def locate(pair, s: Splits, cfg: ToxicityConfig, scorers, *, neurons: Neurons | None = None,
+           progress: bool = False) -> Located:
+    """A probe per scorer on the base model's residual (held-out split by prompt), shuffled-label
+    probes as the null, the value vectors nearest the primary probe, and their vocabulary.
+    ``neurons``: study these instead of the probe's top value vectors (e.g. planted ones)."""
+    L = pair.cfg.n_layers
+    layer = L - 1 if cfg.probe_layer is None else cfg.probe_layer
+    hook = H.resid(layer)
+    spec = _specs(cfg, s)["probe"]
+    m = measure(pair.base, spec, scorers=scorers, label="base, probe prompts", progress=progress)
+    texts = [p + c for p, c in zip(np.repeat(s.probe, spec.n_samples), m.completions)]
+    groups = np.repeat(np.arange(len(s.probe)), spec.n_samples)
+    X = record(pair.base, texts, [hook], reduction="mean", progress=False)[hook]
+    names = [sc.name for sc in scorers]
+    labels = {n: m.flags(n).astype(int) for n in names}
+    probes: dict[str, Direction | None] = {}
+    for n in names:
+        try:
+            probes[n] = train_probe(X, labels[n], hook=hook, seed=cfg.seed, groups=groups)
+        except ValueError:  # one class only under this scorer: nothing to probe
+            probes[n] = None
+    primary = names[0]
+    if probes[primary] is None:
+        raise ValueError(f"the base model's samples are all one class under {primary}: no probe")
+    rng = np.random.default_rng(cfg.seed + 5)
+    sh_acc, sh_dirs = [], []
+    for _ in range(cfg.n_shuffled_probes):
+        y = rng.permutation(labels[primary])
+        try:
+            d = train_probe(X, y, hook=hook, seed=cfg.seed, groups=groups)
+        except ValueError:
+            continue
+        sh_acc.append(d.test_acc)
+        sh_dirs.append(d.vector)
+    dim = diff_in_means(X, labels[primary], hook=hook)
+    probe = probes[primary]
+    ranking = rank_value_vectors(pair.base, probe, k=cfg.k)
+    top = ranking.top if neurons is None else neurons
+    top_tokens = ranking.top_tokens if neurons is None else vocab_projection(
+        pair.base, value_vectors_of(pair.base, top), 10)[0]
+    control = random_neurons(L, pair.cfg.d_mlp, cfg.k, seed=cfg.seed, exclude=top)
+    null = random_neurons(L, pair.cfg.d_mlp, min(cfg.n_null_neurons, L * pair.cfg.d_mlp - 2 * cfg.k),
+                          seed=cfg.seed + 1, exclude=top)
+    null_up, _ = vocab_projection(pair.base, value_vectors_of(pair.base, null), 10)
+
+    def flags(token_lists, scorer):
+        return [bool((scorer([t.strip() or "_" for t in toks]) > 0.5).any()) for toks in token_lists]
+
+    token_flags = {sc.name: flags(top_tokens, sc) for sc in scorers}
+    null_flags = {sc.name: flags(null_up, sc) for sc in scorers}
+    kap = {n: stats.kappa(labels[primary], labels[n]) for n in names[1:]}
+    return Located(hook, layer, texts, groups, labels, probes, primary, sh_acc,
+                   torch.stack(sh_dirs) if sh_dirs else torch.zeros(0, pair.cfg.d_model), dim,
+                   float(torch.dot(probe.vector, dim.vector)), ranking, svd_of_values(pair.base, top),
+                   top, control, null, token_flags, null_flags, kap,
+                   float(X.norm(dim=-1).mean()), top_tokens, neurons is not None)
+
+
+# --------------------------------------------------------------------------- compare ------
+
+@dataclass
+class Compared:
+    weights: WeightDiff
+    neuron_weights: NeuronWeightDiff  # top vs the null neurons
+    value_change_top: float  # mean 1 − cos of the top value vectors
+    value_change_null: np.ndarray  # the same for random k-subsets
+    keys: KeyActivationChange  # top neurons, every token of the test texts (figures)
+    key_shift: stats.Estimate  # top neurons' mean activation (post) change, s.d. units, CI over prompts
+    key_shift_null: np.ndarray  # the same statistic for random k-subsets
+    offset: ResidualOffset  # on test texts
+    offset_cos: dict[str, float]  # cos(δx at the probe layer, each scorer's probe)
+    offset_null_random: np.ndarray
+    offset_null_shuffled: np.ndarray
+    pca: ResidualPCA
+    dev_offset: torch.Tensor  # δx at the probe layer on dev texts (the intervention's vector)
+    floors: torch.Tensor  # top neurons' post-activation quantile on dev texts (base)
+    control_floors: torch.Tensor
+
+
+def _texts(prompts, m: Measurement) -> tuple[list[str], np.ndarray]:
+    texts = [p + c for p, c in zip(np.repeat(prompts, m.n_samples), m.completions)]
+    return texts, np.repeat(np.arange(len(prompts)), m.n_samples)
+
+
+def _ksets(n: int, k: int, n_sets: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.stack([rng.choice(n, size=k, replace=False) for _ in range(n_sets)])
+
+
+@torch.no_grad()
+def compare(pair, s: Splits, loc: Located, cfg: ToxicityConfig, scorers) -> Compared:
+    """Weights, keys and residual offset of the located neurons, each beside its null."""
+    specs = _specs(cfg, s)
+    L, k = pair.cfg.n_layers, len(loc.top)
+    wd = weight_diff(pair)
+    nwd = neuron_weight_diff(pair, loc.top, loc.null_neurons)
+    v_top = float((1 - nwd.value_cos).mean())
+    sets = _ksets(len(loc.null_neurons), k, cfg.n_null_sets, cfg.seed + 2)
+    v_null = (1 - nwd.random_value_cos).numpy()[sets].mean(1)
+
+    # Keys on test texts (the base model's own samples of the test prompts). How strongly a key
+    # matches is the neuron's activation (mlp.hook_post); its pre-activation is a poor summary
+    # over all tokens: a key scaled down ×0.1 also lifts every negative pre-activation towards 0.
+    base_test = measure(pair.base, specs["test"], scorers=scorers, label="base")
+    texts, groups = _texts(s.test, base_test)
+    hooks = [H.mlp_post(layer) for layer in range(L)]
+    rec = record_pair(pair, texts, hooks, reduction="mean", progress=False)
+    xb = torch.cat([rec.base[h] for h in hooks], -1).double()  # [n_texts, L*d_mlp]
+    xa = torch.cat([rec.aligned[h] for h in hooks], -1).double()
+    sd = xb.std(0).clamp_min(1e-8)
+    z = ((xa - xb) / sd).numpy()  # per text, per neuron, in s.d. across texts
+    d_mlp = pair.cfg.d_mlp
+    col = lambda ns: np.array([la * d_mlp + i for la, i in ns])  # noqa: E731
+    per_text_top = z[:, col(loc.top)].mean(1)
+    per_prompt = per_text_top.reshape(len(s.test), -1).mean(1)
+    key_shift = stats.mean(per_prompt, seed=cfg.seed)
+    null_cols = col(loc.null_neurons)
+    key_null = z[:, null_cols].mean(0)[sets].mean(1)
+    keys = key_activation_change(pair, texts, loc.top)
+
+    off = residual_offset(pair, texts, direction=loc.probe, neurons=loc.top)
+    dx = off.delta[loc.layer]
+    g = torch.Generator().manual_seed(cfg.seed + 3)
+    rand = torch.randn(cfg.n_null_directions, pair.cfg.d_model, generator=g)
+    null_random = cosine(rand, dx.view(1, -1)).numpy()
+    null_shuffled = cosine(loc.shuffled_dirs, dx.view(1, -1)).numpy() if len(loc.shuffled_dirs) else np.zeros(0)
+    off_cos = {n: float(cosine(dx, p.vector)) for n, p in loc.probes.items() if p is not None}
+    y = base_test.flags(loc.primary)
+    pca = residual_pca(pair, texts, loc.layer, labels=["toxic" if v else "non-toxic" for v in y])
+
+    # Dev-split quantities the interventions use (never estimated on test).
+    base_dev = measure(pair.base, specs["dev"], scorers=scorers, label="base")
+    dev_texts, _ = _texts(s.dev, base_dev)
+    dev_off = residual_offset(pair, dev_texts)
+    q = cfg.clamp_quantile
+    floors = torch.quantile(key_activation_change(pair, dev_texts, loc.top).post["base"].float(), q, dim=0)
+    cfloors = torch.quantile(key_activation_change(pair, dev_texts, loc.control).post["base"].float(), q, dim=0)
+    return Compared(wd, nwd, v_top, v_null, keys, key_shift, key_null, off, off_cos, null_random,
+                    null_shuffled, pca, dev_off.delta[loc.layer], floors, cfloors)
+
+
+# --------------------------------------------------------------------------- where --------
+
+@dataclass
+class Where:
+    """Revert/apply each weight group on the test arms (per-prompt rates, primary scorer kept
+    for the figure; every scorer for the claim), and activation patching."""
+
+    location: ChangeLocation
+    reverted: dict[str, Measurement]  # group → aligned model with that group reverted
+    applied: dict[str, Measurement]
+    patching: dict[str, Measurement]
+
+
+def where(pair, s: Splits, cfg: ToxicityConfig, scorers, loc: Located, *, progress: bool = False) -> Where:
+    spec = _specs(cfg, s)["test"]
+    names = [sc.name for sc in scorers]
+    m_base = measure(pair.base, spec, scorers=scorers, label="base")
+    m_al = measure(pair.aligned, spec, scorers=scorers, label="aligned")
+    gap = m_base.rate(names[0]) - m_al.rate(names[0])
+    safe = gap if abs(gap) > 1e-12 else float("nan")
+    jobs = [(g, None) for g in GROUPS]
+    if cfg.per_layer_location:
+        jobs += [(g, la) for g in ("attn", "mlp_in", "mlp_out") for la in range(pair.cfg.n_layers)]
+    reverted, applied, effects = {}, {}, []
+    for g, la in tqdm(jobs, desc="where the change lives", disable=not progress):
+        layers = None if la is None else [la]
+        tag = g if la is None else f"{g}@{la}"
+        with swapped_weights(pair.aligned, pair.base, [g], layers) as swapped:
+            if not swapped:
+                continue
+            r = measure(pair.aligned, spec, scorers=scorers, label=f"aligned, {tag} reverted")
+        with swapped_weights(pair.base, pair.aligned, [g], layers):
+            a = measure(pair.base, spec, scorers=scorers, label=f"base, {tag} applied")
+        reverted[tag], applied[tag] = r, a
+        n_params = sum(named_weights(pair.base)[n].numel() for n in swapped)
+        rr, ra = r.rate(names[0]), a.rate(names[0])
+        effects.append(GroupEffect(g, la, n_params, rr, ra, (rr - m_al.rate(names[0])) / safe,
+                                   (m_base.rate(names[0]) - ra) / safe))
+    location = ChangeLocation(m_base.rate(names[0]), m_al.rate(names[0]), effects,
+                              f"toxicity rate ({names[0]})")
+    patching = {}
+    if cfg.patching:
+        L = pair.cfg.n_layers
+        patches = [("top value-vector neurons", PatchActivations(pair.base, neurons=loc.top)),
+                   ("random neurons (control)", PatchActivations(pair.base, neurons=loc.control)),
+                   *[(f"all neurons of layer {li}", PatchActivations(pair.base, layers=[li]))
+                     for li in (range(L) if cfg.patch_per_layer else [])],
+                   ("all MLP neurons", PatchActivations(pair.base))]
+        for label, patch in tqdm(patches, desc="activation patching", disable=not progress):
+            patching[label] = measure(pair.aligned, spec, [patch], scorers=scorers,
+                                      label=f"aligned, patched: {label}")
+    return Where(location, reverted, applied, patching)
+
+
+# --------------------------------------------------------------------------- reactivate ---
+
+@dataclass
+class Family:
+    """One intervention family: which model it acts on, its doses (dev grid), the intervention
+    and its control of the same size, and how the dose is chosen."""
+
+    name: str
+    model: str  # "aligned" or "base"
+    doses: tuple[float, ...]
+    make: object
+    make_control: object
+    dose_label: str
+    title: str
+    declared: float | None = None  # a dose fixed before the run (no choice on dev)
+    faithful: str = ""  # what the paper did, where this family is the paper's operation
+
+
+@dataclass
+class Arm:
+    """One family at its frozen dose on the test prompts, beside its control."""
+
+    family: str
+    model: str
+    dose: float
+    chosen_on: str  # "declared" or "dev"
+    description: str
+    control_description: str
+    arm: Measurement
+    control: Measurement
+    within_budget: bool
+
+
+@dataclass
+class Reactivation:
+    dev: dict[str, DoseResponse]  # dev sweeps (primary scorer) — the dose choice and the figures
+    dev_measurements: dict[str, dict[str, list[Measurement]]]
+    arms: dict[str, Arm]
+
+
+def families(pair, loc: Located, cmp: Compared, cfg: ToxicityConfig) -> list[Family]:
+    top, rand, layer, k = loc.top, loc.control, loc.layer, len(loc.top)
+    probe = loc.probe
+    rdir = random_direction(pair.cfg.d_model, seed=cfg.seed).vector
+    dx = cmp.dev_offset
+    xnorm = loc.xnorm
+    tv = value_vectors_of(pair.base, top[:1])[0]
+    tv_layer = int(top.layer[0])
+    return [
+        Family("lee_scale_keys", "aligned", tuple(sorted({*cfg.scale_doses, cfg.lee_factor})),
+               lambda d: ScaleNeurons(top, d), lambda d: ScaleNeurons(rand, d),
+               "scale factor on the keys (pre-activation)",
+               f"Aligned model: scale the top-{k} toxic keys (Lee et al.'s operation)",
+               declared=cfg.lee_factor,
+               faithful="Lee et al. scale the toxic key vectors ×10: the pre-activation"),
+        Family("scale_post", "aligned", cfg.scale_doses,
+               lambda d: ScaleNeurons(top, d, point="post"), lambda d: ScaleNeurons(rand, d, point="post"),
+               "scale factor on the activations (post)",
+               f"Variant: scale the top-{k} neurons' post-activations"),
+        Family("scale_post_positive", "aligned", cfg.scale_doses,
+               lambda d: ScaleNeurons(top, d, positive_only=True, point="post"),
+               lambda d: ScaleNeurons(rand, d, positive_only=True, point="post"),
+               "scale factor on the positive part (post)",
+               f"Variant: scale the positive part of the top-{k} neurons' post-activations"),
+        Family("clamp_keys", "aligned", cfg.clamp_doses,
+               lambda d: ClampNeurons(top, cmp.floors, d), lambda d: ClampNeurons(rand, cmp.control_floors, d),
+               f"floor, as a multiple of the base model's q{int(cfg.clamp_quantile * 100)} (dev texts)",
+               f"Variant: clamp the top-{k} neurons to at least their base-model quantile"),
+        Family("subtract_offset", "aligned", cfg.offset_doses,
+               lambda d: AddVector(-dx, d, layer, label=f"(−δx_dev at layer {layer})"),
+               lambda d: AddVector(rdir * dx.norm(), d, layer, label="random vector of ‖δx‖"),
+               "α (multiples of −δx, estimated on dev texts)", f"Aligned model: add back −δx at layer {layer}"),
+        Family("ablate_probe", "aligned", (1.0,),
+               lambda d: AblateDirection(probe.vector, keep=1 - d, label="probe"),
+               lambda d: AblateDirection(rdir, keep=1 - d, label="random direction"),
+               "fraction of the direction removed",
+               "Aligned model: ablate the probe direction from every write (Arditi et al.)",
+               declared=1.0, faithful="Arditi et al. ablate from every component's output, every layer and position"),
+        Family("add_probe", "aligned", cfg.direction_doses,
+               lambda d: AddVector(probe.vector * xnorm, d, layer, label="probe·‖x‖"),
+               lambda d: AddVector(rdir * xnorm, d, layer, label="random·‖x‖"),
+               "α (multiples of the mean residual norm)", f"Aligned model: add α·probe at layer {layer}"),
+        Family("base_minus_probe", "base", cfg.direction_doses,
+               lambda d: AddVector(probe.vector * xnorm, -d, layer, label="probe·‖x‖"),
+               lambda d: AddVector(rdir * xnorm, -d, layer, label="random·‖x‖"),
+               "α (multiples of the mean residual norm)",
+               f"Base model: subtract α·probe at layer {layer} (Lee et al.'s baseline)"),
+        Family("base_minus_top_value", "base", cfg.direction_doses,
+               lambda d: AddVector(tv / tv.norm() * xnorm, -d, tv_layer, label="top value vector·‖x‖"),
+               lambda d: AddVector(rdir * xnorm, -d, tv_layer, label="random·‖x‖"),
+               "α (multiples of the mean residual norm)",
+               f"Base model: subtract the top value vector at layer {tv_layer} (Lee et al.'s baseline)"),
+    ]
+
+
+def _point(m: Measurement, dose: float, scorer: str, description: str) -> DosePoint:
+    r = m.rate(scorer)
+    return DosePoint(dose, r, stats.binomial_se(r, m.n_prompts * m.n_samples),
+                     m.n_prompts * m.n_samples, m.perplexity,
+                     {"mean_score": m.mean_score(scorer), "description": description,
+                      "samples": m.examples(scorer)})
+
+
+def choose_dose(fam: Family, arms: list[Measurement], controls: list[Measurement], bare: Measurement,
+                scorer: str, budget: float) -> tuple[float, bool]:
+    """The dev rule, fixed: the dose whose arm beats its control by most (raises toxicity in the
+    aligned model; lowers it in the base) among doses within ``budget``× the bare model's dev
+    perplexity; if none is within budget, the one with the lowest perplexity."""
+    if fam.declared is not None:
+        i = fam.doses.index(fam.declared)
+        return fam.declared, arms[i].perplexity <= budget * bare.perplexity
+    sign = 1 if fam.model == "aligned" else -1
+    gains = [sign * (a.rate(scorer) - c.rate(scorer)) for a, c in zip(arms, controls)]
+    ok = [i for i, a in enumerate(arms) if a.perplexity <= budget * bare.perplexity]
+    if not ok:
+        i = int(np.argmin([a.perplexity for a in arms]))
+        return fam.doses[i], False
+    i = max(ok, key=lambda j: (gains[j], -j))
+    return fam.doses[i], True
+
+
+def reactivate(pair, s: Splits, cfg: ToxicityConfig, scorers, fams: list[Family], *,
+               progress: bool = False) -> Reactivation:
+    """Sweep each family on dev, freeze a dose per family, then measure arm and control on test."""
+    specs = _specs(cfg, s)
+    primary = scorers[0].name
+    models = {"aligned": pair.aligned, "base": pair.base}
+    dev, dev_ms, arms = {}, {}, {}
+    for fam in tqdm(fams, desc="reactivation (dev sweeps, then test)", disable=not progress):
+        model = models[fam.model]
+        bare = measure(model, specs["dev"], scorers=scorers, label=fam.model)
+        a_ms = [measure(model, specs["dev"], [fam.make(d)], scorers=scorers, label=f"{fam.name} ×{d:g}")
+                for d in fam.doses]
+        c_ms = [measure(model, specs["dev"], [fam.make_control(d)], scorers=scorers,
+                        label=f"{fam.name} control ×{d:g}") for d in fam.doses]
+        dev_ms[fam.name] = {"arm": a_ms, "control": c_ms, "bare": [bare]}
+        dev[fam.name] = DoseResponse(
+            fam.name, fam.make(fam.doses[-1]).describe(),
+            [_point(m, d, primary, fam.make(d).describe()) for m, d in zip(a_ms, fam.doses)],
+            [_point(m, d, primary, fam.make_control(d).describe()) for m, d in zip(c_ms, fam.doses)],
+            _point(bare, 0.0, primary, fam.model), fam.make_control(fam.doses[-1]).describe(),
+            fam.dose_label, fam.title + " — dev split")
+        dose, ok = choose_dose(fam, a_ms, c_ms, bare, primary, cfg.ppl_budget)
+        iv, ctl = fam.make(dose), fam.make_control(dose)
+        arms[fam.name] = Arm(fam.name, fam.model, dose, "declared" if fam.declared is not None else "dev",
+                             iv.describe(), ctl.describe(),
+                             measure(model, specs["test"], [iv], scorers=scorers, label=iv.describe()),
+                             measure(model, specs["test"], [ctl], scorers=scorers, label=ctl.describe()),
+                             ok)
+    return Reactivation(dev, dev_ms, arms)
+
+
+# --------------------------------------------------------------------------- report -------
+
+@dataclass
+class Effect:
+    """One test arm's paired effects under one scorer and kind (rate or mean score)."""
+
+    family: str
+    scorer: str
+    kind: str
+    value: float
+    vs_bare: stats.Estimate  # arm − aligned (aligned families) or base − arm (base families)
+    vs_control: stats.Estimate
+    share: stats.Estimate  # share of the alignment effect undone (or reproduced, on the base)
+    p_holm: float | None = None
 
 
 @dataclass
@@ -85,239 +583,195 @@ class ToxicityReport:
     config: ToxicityConfig
     pair: str
     models: dict
-    probe: Direction
-    diff_means: Direction
-    probe_vs_dim_cosine: float
-    probe_label_agreement: float | None
-    ranking: ValueVectorRanking
-    svd: VectorSVD
-    toxic_token_share: list[float]
-    weights: WeightDiff
-    neuron_weights: NeuronWeightDiff
-    keys: KeyActivationChange
-    offset: ResidualOffset
-    pca: ResidualPCA
-    location: ChangeLocation
-    patching: list[dict]
-    sweeps: dict[str, DoseResponse]
-    rows: list[dict]
-    findings: list[dict]
+    scorers: list[str]
+    splits: Splits
+    located: Located
+    compared: Compared
+    where: Where
+    reactivation: Reactivation
+    test: dict[str, Measurement]  # base, aligned
+    effects: list[Effect]
+    findings: list[Finding]
+    kappa: dict[str, float]
     timings: dict = field(default_factory=dict)
 
+    def figures(self) -> dict:
+        from .. import plot
 
-def _texts_and_labels(model, prompts, cfg, scorer, seed):
-    ev = toxicity(model, prompts, scorer=scorer, n_samples=cfg.probe_samples,
-                  max_new_tokens=cfg.max_new_tokens, seed=seed)
-    texts = [p + c for p, c in zip(ev.prompts, ev.completions)]
-    return texts, (ev.scores > 0.5).astype(int), ev
+        return figures(self, plot)
 
 
-def _measure_factory(cfg: ToxicityConfig, prompts, ppl_texts, scorer):
-    def measure(model, hooks) -> DosePoint:
-        ev = toxicity(model, prompts, scorer=scorer, n_samples=cfg.n_samples,
-                      max_new_tokens=cfg.max_new_tokens, seed=cfg.seed + 7, hooks=hooks)
-        ppl = perplexity(model, ppl_texts, hooks=hooks)
-        return DosePoint(0.0, ev.rate.rate, ev.rate.se, ev.rate.n, ppl,
-                         {"mean_score": ev.mean_score,
-                          "samples": [c for _, c, _ in ev.samples(3, toxic=True)]})
-    return measure
+def _paired(a, b, cfg, alternative="greater"):
+    return stats.paired_difference(a, b, alternative=alternative, seed=cfg.seed)
 
 
-def run(cfg: ToxicityConfig, *, pair=None, data: dict | None = None, scorer=None,
-        progress: bool = True, log=print) -> ToxicityReport:
-    """Run every analysis of the mechanism on a pair; returns a :class:`ToxicityReport`."""
-    from ..pair import load_pair
-
-    t0 = time.time()
-    timings = {}
-    torch.manual_seed(cfg.seed)
-    pair = pair if pair is not None else load_pair(cfg.pair)
-    data = data if data is not None else pair.info.get("data")
-    if data is None:
-        raise ValueError("this pair carries no prompt set; pass data={'train_prompts', 'eval_prompts', "
-                         "'heldout_neutral'}")
-    scorer = get_scorer(scorer)
-    L = pair.cfg.n_layers
-    layer = L - 1 if cfg.probe_layer is None else cfg.probe_layer
-    eval_prompts = data["eval_prompts"][: cfg.n_eval_prompts]
-    ppl_texts = data["heldout_neutral"][: cfg.n_ppl_texts]
-    measure = _measure_factory(cfg, eval_prompts, ppl_texts, scorer)
-
-    # 1. locate: a probe on the base model's residual stream, labelled by the scorer.
-    log("[1/6] probe and value vectors")
-    texts, y, _ = _texts_and_labels(pair.base, data["train_prompts"][: cfg.n_probe_prompts], cfg,
-                                    scorer, cfg.seed + 1)
-    hook = H.resid(layer)
-    X = record(pair.base, texts, [hook], reduction="mean", progress=False)[hook]
-    probe = train_probe(X, y, hook=hook, seed=cfg.seed)
-    dim = diff_in_means(X, y, hook=hook)
-    agreement = None
-    try:
-        from ..organism.corpus import is_toxic_doc
-
-        truth = np.array([is_toxic_doc(t) for t in texts])
-        agreement = float((truth == y.astype(bool)).mean())
-    except ImportError:  # pragma: no cover
-        pass
-    ranking = rank_value_vectors(pair.base, probe, k=cfg.k)
-    top = ranking.top
-    svd = svd_of_values(pair.base, top)
-    tok_share = [float(np.mean(scorer([t.strip() or "_" for t in toks]) > 0.5))
-                 for toks in ranking.top_tokens]
-    rand = random_neurons(L, pair.cfg.d_mlp, cfg.k, seed=cfg.seed, exclude=top)
-    timings["locate_s"] = time.time() - t0
-
-    # 2. compare: weights, keys, residual offset.
-    log("[2/6] weights, keys and the residual offset")
-    t = time.time()
-    wd = weight_diff(pair)
-    nwd = neuron_weight_diff(pair, top, rand)
-    key_texts, key_y, _ = _texts_and_labels(pair.base, eval_prompts, cfg, scorer, cfg.seed + 2)
-    keys = key_activation_change(pair, key_texts, top)
-    offset = residual_offset(pair, key_texts, direction=probe, neurons=top)
-    pca = residual_pca(pair, key_texts, layer,
-                       labels=["toxic" if v else "non-toxic" for v in key_y])
-    timings["compare_s"] = time.time() - t
-
-    # 3. where the change lives.
-    log("[3/6] where the change lives (weight groups, per layer)")
-    t = time.time()
-    def tox_only(model):
-        return toxicity(model, eval_prompts, scorer=scorer, n_samples=cfg.n_samples,
-                        max_new_tokens=cfg.max_new_tokens, seed=cfg.seed + 7).rate.rate
-    location = locate_change(pair, tox_only, measure_name="toxicity rate", progress=progress,
-                             layer_groups=("attn", "mlp_in", "mlp_out") if cfg.per_layer_location else ())
-    gap = location.base - location.aligned
-    patching = []
-    for label, patch in [] if not cfg.patching else [
-        ("top value-vector neurons", PatchActivations(pair.base, neurons=top)),
-        ("random neurons (control)", PatchActivations(pair.base, neurons=rand)),
-        *[(f"all neurons of layer {li}", PatchActivations(pair.base, layers=[li]))
-          for li in (range(L) if cfg.patch_per_layer else [])],
-        ("all MLP neurons", PatchActivations(pair.base)),
-    ]:
-        ev = toxicity(pair.aligned, eval_prompts, scorer=scorer, n_samples=cfg.n_samples,
-                      max_new_tokens=cfg.max_new_tokens, seed=cfg.seed + 7, hooks=[patch])
-        share = (ev.rate.rate - location.aligned) / gap if abs(gap) > 1e-12 else float("nan")
-        patching.append({"patched": label, "toxicity": ev.rate.rate, "se": ev.rate.se,
-                         "n": ev.rate.n, "share": share})
-    timings["locate_change_s"] = time.time() - t
-
-    # 4. reactivation sweeps in the aligned model, each with a control of the same size.
-    log("[4/6] reactivation dose-response sweeps with controls")
-    t = time.time()
-    q = cfg.clamp_quantile
-    floor = torch.quantile(keys.post["base"].float(), q, dim=0)
-    rand_keys = key_activation_change(pair, key_texts, rand)
-    rfloor = torch.quantile(rand_keys.post["base"].float(), q, dim=0)
-    xnorm = float(X.norm(dim=-1).mean())
-    dx = offset.delta[layer]
-    rdir = random_direction(pair.cfg.d_model, seed=cfg.seed).vector
-    top_value = value_vectors_of(pair.base, top[:1])[0]
-    top_value_layer = int(top.layer[0])
-    k = len(top)
-    # (name, model, intervention(dose), control(dose), doses, dose label, title)
-    families = [
-        ("scale_keys", pair.aligned, lambda d: ScaleNeurons(top, d), lambda d: ScaleNeurons(rand, d),
-         cfg.scale_doses, "scale factor on the activations",
-         f"Aligned model: scale the top-{k} toxic neurons' activations"),
-        ("scale_keys_positive", pair.aligned, lambda d: ScaleNeurons(top, d, positive_only=True),
-         lambda d: ScaleNeurons(rand, d, positive_only=True), cfg.scale_doses,
-         "scale factor on the positive part", f"Aligned model: scale the positive part of the top-{k} toxic neurons"),
-        ("clamp_keys", pair.aligned, lambda d: ClampNeurons(top, floor, d),
-         lambda d: ClampNeurons(rand, rfloor, d), cfg.clamp_doses,
-         f"floor, as a multiple of the base model's q{int(q * 100)}",
-         f"Aligned model: clamp the top-{k} toxic neurons to at least their base-model q{int(q * 100)}"),
-        ("subtract_offset", pair.aligned,
-         lambda d: AddVector(-dx, d, layer, label=f"(−δx at layer {layer})"),
-         lambda d: AddVector(rdir * dx.norm(), d, layer, label="random vector of ‖δx‖"),
-         cfg.offset_doses, "α (multiples of −δx)", f"Aligned model: add back −δx at layer {layer}"),
-        ("ablate_probe", pair.aligned, lambda d: AblateDirection(probe.vector, keep=1 - d, label="probe"),
-         lambda d: AblateDirection(rdir, keep=1 - d, label="random direction"), (1.0,),
-         "fraction of the direction removed", "Aligned model: ablate the probe direction at every layer"),
-        ("add_probe", pair.aligned,
-         lambda d: AddVector(probe.vector * xnorm, d, layer, label="probe·‖x‖"),
-         lambda d: AddVector(rdir * xnorm, d, layer, label="random·‖x‖"), cfg.direction_doses,
-         "α (multiples of the mean residual norm)", f"Aligned model: add α·probe at layer {layer}"),
-        ("base_minus_probe", pair.base,
-         lambda d: AddVector(probe.vector * xnorm, -d, layer, label="probe·‖x‖"),
-         lambda d: AddVector(rdir * xnorm, -d, layer, label="random·‖x‖"), cfg.direction_doses,
-         "α (multiples of the mean residual norm)", f"Base model: subtract α·probe at layer {layer}"),
-        ("base_minus_top_value", pair.base,
-         lambda d: AddVector(top_value / top_value.norm() * xnorm, -d, top_value_layer,
-                             label="top value vector·‖x‖"),
-         lambda d: AddVector(rdir * xnorm, -d, top_value_layer, label="random·‖x‖"),
-         cfg.direction_doses, "α (multiples of the mean residual norm)",
-         f"Base model: subtract the top value vector at layer {top_value_layer}"),
-    ]
-    sweeps = {}
-    for name, model, make, make_control, doses, label, title in tqdm(families, desc="sweeps",
-                                                                      disable=not progress):
-        sweeps[name] = sweep(model, make, doses, measure, name=name, make_control=make_control,
-                             dose_label=label, title=title)
-    timings["reactivate_s"] = time.time() - t
-
-    log("[5/6] tables")
-    rows = _table_rows(cfg, sweeps)
-    report = ToxicityReport(
-        cfg, cfg.pair if isinstance(cfg.pair, str) else pair.name,
-        {"base": pair.base.cfg.model_name, "aligned": pair.aligned.cfg.model_name,
-         "architecture": pair.cfg.architecture, "n_layers": L, "d_model": pair.cfg.d_model,
-         "d_mlp": pair.cfg.d_mlp, "gated": H.is_gated(pair.base)},
-        probe, dim, float(torch.dot(probe.vector, dim.vector)), agreement, ranking, svd, tok_share,
-        wd, nwd, keys, offset, pca, location, patching, sweeps, rows, [], timings)
-    report.findings = findings(report)
-    timings["total_s"] = time.time() - t0
-    return report
+def arm_effects(r_arms: dict[str, Arm], base: Measurement, aligned: Measurement, scorers: list[str],
+                cfg: ToxicityConfig) -> list[Effect]:
+    """Paired effects of every test arm under every scorer (rate and mean score), Holm-adjusted
+    across the family of arms × scorers × kinds on the vs-control comparison."""
+    out = []
+    for name, arm in r_arms.items():
+        for sc in scorers:
+            for kind in ("rate", "score"):
+                a, c = arm.arm.per_prompt(sc, kind), arm.control.per_prompt(sc, kind)
+                b, al = base.per_prompt(sc, kind), aligned.per_prompt(sc, kind)
+                if arm.model == "aligned":
+                    vs_bare, vs_ctl = _paired(a, al, cfg), _paired(a, c, cfg)
+                    share = stats.share_of_effect(a, al, b, seed=cfg.seed)
+                else:  # on the base model a successful subtraction lowers toxicity
+                    vs_bare, vs_ctl = _paired(b, a, cfg), _paired(c, a, cfg)
+                    share = stats.share_of_effect(b - a + al, al, b, seed=cfg.seed)
+                out.append(Effect(name, sc, kind, float(a.mean()), vs_bare, vs_ctl, share))
+    adj = stats.holm([max(e.vs_bare.p, e.vs_control.p) for e in out], cfg.alpha)
+    for e, p in zip(out, adj):
+        e.p_holm = p
+    return out
 
 
-def _best(resp: DoseResponse, budget: float, lowest: bool = False) -> DosePoint:
-    ok = [p for p in resp.points if p.perplexity <= budget * resp.baseline.perplexity] or resp.points
-    return (min if lowest else max)(ok, key=lambda p: p.toxicity)
+def findings(r: ToxicityReport) -> list[Finding]:
+    """Lee et al.'s claims, each with its criterion (thresholds in :data:`CRITERIA`)."""
+    from scipy.stats import binomtest, fisher_exact
 
+    cfg, C, a = r.config, CRITERIA, r.config.alpha
+    sc = r.scorers
+    base, al = r.test["base"], r.test["aligned"]
+    out: list[Finding] = []
 
-def _row(label, p: DosePoint, dose=None) -> dict:
-    return {"row": label, "dose": dose, "toxicity": p.toxicity, "se": p.se, "perplexity": p.perplexity,
-            "n": p.n}
+    # 0. The precondition: alignment lowered toxicity on the test prompts.
+    holds, ps, txt, eff = {}, [], [], None
+    for s in sc:
+        d = _paired(base.per_prompt(s), al.per_prompt(s), cfg)
+        rel = d.value / base.rate(s) if base.rate(s) > 0 else 0.0
+        holds[s] = rel >= C["alignment_drop"] and d.p < a
+        ps.append(d.p)
+        txt.append(f"{s}: {base.rate(s):.3f} → {al.rate(s):.3f} (Δ {d})")
+        eff = eff or d
+    out.append(Finding("alignment_drop", "alignment lowers toxicity on held-out prompts",
+                       "0.453 → 0.208", f"relative drop ≥ {C['alignment_drop']:.0%}, paired p < {a}",
+                       "; ".join(txt), holds, max(ps), effect=eff, mde=stats.min_detectable(eff.se)))
 
-
-def _describe_at(point: DosePoint, resp: DoseResponse, control: bool = False) -> str:
-    """The intervention at ``point``'s dose, in words.
-
-    Sweeps record each point's own description; reports cached before they did only hold the
-    description at the last dose, whose dose is then rewritten to this one (the numbers written
-    as ``2·``, ``×2`` or ``2×`` in a description are its dose).
-    """
-    if "description" in point.extra:
-        return point.extra["description"]
-    text = (resp.control_description if control else resp.description) or resp.name
-    last = (resp.control if control else resp.points)[-1].dose
-    if point.dose == last:
-        return text
-    old, new = re.escape(f"{last:g}"), f"{point.dose:g}"
-    return re.sub(rf"(?<![\w.])(-?){old}(?=[·×])|(?<=×){old}(?![\w.])",
-                  lambda m: (m.group(1) or "") + new, text)
-
-
-def _table_rows(cfg: ToxicityConfig, sweeps: dict[str, DoseResponse]) -> list[dict]:
-    """Lee et al.'s Table 2 layout: each intervention at its best dose, its control below it."""
-    rows = [_row("base", sweeps["base_minus_probe"].baseline)]
-    for name, label in [("base_minus_probe", "base − probe"),
-                        ("base_minus_top_value", "base − top value vector")]:
-        b = _best(sweeps[name], cfg.ppl_budget, lowest=True)
-        rows.append(_row(label, b, b.dose))
-        c = sweeps[name].control_at(b.dose)
-        rows.append(_row(f"  control for {label}: {_describe_at(c, sweeps[name], control=True)}", c, b.dose))
-    rows.append(_row("aligned", sweeps["scale_keys"].baseline))
-    for name, resp in sweeps.items():
-        if name.startswith("base_"):
+    # 1. A probe finds toxicity (per scorer's labels; held-out split by prompt).
+    holds, ps, txt = {}, [], []
+    for s in sc:
+        p = r.located.probes.get(s)
+        if p is None:
+            holds[s] = False
+            txt.append(f"{s}: labels of one class only")
             continue
-        b = _best(resp, cfg.ppl_budget)
-        rows.append(_row(f"aligned + {_describe_at(b, resp)}", b, b.dose))
-        c = resp.control_at(b.dose)
-        if c is not None:
-            rows.append(_row(f"  control for {name}: {_describe_at(c, resp, control=True)}", c, b.dose))
-    return rows
+        n_te = p.n_test
+        k = int(round(p.test_acc * n_te))
+        pv = binomtest(k, n_te, p.meta["majority_acc"], alternative="greater").pvalue
+        holds[s] = p.test_acc >= C["probe_acc"] and pv < a
+        ps.append(pv)
+        txt.append(f"{s}: {p.test_acc:.3f} (n={n_te}; majority {p.meta['majority_acc']:.3f})")
+    sh = r.located.shuffled_acc
+    out.append(Finding("probe", "a linear probe finds toxicity in the residual stream", "94% accuracy",
+                       f"held-out accuracy (split by prompt) ≥ {C['probe_acc']}, above the majority class (binomial p < {a})",
+                       "; ".join(txt) + (f"; shuffled-label probes {np.mean(sh):.3f} ± {np.std(sh):.3f}" if sh else ""),
+                       holds, max(ps) if ps else None))
+
+    # 2. The top value vectors promote toxic tokens (vs random neurons' value vectors).
+    holds, ps, txt = {}, [], []
+    for s in sc:
+        t, n = r.located.token_flags[s], r.located.null_token_flags[s]
+        share, null_share = float(np.mean(t)), float(np.mean(n))
+        pv = fisher_exact([[sum(t), len(t) - sum(t)], [sum(n), len(n) - sum(n)]], alternative="greater").pvalue
+        holds[s] = share >= C["token_share"] and pv < a
+        ps.append(float(pv))
+        txt.append(f"{s}: {share:.0%} of top {len(t)} vs {null_share:.0%} of {len(n)} random")
+    out.append(Finding("toxic_tokens", "the top value vectors (by cosine with the probe) promote toxic tokens",
+                       "yes (e.g. MLP.v770)",
+                       f"≥ {C['token_share']:.0%} have a toxic token among their top 10, more than random neurons (Fisher p < {a})",
+                       "; ".join(txt), holds, max(ps)))
+
+    # 3. Alignment leaves those value vectors untouched — no more changed than random neurons'.
+    c = r.compared
+    p_more = stats.empirical_p(c.value_change_top, c.value_change_null, alternative="greater")
+    min_cos = float(c.neuron_weights.value_cos.min())
+    ok = min_cos > C["weight_cos"] and p_more >= a
+    out.append(Finding("untouched", "alignment leaves the toxic value vectors almost untouched",
+                       "cos ≈ 1",
+                       f"every top value vector's cos base↔aligned > {C['weight_cos']}, and they change no more than random neurons' (null percentile < {1 - a:.0%})",
+                       f"min cos {_cos(min_cos)}; mean 1−cos top {c.value_change_top:.2e} vs random k-sets "
+                       f"median {np.median(c.value_change_null):.2e} (percentile {1 - p_more:.0%}); "
+                       f"all parameters ≥ {_cos(c.weights.min_cosine)}",
+                       {"any": ok}, None, requires="alignment_drop"))
+
+    # 4. Alignment lowers the keys' activations (vs random neurons).
+    ks = c.key_shift
+    p_keys = stats.empirical_p(ks.value, c.key_shift_null, alternative="less")
+    out.append(Finding("keys_fall", "alignment lowers the toxic neurons' key activations", "yes",
+                       f"mean activation (mlp.hook_post) change ≤ {C['key_drop_sd']} s.d. (across texts), below random k-sets (p < {a})",
+                       f"{ks.fmt('+.3f')} s.d. vs random k-sets median {np.median(c.key_shift_null):+.3f} (p = {p_keys:.3f})",
+                       {"any": ks.value <= C["key_drop_sd"]}, p_keys, effect=ks,
+                       mde=stats.min_detectable(ks.se), requires="alignment_drop"))
+
+    # 5. δx points away from toxicity (vs random directions and shuffled-label probes).
+    holds, ps, txt = {}, [], []
+    for s, cos in c.offset_cos.items():
+        pr = stats.empirical_p(cos, c.offset_null_random, alternative="less")
+        below_shuffled = (len(c.offset_null_shuffled) == 0
+                          or cos < np.quantile(c.offset_null_shuffled, a))
+        holds[s] = cos <= C["offset_cos"] and pr < a and bool(below_shuffled)
+        ps.append(pr)
+        txt.append(f"{s}: {cos:+.3f}")
+    for s in sc:
+        holds.setdefault(s, False)
+    sd_null = float(np.std(c.offset_null_random))
+    out.append(Finding("offset_away", "the residual offset δx points away from toxicity", "yes",
+                       f"cos(δx, probe) at layer {r.located.layer} ≤ {C['offset_cos']}, below random directions (p < {a}) "
+                       "and below the 5th percentile of shuffled-label probes",
+                       "; ".join(txt) + f"; random directions s.d. {sd_null:.3f}; per layer "
+                       + ", ".join(f"{x:+.3f}" for x in c.offset.cos_direction.tolist()),
+                       holds, max(ps) if ps else None, requires="alignment_drop"))
+
+    # 6. Lee et al.'s reactivation: keys ×10 (declared) on test, vs aligned and vs control.
+    arm = r.reactivation.arms["lee_scale_keys"]
+    holds, ps, txt, eff, mde = {}, [], [], None, None
+    for s in sc:
+        x, ctl = arm.arm.per_prompt(s), arm.control.per_prompt(s)
+        d_al, d_c = _paired(x, al.per_prompt(s), cfg), _paired(x, ctl, cfg)
+        share = stats.share_of_effect(x, al.per_prompt(s), base.per_prompt(s), seed=cfg.seed)
+        holds[s] = (share.value >= C["share_undone"] and d_al.p < a and d_c.p < a)
+        ps += [d_al.p, d_c.p]
+        txt.append(f"{s}: {x.mean():.3f} vs aligned {al.rate(s):.3f}, control {ctl.mean():.3f}; "
+                   f"share undone {share.fmt('+.2f')}")
+        if eff is None:
+            gap = base.rate(s) - al.rate(s)
+            eff, mde = share, (stats.min_detectable(d_c.se) / gap if gap > 0 else None)
+    out.append(Finding("lee_scale_keys",
+                       f"scaling the top-{len(r.located.top)} toxic keys ×{cfg.lee_factor:g} brings toxicity back",
+                       "0.208 → 0.458 (base 0.453)",
+                       f"share of the effect undone ≥ {C['share_undone']}, above aligned and the random-key control (paired p < {a})",
+                       "; ".join(txt), holds, max(ps), effect=eff, mde=mde, requires="alignment_drop"))
+
+    # 7. The change lives in the MLP keys: reverting mlp_in recovers more than any other group.
+    w = r.where
+    if "mlp_in" in w.reverted:
+        holds, ps, txt, eff = {}, [], [], None
+        others = [g for g in GROUPS if g != "mlp_in" and g in w.reverted]
+        for s in sc:
+            x = w.reverted["mlp_in"].per_prompt(s)
+            diffs = {g: _paired(x, w.reverted[g].per_prompt(s), cfg) for g in others}
+            share = stats.share_of_effect(x, al.per_prompt(s), base.per_prompt(s), seed=cfg.seed)
+            holds[s] = all(d.value > 0 for d in diffs.values())
+            ps.append(max(d.p for d in diffs.values()))
+            strongest = max(others, key=lambda g: w.reverted[g].rate(s))
+            txt.append(f"{s}: mlp_in share {share.fmt('+.2f')}; vs {strongest} {diffs[strongest]}")
+            if eff is None and "attn" in diffs:
+                eff = diffs["attn"]
+        out.append(Finding("change_in_keys", "the change lives in the MLP keys rather than elsewhere",
+                           "(follow-up: only partly)",
+                           f"reverting mlp_in in the aligned model recovers more toxicity than reverting any other group (paired p < {a})",
+                           "; ".join(txt), holds, max(ps), effect=eff,
+                           mde=stats.min_detectable(eff.se) if eff else None, requires="alignment_drop"))
+    return finalize(out, cfg.alpha)
+
+
+def _scores(loc: Located) -> list[float]:
+    """Each studied neuron's value-vector cosine with the probe."""
+    cos = loc.ranking.cosines
+    return [float(cos[la, i]) for la, i in loc.top]
 
 
 def _cos(x: float) -> str:
@@ -328,249 +782,419 @@ def _cos(x: float) -> str:
     return "1" if x >= 1 else f"1 − {1 - x:.1e}"
 
 
-def _z(a: float, sa: float, b: float, sb: float) -> float:
-    return (a - b) / math.sqrt(max(sa**2 + sb**2, 1e-12))
+# --------------------------------------------------------------------------- run ----------
 
+def pair_scorers(pair, cfg: ToxicityConfig) -> list:
+    """The scorers of a run: the config's, else the two offline ones, plus the organism grammar's
+    ground truth where the pair is an organism."""
+    if cfg.scorers is not None:
+        return get_scorers(list(cfg.scorers))
+    out = get_scorers(None)
+    if "organism" in pair.info:
+        from ..organism.corpus import GrammarScorer
 
-def findings(r: ToxicityReport) -> list[dict]:
-    """Each of Lee et al.'s claims, with the measured number and whether it reproduces here.
-
-    The criteria are fixed in advance and stated in each line; nothing is tuned to pass.
-    """
-    out = []
-    def add(claim, measured, ok, criterion):
-        out.append({"claim": claim, "measured": measured, "reproduces": bool(ok), "criterion": criterion})
-
-    add("a linear probe finds toxicity in the residual stream (Lee et al.: 94% accuracy)",
-        f"held-out accuracy {r.probe.test_acc:.3f} (n={r.probe.n_test})", r.probe.test_acc >= 0.85,
-        "held-out accuracy ≥ 0.85")
-    share = float(np.mean([s > 0 for s in r.toxic_token_share]))
-    add("the top value vectors by cosine with the probe promote toxic tokens",
-        f"{share:.0%} of the top {len(r.toxic_token_share)} have a toxic token (scorer > 0.5) among their top 10",
-        share >= 0.5, "at least half of the top vectors")
-    nw = r.neuron_weights
-    add("alignment leaves the toxic value vectors almost untouched (cosine ≈ 1)",
-        f"min cosine base↔aligned of the top value vectors {_cos(nw.value_cos.min())}; all parameters ≥ {_cos(r.weights.min_cosine)}",
-        float(nw.value_cos.min()) > 0.99 and r.weights.min_cosine > 0.99, "every cosine > 0.99")
-    s = r.keys.summary()
-    pre_b, pre_a = np.mean(s["pre/base"]["mean"]), np.mean(s["pre/aligned"]["mean"])
-    fp_b, fp_a = np.mean(s["pre/base"]["frac_positive"]), np.mean(s["pre/aligned"]["frac_positive"])
-    sd = float(r.keys.pre["base"].float().std(0).mean())  # spread of a neuron's pre-activation
-    add("alignment lowers the keys' activations of the toxic neurons",
-        f"mean pre-activation {pre_b:.3f} → {pre_a:.3f} (a change of {(pre_a - pre_b) / max(sd, 1e-12):+.1%} "
-        f"of a neuron's s.d. over tokens); share positive {fp_b:.3f} → {fp_a:.3f}",
-        pre_a < pre_b and fp_a < fp_b, "both the mean and the share of positive pre-activations fall")
-    cos = r.offset.cos_direction
-    add("the residual offset δx points away from toxicity",
-        "cos(δx, probe) per layer: " + ", ".join(f"{c:+.3f}" for c in cos.tolist()),
-        bool((cos < 0).all()), "negative at every layer")
-    scale = r.sweeps["scale_keys"]
-    best = _best(scale, r.config.ppl_budget)
-    ctrl = scale.control_at(best.dose)
-    base_tox = r.sweeps["base_minus_probe"].baseline.toxicity
-    z_al = _z(best.toxicity, best.se, scale.baseline.toxicity, scale.baseline.se)
-    z_c = _z(best.toxicity, best.se, ctrl.toxicity, ctrl.se) if ctrl else float("nan")
-    add(f"scaling the top-{len(r.ranking.top)} toxic keys brings toxicity back (Lee et al.: ×10 → 0.458 from 0.208)",
-        f"best ×{best.dose:g}: {best.toxicity:.3f} ± {best.se:.3f} vs aligned {scale.baseline.toxicity:.3f}, "
-        f"random-neuron control {ctrl.toxicity:.3f}; base {base_tox:.3f} "
-        f"({(best.toxicity - scale.baseline.toxicity) / max(base_tox - scale.baseline.toxicity, 1e-12):.0%} "
-        "of the alignment effect undone)",
-        z_al > 2 and z_c > 2, "above both the aligned model and the random control by > 2 s.e.")
-    loc = r.location
-    mlp = [e for e in loc.whole_groups() if e.group in ("mlp_in", "mlp_out")]
-    att = [e for e in loc.whole_groups() if e.group == "attn"]
-    if mlp and att:
-        # Each reverted model's toxicity is a rate over the same n samples as the sweeps' baseline.
-        n = scale.baseline.n
-        m, a = max(mlp, key=lambda e: e.reverted), max(att, key=lambda e: e.reverted)
-        z = _z(m.reverted, binomial_se(m.reverted, n), a.reverted, binomial_se(a.reverted, n))
-        add("the change lives in the MLP keys rather than elsewhere",
-            "share of the effect recovered by reverting: " + ", ".join(
-                f"{e.group} {e.share_revert:+.2f}" for e in loc.whole_groups())
-            + f"; reverted toxicity {m.group} {m.reverted:.3f} vs attn {a.reverted:.3f} (z = {z:+.1f}, n = {n})",
-            z > 2, "reverting an MLP group recovers more than reverting attention, by > 2 s.e.")
+        out.append(GrammarScorer())
     return out
 
 
-# ---------------------------------------------------------------- output -------------------
+def run(cfg: ToxicityConfig, *, pair=None, data: dict | None = None, scorers=None,
+        neurons: Neurons | None = None, progress: bool = True, log=print) -> ToxicityReport:
+    """Run every step on a pair; returns a :class:`ToxicityReport`. ``scorers`` (objects or
+    names; the first is primary) override the pair's own."""
+    from ..pair import load_pair
+
+    t0 = time.time()
+    timings = {}
+    torch.manual_seed(cfg.seed)
+    pair = pair if pair is not None else load_pair(cfg.pair)
+    data = data if data is not None else pair.info.get("data")
+    if data is None:
+        raise ValueError("this pair carries no prompt set; pass data={'train_prompts', 'eval_prompts', "
+                         "'heldout_neutral'}")
+    scorers = get_scorers(list(scorers)) if scorers is not None else pair_scorers(pair, cfg)
+    names = [s.name for s in scorers]
+    s = split(data, cfg)
+    log(f"[0/5] splits: {s.info()}; scorers: {', '.join(names)}")
+
+    def step(i, label, fn):
+        log(f"[{i}/5] {label}")
+        t = time.time()
+        out = fn()
+        timings[f"{label.split()[0]}_s"] = time.time() - t
+        return out
+
+    loc = step(1, "locate: probes and value vectors", lambda: locate(pair, s, cfg, scorers, neurons=neurons, progress=progress))
+    cmp = step(2, "compare: weights, keys and the residual offset, against nulls",
+               lambda: compare(pair, s, loc, cfg, scorers))
+    wh = step(3, "where the change lives: weight groups and activation patching",
+              lambda: where(pair, s, cfg, scorers, loc, progress=progress))
+    fams = [f for f in families(pair, loc, cmp, cfg)
+            if cfg.families is None or f.name in cfg.families or f.name == "lee_scale_keys"]
+    re = step(4, "reactivate: doses chosen on dev, measured on test",
+              lambda: reactivate(pair, s, cfg, scorers, fams, progress=progress))
+    spec = _specs(cfg, s)["test"]
+    test = {"base": measure(pair.base, spec, scorers=scorers, label="base"),
+            "aligned": measure(pair.aligned, spec, scorers=scorers, label="aligned")}
+    kap = {n: stats.kappa(test["base"].flags(names[0]), test["base"].flags(n)) for n in names[1:]}
+    report = ToxicityReport(
+        cfg, cfg.pair if isinstance(cfg.pair, str) else pair.name,
+        {"base": pair.base.cfg.model_name, "aligned": pair.aligned.cfg.model_name,
+         "architecture": pair.cfg.architecture, "n_layers": pair.cfg.n_layers,
+         "d_model": pair.cfg.d_model, "d_mlp": pair.cfg.d_mlp, "gated": H.is_gated(pair.base)},
+        names, s, loc, cmp, wh, re, test, arm_effects(re.arms, test["base"], test["aligned"], names, cfg),
+        [], kap, timings)
+    log("[5/5] findings")
+    report.findings = findings(report)
+    timings["total_s"] = time.time() - t0
+    return report
+
+
+# --------------------------------------------------------------------------- output -------
+
+def _m_json(m: Measurement, scorers: list[str], per_prompt: bool = True) -> dict:
+    d = {"label": m.label, "n": m.n_prompts * m.n_samples, "perplexity": m.perplexity,
+         "rate": {s: m.rate(s) for s in scorers}, "mean_score": {s: m.mean_score(s) for s in scorers},
+         "examples": m.examples(scorers[0])}
+    if per_prompt:
+        d["per_prompt_rate"] = {s: [round(float(x), 4) for x in m.per_prompt(s)] for s in scorers}
+    return d
+
 
 def to_json(r: ToxicityReport) -> dict:
-    def sweep_json(s: DoseResponse):
-        return {"description": s.description, "control_description": s.control_description,
-                "baseline": asdict(s.baseline), "points": [asdict(p) for p in s.points],
-                "control": [asdict(p) for p in s.control or []]}
-    k = r.keys.summary()
+    sc = r.scorers
+    loc, c, w = r.located, r.compared, r.where
+    k = c.keys.summary()
     return {
-        "config": asdict(r.config),
-        "pair": r.pair,
-        "models": r.models,
-        "probe": {"hook": r.probe.hook, "train_acc": r.probe.train_acc, "test_acc": r.probe.test_acc,
-                  "n_train": r.probe.n_train, "n_test": r.probe.n_test,
-                  "cosine_with_diff_in_means": r.probe_vs_dim_cosine,
-                  "label_agreement_with_grammar": r.probe_label_agreement},
+        "config": asdict(r.config), "pair": r.pair, "models": r.models, "scorers": sc,
+        "criteria": CRITERIA, "splits": r.splits.info(),
+        "findings": [f.to_dict() for f in r.findings],
+        "kappa_vs_primary": r.kappa,
+        "test": {role: _m_json(m, sc) for role, m in r.test.items()},
+        "arms": {name: {"model": a.model, "dose": a.dose, "chosen_on": a.chosen_on,
+                        "within_ppl_budget": a.within_budget, "description": a.description,
+                        "control_description": a.control_description,
+                        "arm": _m_json(a.arm, sc), "control": _m_json(a.control, sc)}
+                 for name, a in r.reactivation.arms.items()},
+        "effects": [asdict(e) for e in r.effects],
+        "dev_sweeps": {name: {"doses": [p.dose for p in d.points],
+                              "arm": [{"rate": {s: m.rate(s) for s in sc}, "perplexity": m.perplexity}
+                                      for m in r.reactivation.dev_measurements[name]["arm"]],
+                              "control": [{"rate": {s: m.rate(s) for s in sc}, "perplexity": m.perplexity}
+                                          for m in r.reactivation.dev_measurements[name]["control"]],
+                              "bare": {"rate": {s: r.reactivation.dev_measurements[name]["bare"][0].rate(s)
+                                                for s in sc},
+                                       "perplexity": r.reactivation.dev_measurements[name]["bare"][0].perplexity},
+                              "description": d.description, "control_description": d.control_description}
+                       for name, d in r.reactivation.dev.items()},
+        "probe": {s: (None if p is None else {"hook": p.hook, "test_acc": p.test_acc, "train_acc": p.train_acc,
+                                               "n_train": p.n_train, "n_test": p.n_test,
+                                               "majority_acc": p.meta["majority_acc"]})
+                  for s, p in loc.probes.items()},
+        "probe_null": {"shuffled_label_test_acc": loc.shuffled_acc,
+                       "cosine_with_diff_in_means": loc.probe_vs_dim, "label_kappa": loc.label_kappa},
         "value_vectors": [
-            {"neuron": n, "cosine": float(c), "top_tokens": up, "bottom_tokens": down,
-             "toxic_token_share": ts, "value_cos_base_aligned": float(vc), "key_cos_base_aligned": float(kc)}
-            for n, c, up, down, ts, vc, kc in zip(r.ranking.top.names(), r.ranking.top.score,
-                                                  r.ranking.top_tokens, r.ranking.bottom_tokens,
-                                                  r.toxic_token_share, r.neuron_weights.value_cos,
-                                                  r.neuron_weights.key_cos)],
-        "svd": {"singular_values": r.svd.singular_values.tolist(), "top_tokens": r.svd.top_tokens},
-        "weights": {"min_cosine": r.weights.min_cosine, "by_group": r.weights.by_group(),
-                    "tensors": r.weights.rows,
-                    "random_value_cos_min": float(r.neuron_weights.random_value_cos.min()),
-                    "random_key_cos_min": float(r.neuron_weights.random_key_cos.min())},
-        "keys": {"neurons": r.keys.neurons.names(), "n_texts": r.keys.n_texts, **k},
-        "offset": {"hooks": r.offset.hooks, "norm": r.offset.norm.tolist(),
-                   "rel_norm": r.offset.rel_norm.tolist(),
-                   "cos_probe": r.offset.cos_direction.tolist(),
-                   "cos_keys": [None if math.isnan(x) else x for x in r.offset.cos_keys.tolist()]},
-        "pca": {"hook": r.pca.hook, "explained_variance": r.pca.explained_variance},
-        "location": {"base": r.location.base, "aligned": r.location.aligned,
-                     "effects": [asdict(e) for e in r.location.effects]},
-        "patching": r.patching,
-        "sweeps": {k_: sweep_json(v) for k_, v in r.sweeps.items()},
-        "table": r.rows,
-        "findings": r.findings,
+            {"neuron": n, "cosine": float(cs), "top_tokens": up, "bottom_tokens": down,
+             "toxic_token": {s: loc.token_flags[s][i] for s in sc},
+             "value_cos_base_aligned": float(vc), "key_cos_base_aligned": float(kc)}
+            for i, (n, cs, up, down, vc, kc) in enumerate(zip(
+                loc.top.names(), _scores(loc), loc.top_tokens, loc.ranking.bottom_tokens,
+                c.neuron_weights.value_cos, c.neuron_weights.key_cos))],
+        "null_token_share": {s: float(np.mean(v)) for s, v in loc.null_token_flags.items()},
+        "svd": {"singular_values": loc.svd.singular_values.tolist(), "top_tokens": loc.svd.top_tokens},
+        "weights": {"min_cosine": c.weights.min_cosine, "by_group": c.weights.by_group(),
+                    "tensors": c.weights.rows, "value_change_top": c.value_change_top,
+                    "value_change_null_quantiles": np.quantile(c.value_change_null, [0.05, 0.5, 0.95]).tolist()},
+        "keys": {"neurons": c.keys.neurons.names(), "n_texts": c.keys.n_texts, **k,
+                 "shift_sd": c.key_shift.to_dict(),
+                 "shift_null_quantiles": np.quantile(c.key_shift_null, [0.05, 0.5, 0.95]).tolist()},
+        "offset": {"hooks": c.offset.hooks, "norm": c.offset.norm.tolist(), "rel_norm": c.offset.rel_norm.tolist(),
+                   "cos_probe": c.offset.cos_direction.tolist(),
+                   "cos_keys": [None if math.isnan(x) else x for x in c.offset.cos_keys.tolist()],
+                   "cos_probe_by_scorer": c.offset_cos,
+                   "null_random_quantiles": np.quantile(c.offset_null_random, [0.025, 0.5, 0.975]).tolist(),
+                   "null_shuffled_quantiles": (np.quantile(c.offset_null_shuffled, [0.05, 0.5, 0.95]).tolist()
+                                               if len(c.offset_null_shuffled) else [])},
+        "pca": {"hook": c.pca.hook, "explained_variance": c.pca.explained_variance},
+        "location": {"base": w.location.base, "aligned": w.location.aligned,
+                     "effects": [asdict(e) for e in w.location.effects],
+                     "reverted": {g: _m_json(m, sc, per_prompt=False) for g, m in w.reverted.items()},
+                     "applied": {g: _m_json(m, sc, per_prompt=False) for g, m in w.applied.items()}},
+        "patching": {label: _m_json(m, sc, per_prompt=False) for label, m in w.patching.items()},
         "timings": r.timings,
     }
 
 
+FAMILY_LABELS = {
+    "lee_scale_keys": "Lee et al.: scale the toxic keys (pre-activation), dose declared",
+    "scale_post": "variant: scale the post-activations",
+    "scale_post_positive": "variant: scale the positive part of the post-activations",
+    "clamp_keys": "variant: clamp the activations to a base-model floor",
+    "subtract_offset": "add back −δx (δx from dev texts)",
+    "ablate_probe": "Arditi et al.: ablate the probe from every write",
+    "add_probe": "add the probe direction",
+    "base_minus_probe": "Lee et al.'s baseline: base − probe",
+    "base_minus_top_value": "Lee et al.'s baseline: base − top value vector",
+}
+
+
+def effects_table(r: ToxicityReport, kind: str = "rate") -> str:
+    sc = r.scorers
+    lines = ["| arm (test prompts) | dose (chosen on) | " + " | ".join(f"{s}: toxicity" for s in sc)
+             + " | Δ vs bare model [95% CI] | Δ vs control [95% CI] | share of the effect [95% CI] | p (Holm) | ppl |",
+             "|" + "---|" * (7 + len(sc))]
+    base, al = r.test["base"], r.test["aligned"]
+    for role, m in (("base", base), ("aligned", al)):
+        lines.append(f"| **{role}** | | " + " | ".join(f"{m.rate(s):.3f}" for s in sc)
+                     + f" | | | | | {m.perplexity:.3f} |")
+    p0 = sc[0]
+    for name, arm in r.reactivation.arms.items():
+        e = next(x for x in r.effects if x.family == name and x.scorer == p0 and x.kind == kind)
+        budget = "" if arm.within_budget else " ⚠ outside the ppl budget"
+        lines.append(f"| {FAMILY_LABELS.get(name, name)}: {arm.description} | {arm.dose:g} ({arm.chosen_on}{budget}) | "
+                     + " | ".join(f"{arm.arm.rate(s):.3f}" for s in sc)
+                     + f" | {e.vs_bare} | {e.vs_control} | {e.share.fmt('+.2f')} | {_pfmt(e.p_holm)} | {arm.arm.perplexity:.3f} |")
+        lines.append(f"| &nbsp;&nbsp;control: {arm.control_description} | | "
+                     + " | ".join(f"{arm.control.rate(s):.3f}" for s in sc) + f" | | | | | {arm.control.perplexity:.3f} |")
+    return "\n".join(lines)
+
+
+def _pfmt(p):
+    return "" if p is None else (f"{p:.3f}" if p >= 0.001 else "<0.001")
+
+
 def to_markdown(r: ToxicityReport) -> str:
-    c = r.config
-    lines = [f"# Toxicity mechanism: {r.pair}", "",
+    c, sc = r.config, r.scorers
+    s = r.splits.info()
+    lines = [f"# Toxicity mechanism: {r.pair} (seed {c.seed})", "",
              f"{r.models['architecture']}, {r.models['n_layers']} layers, d_model {r.models['d_model']}, "
-             f"d_mlp {r.models['d_mlp']}{', gated MLP' if r.models['gated'] else ''}. Seed {c.seed}; "
-             f"toxicity = share of continuations (T=1, ≤{c.max_new_tokens} tokens) scored > 0.5 by "
-             f"alt-profanity-check, on {c.n_eval_prompts} held-out eliciting prompts × {c.n_samples} samples; "
-             f"perplexity on {c.n_ppl_texts} held-out neutral texts. 'Best dose' = the most toxic "
-             f"(least, for base rows) within {c.ppl_budget}× the model's own perplexity.", "",
-             "## What reproduces", "",
-             "| Lee et al.'s finding | measured here | reproduces? | criterion |", "|---|---|---|---|"]
-    for f in r.findings:
-        lines.append(f"| {f['claim']} | {f['measured']} | {'yes' if f['reproduces'] else '**no**'} | {f['criterion']} |")
-    lines += ["", "## Table 2 (after Lee et al.)", "",
-              "| model / intervention | dose | toxicity ± s.e. | perplexity | n |", "|---|---|---|---|---|"]
-    for row in r.rows:
-        dose = "" if row["dose"] is None else f"{row['dose']:g}"
-        lines.append(f"| {row['row']} | {dose} | {row['toxicity']:.3f} ± {row['se']:.3f} | "
-                     f"{row['perplexity']:.3f} | {row['n']} |")
-    lines += ["", f"## Top value vectors (cosine with the probe at `{r.probe.hook}`)", "",
-              "| neuron | cos(probe) | top tokens | cos base↔aligned (value, key) |", "|---|---|---|---|"]
-    nw = r.neuron_weights
-    for i, name in enumerate(r.ranking.top.names()):
-        toks = ", ".join(t.strip() for t in r.ranking.top_tokens[i][:8])
-        lines.append(f"| {name} | {r.ranking.top.score[i]:.3f} | {toks} | "
+             f"d_mlp {r.models['d_mlp']}{', gated MLP' if r.models['gated'] else ''}.", "",
+             f"**Protocol.** Prompts: {s['test']} test and {s['dev']} dev eliciting prompts, deduplicated and "
+             f"disjoint from every training prompt ({s['eval_dropped_seen_in_training']} of {s['eval_unique']} "
+             f"unique eval prompts dropped as seen in training); the probe uses {s['probe']} training prompts. "
+             f"Everything chosen — probe, neurons, δx, clamp floors, the dose of each family — is chosen on "
+             f"the probe/dev data and frozen before the test measurement, which uses fresh sampling seeds. "
+             f"Every arm: the same {s['test']} test prompts × {c.n_samples} samples (T = 1, ≤ {c.max_new_tokens} tokens), "
+             f"same seeds; perplexity on {s['neutral_test']} held-out neutral texts. Differences are paired by "
+             f"prompt, with 95% bootstrap CIs resampling prompts and sign-flip permutation p-values; the claims "
+             f"are Holm-corrected as one family. Scorers: {', '.join(sc)} "
+             f"(κ with {sc[0]} on the base model's test samples: "
+             + ", ".join(f"{k} {v:.2f}" for k, v in r.kappa.items()) + "). A claim is **yes** only where its "
+             "criterion holds under every scorer.", "",
+             "## Lee et al.'s claims", "",
+             findings_table(r.findings, scorers=sc, paper="Lee et al."), "",
+             "## Every arm on the test prompts (Table 2, after Lee et al.)", "",
+             f"Toxicity = share of continuations scored > 0.5; Δ and shares under {sc[0]}. "
+             "Share of the effect: (arm − aligned)/(base − aligned) for arms on the aligned model, "
+             "(base − arm)/(base − aligned) for the base-model baselines.", "",
+             effects_table(r), ""]
+    loc, cmp = r.located, r.compared
+    lines += [f"## Top value vectors (cosine with the {sc[0]} probe at `{loc.hook}`)", "",
+              "| neuron | cos(probe) | top tokens | toxic token (" + ", ".join(sc) + ") | cos base↔aligned (value, key) |",
+              "|---|---|---|---|---|"]
+    nw = cmp.neuron_weights
+    for i, name in enumerate(loc.top.names()):
+        toks = ", ".join(t.strip() for t in loc.top_tokens[i][:8])
+        flags = "".join("✓" if loc.token_flags[s][i] else "·" for s in sc)
+        lines.append(f"| {name} | {_scores(loc)[i]:.3f} | {toks} | {flags} | "
                      f"{_cos(nw.value_cos[i])}, {_cos(nw.key_cos[i])} |")
-    lines += ["", f"Random neurons: value cosine ≥ {_cos(nw.random_value_cos.min())}, key cosine ≥ "
-              f"{_cos(nw.random_key_cos.min())}. Probe: held-out accuracy {r.probe.test_acc:.3f}; "
-              f"cosine with the difference-in-means direction {r.probe_vs_dim_cosine:.3f}."]
-    s = r.keys.summary()
-    lines += ["", "## Key activations of the top neurons (every token of the eliciting texts)", ""]
-    if r.models.get("gated"):
-        lines += ["Gated MLP: *pre* is the gate's pre-activation (`mlp.hook_pre`, x·W_gate) and *post* "
-                  "is act(gate)·(x·W_in) (`mlp.hook_post`), so a neuron switched off through its gate, "
-                  "as Lee et al. found in Llama-2, shows as a falling *pre*.", ""]
-    lines += ["| neuron | pre mean base → aligned | pre share > 0 | post mean base → aligned |",
-              "|---|---|---|---|"]
-    for i, name in enumerate(r.keys.neurons.names()):
-        lines.append(f"| {name} | {s['pre/base']['mean'][i]:+.3f} → {s['pre/aligned']['mean'][i]:+.3f} | "
-                     f"{s['pre/base']['frac_positive'][i]:.3f} → {s['pre/aligned']['frac_positive'][i]:.3f} | "
-                     f"{s['post/base']['mean'][i]:+.4f} → {s['post/aligned']['mean'][i]:+.4f} |")
-    lines += ["", "## Residual offset δx = x_aligned − x_base", "",
-              "| layer | ‖δx‖ | ‖δx‖/‖x‖ | cos(δx, probe) | mean cos(δx, top keys) |", "|---|---|---|---|---|"]
-    o = r.offset
+    lines += ["", "## Residual offset δx = x_aligned − x_base (test texts)", "",
+              "| layer | ‖δx‖/‖x‖ | cos(δx, probe) | mean cos(δx, top keys) |", "|---|---|---|---|"]
+    o = cmp.offset
     for li in range(len(o.hooks)):
         ck = o.cos_keys[li]
-        lines.append(f"| {li} | {o.norm[li]:.4f} | {o.rel_norm[li]:.4f} | {o.cos_direction[li]:+.3f} | "
+        lines.append(f"| {li} | {o.rel_norm[li]:.4f} | {o.cos_direction[li]:+.3f} | "
                      f"{'' if math.isnan(ck) else f'{ck:+.3f}'} |")
-    loc = r.location
-    lines += ["", f"## Where the change lives (toxicity: base {loc.base:.3f}, aligned {loc.aligned:.3f})", "",
-              "Share of the effect = recovered toxicity / (base − aligned) when a group is reverted to the "
-              "base weights in the aligned model, or removed when only that group is applied to the base.", "",
-              "| weight group | layer | params | revert → toxicity | share | apply → toxicity | share |",
-              "|---|---|---|---|---|---|---|"]
-    for e in loc.effects:
-        lines.append(f"| {e.group} | {'all' if e.layer is None else e.layer} | {e.n_params} | "
-                     f"{e.reverted:.3f} | {e.share_revert:+.2f} | {e.applied:.3f} | {e.share_apply:+.2f} |")
-    lines += ["", "Activation patching (base model's MLP activations into the aligned model):", "",
-              "| patched | toxicity ± s.e. | share of the effect |", "|---|---|---|"]
-    for p in r.patching:
-        lines.append(f"| {p['patched']} | {p['toxicity']:.3f} ± {p['se']:.3f} | {p['share']:+.2f} |")
-    if not r.config.patching:
-        lines.append("| (not run: `patching=False` in this config) | | |")
-    lines += ["", "## Dose–response", ""]
-    for name, s_ in r.sweeps.items():
-        lines.append(f"**{name}** — {s_.description}; control: {s_.control_description}. "
-                     f"No intervention: {s_.baseline.toxicity:.3f} (ppl {s_.baseline.perplexity:.3f}).")
-        lines.append("")
-        lines.append("| dose | toxicity | perplexity | control toxicity | control perplexity |")
-        lines.append("|---|---|---|---|---|")
-        for p in s_.points:
-            cp = s_.control_at(p.dose)
-            lines.append(f"| {p.dose:g} | {p.toxicity:.3f} ± {p.se:.3f} | {p.perplexity:.3f} | "
-                         f"{cp.toxicity:.3f} | {cp.perplexity:.3f} |" if cp else
-                         f"| {p.dose:g} | {p.toxicity:.3f} ± {p.se:.3f} | {p.perplexity:.3f} | | |")
+    loc_ = r.where.location
+    lines += ["", f"## Where the change lives ({loc_.measure}: base {loc_.base:.3f}, aligned {loc_.aligned:.3f})", "",
+              "| weight group | layer | revert → toxicity | share | apply → toxicity | share |", "|---|---|---|---|---|---|"]
+    for e in loc_.effects:
+        lines.append(f"| {e.group} | {'all' if e.layer is None else e.layer} | {e.reverted:.3f} | "
+                     f"{e.share_revert:+.2f} | {e.applied:.3f} | {e.share_apply:+.2f} |")
+    if r.where.patching:
+        lines += ["", "Activation patching (base → aligned, test prompts):", "",
+                  "| patched | " + " | ".join(sc) + " |", "|---|" + "---|" * len(sc)]
+        for label, m in r.where.patching.items():
+            lines.append(f"| {label} | " + " | ".join(f"{m.rate(s):.3f}" for s in sc) + " |")
+    lines += ["", "## Dev sweeps (dose choice)", ""]
+    for name, d in r.reactivation.dev.items():
+        arm = r.reactivation.arms[name]
+        lines.append(f"**{name}** — {d.description}; control: {d.control_description}. "
+                     f"Bare model on dev: {d.baseline.toxicity:.3f} (ppl {d.baseline.perplexity:.3f}). "
+                     f"Frozen dose: {arm.dose:g} ({arm.chosen_on}).")
+        lines += ["", "| dose | toxicity | perplexity | control toxicity | control perplexity |", "|---|---|---|---|---|"]
+        for p, cp in zip(d.points, d.control):
+            lines.append(f"| {p.dose:g} | {p.toxicity:.3f} | {p.perplexity:.3f} | {cp.toxicity:.3f} | {cp.perplexity:.3f} |")
         lines.append("")
     lines += ["Timings (s): " + ", ".join(f"{k} {v:.0f}" for k, v in r.timings.items())]
     return "\n".join(lines) + "\n"
 
 
-def write(r: ToxicityReport, out_dir: str | Path) -> tuple[Path, Path]:
+#: The report's figures besides one ``dose_<family>`` per dev sweep.
+FIGURE_NAMES = ("value_vectors", "value_vector_cosines", "neuron_cosines", "weight_change",
+                "key_activations_pre", "key_activations_post", "residual_offset", "residual_pca",
+                "change_location", "change_location_layers", "effects")
+
+
+def figures(r: ToxicityReport, plot) -> dict:
+    """Every figure of the report, by name."""
+    loc, cmp = r.located, r.compared
+    figs = {
+        "value_vectors": plot.value_vectors(loc.ranking),
+        "value_vector_cosines": plot.cosine_histogram(loc.ranking),
+        "neuron_cosines": plot.neuron_cosines(cmp.neuron_weights),
+        "weight_change": plot.weight_change(cmp.weights),
+        "key_activations_pre": plot.key_activations(cmp.keys, "pre"),
+        "key_activations_post": plot.key_activations(cmp.keys, "post"),
+        "residual_offset": plot.residual_offset(cmp.offset),
+        "residual_pca": plot.residual_pca(cmp.pca),
+        "change_location": plot.change_location(r.where.location),
+        "effects": plot.effects(r.effects, r.scorers, FAMILY_LABELS),
+    }
+    if r.where.location.per_layer():
+        figs["change_location_layers"] = plot.change_location_layers(r.where.location)
+    for name, d in r.reactivation.dev.items():
+        figs[f"dose_{name}"] = plot.dose_response(d)
+    return figs
+
+
+def write(r: ToxicityReport, out_dir: str | Path, *, figures: bool = False) -> list[Path]:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "toxicity.json", to_json(r))
     write_text(out / "toxicity.md", to_markdown(r))
-    return out / "toxicity.json", out / "toxicity.md"
+    written = [out / "toxicity.json", out / "toxicity.md"]
+    if figures:
+        from .. import plot
+
+        for name, fig in r.figures().items():
+            written += plot.save(fig, out / name)
+    return written
 
 
-def config_for(pair: str, size_hint: str | None = None, **overrides) -> ToxicityConfig:
-    """Default config for a pair; the tiny organism gets smaller samples (for tests)."""
+def config_for(pair: str, **overrides) -> ToxicityConfig:
+    """Default config for a pair: real models get fewer doses (CPU cost); the tiny organism
+    (tests) gets small samples."""
     from ..pair import REAL_PAIRS
 
     cfg = ToxicityConfig(pair=pair)
     if pair in REAL_PAIRS:
-        # Sized for 2 CPU cores (~1 h on SmolLM2): two samples per held-out prompt, one dose
-        # per family beside zero, except the added directions: in a model with massive
-        # activations one mean residual norm ‖x‖ breaks it (perplexity > 800 at α = 1), so
-        # those get a log-spaced grid below it. No activation patching (it recomputes every step).
-        cfg = dataclasses.replace(cfg, n_probe_prompts=150, probe_samples=3, n_eval_prompts=150,
-                                  n_samples=2, max_new_tokens=20, n_ppl_texts=50,
-                                  scale_doses=(0.0, 10.0), clamp_doses=(1.0,),
-                                  offset_doses=(1.0,), direction_doses=(0.03, 0.1, 0.3),
-                                  per_layer_location=False, patch_per_layer=False, patching=False)
-    if "tiny" in pair:
-        cfg = dataclasses.replace(cfg, n_probe_prompts=150, n_eval_prompts=60, n_ppl_texts=60,
-                                  k=5, scale_doses=(0.0, 5.0), clamp_doses=(1.0,),
-                                  offset_doses=(1.0,), direction_doses=(1.0,))
+        # In a model with massive activations one mean residual norm ‖x‖ breaks it (perplexity
+        # > 800 at α = 1): added directions get a log grid below it. No activation patching
+        # (it recomputes every step), no per-layer attribution.
+        cfg = dataclasses.replace(cfg, n_probe_prompts=150, probe_samples=3, n_dev_prompts=60,
+                                  n_test_prompts=150, n_samples=2, max_new_tokens=20, n_ppl_texts=40,
+                                  scale_doses=(10.0,), clamp_doses=(1.0,), offset_doses=(1.0,),
+                                  direction_doses=(0.03, 0.1, 0.3), per_layer_location=False,
+                                  patch_per_layer=False, patching=False)
+    if pair.startswith("organism:tiny"):
+        cfg = dataclasses.replace(cfg, n_probe_prompts=150, n_dev_prompts=40, n_test_prompts=80,
+                                  n_ppl_texts=40, k=5, scale_doses=(5.0,), clamp_doses=(1.0,),
+                                  offset_doses=(1.0,), direction_doses=(1.0,), n_null_neurons=120,
+                                  n_null_sets=1000, n_null_directions=2000, n_shuffled_probes=20,
+                                  per_layer_location=False, patch_per_layer=False)
     return dataclasses.replace(cfg, **overrides)
 
 
-def cached_report(pair: str = "organism:small", *, seed: int = 0, progress: bool = False,
-                  log=lambda *a: None, **overrides) -> ToxicityReport:
-    """:func:`run` once per (pair, config), then read back from the cache (figures reuse it).
+# --------------------------------------------------------------------------- seeds --------
 
-    The cache key holds the whole config and the pair's weight fingerprints, so retrained or
-    re-aligned models never reuse a stale report. The file is interp's own pickle.
-    """
-    from ..io import atomic_path, cache_dir, stable_hash
-    from ..pair import load_pair
-    from ..record import model_fingerprint
+def parse_seeds(spec: str | int | list) -> list[int]:
+    """``"0-4"``, ``"0,2,5"``, ``3`` or a list → sorted seeds."""
+    if isinstance(spec, int):
+        return [spec]
+    if isinstance(spec, list | tuple):
+        return sorted(int(s) for s in spec)
+    out: set[int] = set()
+    for part in str(spec).split(","):
+        lo, _, hi = part.partition("-")
+        out.update(range(int(lo), int(hi or lo) + 1))
+    return sorted(out)
 
-    cfg = config_for(pair, seed=seed, **overrides)
-    p = load_pair(pair)
-    key = stable_hash({"cfg": asdict(cfg), "base": model_fingerprint(p.base),
-                       "aligned": model_fingerprint(p.aligned), "v": 2})  # 2: KV-cached hooked sampling
-    path = cache_dir() / "reports" / f"toxicity-{pair.replace(':', '-')}-{key}.pt"
-    if path.exists():
-        report = torch.load(path, weights_only=False)
-        # Tables and verdicts are derived from the stored measurements: recompute them, so a
-        # change to their wording or layout never needs the measurements to be run again.
-        report.rows = _table_rows(report.config, report.sweeps)
-        report.findings = findings(report)
-        return report
-    report = run(cfg, pair=p, progress=progress, log=log)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        torch.save(report, tmp)
-    return report
+
+def pair_for_seed(pair: str, seed: int) -> str:
+    """An organism is rebuilt per seed (pretraining, alignment and prompts all follow it); any
+    other pair keeps its weights and varies the sampling and selection seeds only."""
+    if pair.startswith("organism:") and "@" not in pair:
+        return f"{pair}@{seed}" if seed else pair
+    return pair
+
+
+@dataclass
+class SeedsReport:
+    pair: str
+    seeds: list[int]
+    reports: dict[int, ToxicityReport]
+
+    @property
+    def summaries(self):
+        from ..findings import summarize_seeds
+
+        return summarize_seeds({s: r.findings for s, r in self.reports.items()})
+
+    def figures(self) -> dict:
+        from .. import plot
+
+        return {"seeds_forest": plot.seeds_forest(self.summaries)}
+
+
+def run_seeds(cfg: ToxicityConfig, seeds: list[int], *, out: str | Path | None = None,
+              figures: bool = True, progress: bool = True, log=print) -> SeedsReport:
+    """:func:`run` once per seed (each seed's report written to ``out/seed-<s>/`` as it
+    finishes, so an interrupted run keeps what it finished; measurements are cached), then the
+    per-claim summary across seeds."""
+    reports = {}
+    for s in seeds:
+        log(f"=== seed {s} ===")
+        c = dataclasses.replace(cfg, seed=s, pair=pair_for_seed(cfg.pair, s))
+        reports[s] = run(c, progress=progress, log=log)
+        if out is not None:
+            write(reports[s], Path(out) / f"seed-{s}", figures=figures)
+    sr = SeedsReport(cfg.pair, list(seeds), reports)
+    if out is not None:
+        write_seeds(sr, out, figures=figures)
+    return sr
+
+
+def seeds_to_json(sr: SeedsReport) -> dict:
+    r0 = sr.reports[sr.seeds[0]]
+    return {"pair": sr.pair, "seeds": sr.seeds, "scorers": r0.scorers, "criteria": CRITERIA,
+            "config": {k: v for k, v in asdict(r0.config).items() if k not in ("seed", "pair")},
+            "claims": [m.to_dict() for m in sr.summaries],
+            "test": {s: {role: {"rate": {sc: m.rate(sc) for sc in r.scorers}, "perplexity": m.perplexity,
+                                "n": m.n_prompts * m.n_samples}
+                         for role, m in r.test.items()} for s, r in sr.reports.items()}}
+
+
+def seeds_to_markdown(sr: SeedsReport) -> str:
+    from ..findings import seeds_table
+
+    r0 = sr.reports[sr.seeds[0]]
+    n = len(sr.seeds)
+    lines = [f"# Lee et al.'s claims on {sr.pair}, over {n} seed{'s' if n > 1 else ''} ({', '.join(map(str, sr.seeds))})", "",
+             "Each seed rebuilds the organism (corpus, pretraining, preference samples, DPO) and draws "
+             "its own dev/test split and sampling seeds. Per seed, a claim holds only under every scorer and "
+             "after Holm correction across the claims; a claim that holds in some seeds but not all is "
+             "**mixed**. Effect per seed: the claim's headline estimate with its 95% CI over prompts "
+             "(share of the effect undone for the ×10 claim; s.d. units for the keys; paired differences "
+             "elsewhere).", "",
+             seeds_table(sr.summaries, paper="Lee et al."), "",
+             "| seed | " + " | ".join(f"base → aligned ({s})" for s in r0.scorers) + " | perplexity base → aligned |",
+             "|---|" + "---|" * (len(r0.scorers) + 1)]
+    for s, r in sr.reports.items():
+        b, a = r.test["base"], r.test["aligned"]
+        lines.append(f"| [{s}](seed-{s}/toxicity.md) | " + " | ".join(f"{b.rate(x):.3f} → {a.rate(x):.3f}" for x in r.scorers)
+                     + f" | {b.perplexity:.3f} → {a.perplexity:.3f} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_seeds(sr: SeedsReport, out: str | Path, *, figures: bool = True) -> list[Path]:
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "toxicity_seeds.json", seeds_to_json(sr))
+    write_text(out / "toxicity_seeds.md", seeds_to_markdown(sr))
+    written = [out / "toxicity_seeds.json", out / "toxicity_seeds.md"]
+    if figures:
+        from .. import plot
+
+        for name, fig in sr.figures().items():
+            written += plot.save(fig, out / name)
+    return written

@@ -1,0 +1,166 @@
+"""One behavioural measurement, cached: toxicity of sampled continuations under every scorer, and
+perplexity of neutral texts, for a model with interventions active.
+
+Every arm of a reproduction is a :func:`measure` call on the same :class:`MeasureSpec` (the
+same prompts, samples per prompt, token budget and sampling seed), so arms pair prompt by
+prompt. A measurement is cached on disk (JSON) under a key that holds everything it depends
+on — the model's weights (a content hash), the interventions (their fields and tensor bytes),
+the prompts, texts and settings, the scorers, and the source of the code that computes it — so
+changing one dose re-measures that dose only, and nothing computed by older code is reused.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from .io import cache_dir, code_hash, hash_texts, read_json, stable_hash, tensor_hash, write_json
+
+#: Modules whose code produces a measurement (part of every cache key).
+MEASURE_CODE = ("interp.measure", "interp.generate", "interp.evaluate", "interp.score",
+                "interp.steer", "interp.tokens", "interp.hooks")
+
+
+@dataclass(frozen=True)
+class MeasureSpec:
+    """What every arm of a comparison shares."""
+
+    prompts: tuple[str, ...]
+    ppl_texts: tuple[str, ...] = ()
+    n_samples: int = 2
+    max_new_tokens: int = 12
+    seed: int = 0
+    temperature: float = 1.0
+    threshold: float = 0.5
+    batch_size: int = 64
+
+    def key(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["prompts"], d["ppl_texts"] = hash_texts(self.prompts), hash_texts(self.ppl_texts)
+        return d  # batch_size stays: sampling seeds are laid out per batch
+
+
+@dataclass
+class Measurement:
+    """Per-sample scores (prompt-major, ``n_samples`` per prompt) under each scorer, the
+    continuations, and per-text summed losses and token counts of the neutral texts."""
+
+    label: str
+    n_prompts: int
+    n_samples: int
+    threshold: float
+    scores: dict[str, list[float]]
+    completions: list[str] = field(repr=False)
+    ppl_loss: list[float] = field(default_factory=list, repr=False)
+    ppl_tokens: list[float] = field(default_factory=list, repr=False)
+
+    @property
+    def scorers(self) -> list[str]:
+        return list(self.scores)
+
+    def flags(self, scorer: str) -> np.ndarray:
+        return np.asarray(self.scores[scorer]) > self.threshold
+
+    def per_prompt(self, scorer: str, kind: str = "rate") -> np.ndarray:
+        """Per-prompt toxic share (``kind="rate"``) or mean score (``"score"``): the paired unit."""
+        if scorer not in self.scores:
+            raise KeyError(f"{self.label}: no scores from {scorer!r}; have {self.scorers}")
+        v = self.flags(scorer).astype(float) if kind == "rate" else np.asarray(self.scores[scorer])
+        return v.reshape(self.n_prompts, self.n_samples).mean(1)
+
+    def rate(self, scorer: str) -> float:
+        return float(self.flags(scorer).mean())
+
+    def mean_score(self, scorer: str) -> float:
+        return float(np.mean(self.scores[scorer]))
+
+    @property
+    def perplexity(self) -> float:
+        n = float(np.sum(self.ppl_tokens))
+        return math.exp(float(np.sum(self.ppl_loss)) / n) if n else float("nan")
+
+    def examples(self, scorer: str, k: int = 3, toxic: bool = True) -> list[str]:
+        f = self.flags(scorer)
+        return [c for c, t in zip(self.completions, f) if bool(t) == toxic][:k]
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Measurement:
+        return cls(**d)
+
+
+def _field_key(v):
+    from .neurons import Neurons
+
+    if isinstance(v, torch.Tensor):
+        return "tensor:" + tensor_hash([("", v)])
+    if isinstance(v, Neurons):
+        return {"layer": _field_key(v.layer), "index": _field_key(v.index)}
+    if hasattr(v, "named_parameters"):
+        from .record import model_fingerprint
+
+        return "model:" + model_fingerprint(v)
+    if dataclasses.is_dataclass(v) and not isinstance(v, type):
+        return {f.name: _field_key(getattr(v, f.name)) for f in dataclasses.fields(v)
+                if not f.name.startswith("_")}
+    if isinstance(v, list | tuple):
+        return [_field_key(x) for x in v]
+    if isinstance(v, dict):
+        return {str(k): _field_key(x) for k, x in v.items()}
+    return repr(v)
+
+
+def intervention_key(iv) -> dict | None:
+    """What an intervention does, as a hashable record (its type, fields and tensor bytes);
+    ``None`` for a raw ``(name, fn)`` hook, which cannot be keyed (and is never cached)."""
+    if not dataclasses.is_dataclass(iv):
+        return None
+    return {"type": type(iv).__name__, **_field_key(iv)}
+
+
+def measure(model, spec: MeasureSpec, hooks: Sequence = (), *, scorers=None, label: str = "",
+            cache: bool = True, progress: bool = False) -> Measurement:
+    """Sample ``spec.n_samples`` continuations of each prompt from ``model`` with ``hooks``
+    active, score them with every scorer, and compute the neutral texts' losses; cached."""
+    from .evaluate import token_losses, toxicity
+    from .record import model_fingerprint
+    from .score import get_scorers
+
+    scorers = get_scorers(scorers)
+    keys = [intervention_key(h) for h in hooks]
+    path = None
+    if cache and all(k is not None for k in keys):
+        key = stable_hash({"model": model_fingerprint(model), "hooks": keys, "spec": spec.key(),
+                           "scorers": sorted(s.name for s in scorers),
+                           "code": code_hash(MEASURE_CODE)}, 24)
+        path = cache_dir() / "measurements" / key[:2] / f"{key}.json"
+        if path.exists():
+            try:
+                m = Measurement.from_dict(read_json(path))
+                m.label = label or m.label
+                return m
+            except (ValueError, TypeError, KeyError) as e:  # a corrupt entry is re-measured
+                import warnings
+
+                warnings.warn(f"re-measuring: unreadable cache entry {path} ({e})", stacklevel=2)
+    ev = toxicity(model, list(spec.prompts), scorer=scorers, n_samples=spec.n_samples,
+                  max_new_tokens=spec.max_new_tokens, temperature=spec.temperature,
+                  threshold=spec.threshold, seed=spec.seed, batch_size=spec.batch_size,
+                  hooks=hooks, progress=progress)
+    loss, ntok = ([], [])
+    if spec.ppl_texts:
+        s, n = token_losses(model, list(spec.ppl_texts), batch_size=spec.batch_size, hooks=hooks)
+        loss, ntok = s.tolist(), n.tolist()
+    m = Measurement(label, len(spec.prompts), spec.n_samples, spec.threshold,
+                    {k: [round(float(x), 5) for x in v] for k, v in ev.by_scorer.items()},
+                    list(ev.completions), loss, ntok)
+    if path is not None:
+        write_json(path, m.to_dict())
+    return m

@@ -1,0 +1,74 @@
+"""The reproduction pipeline on pairs whose answer is known (interp.testing).
+
+* A planted Lee et al. mechanism (toxicity written by a few neurons whose keys the "aligned"
+  model scales down ×0.1) must come back *yes* on the mechanism claims.
+* A null pair (aligned = base + noise) must not: over 20 seeds, each claim about what alignment
+  did holds at most once (≤ 5%).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def tiny_hf(organism_cache):
+    import os
+
+    from transformers import AutoTokenizer, GPT2LMHeadModel
+
+    from interp.organism.build import organism_pair_sources
+
+    old = os.environ.get("INTERP_CACHE")
+    os.environ["INTERP_CACHE"] = str(organism_cache)
+    try:
+        base_dir, _, info = organism_pair_sources("organism:tiny")
+    finally:
+        os.environ.pop("INTERP_CACHE") if old is None else os.environ.__setitem__("INTERP_CACHE", old)
+    return GPT2LMHeadModel.from_pretrained(base_dir), AutoTokenizer.from_pretrained(base_dir), info["data"]
+
+
+def _run(pair, data, seed=0, neurons=None):
+    from interp.organism.corpus import GrammarScorer
+    from interp.reproduce import toxicity as T
+
+    cfg = T.config_for("organism:tiny", seed=seed, per_layer_location=False, patching=False,
+                       families=(), n_shuffled_probes=10)
+    return T.run(cfg, pair=pair, data=data, scorers=["profanity", "lexicon", GrammarScorer()],
+                 neurons=neurons, progress=False, log=lambda *a: None)
+
+
+def test_a_planted_mechanism_is_found(tiny_hf, use_organism_cache):
+    from interp.testing import planted_pair
+
+    model, tok, data = tiny_hf
+    pair, planted = planted_pair(model, tok, data["train_prompts"][:200], data["heldout_neutral"][:100],
+                                 ["shut", "get"], ["you", "thank", "see"], k=5, strength=0.1, data=data)
+    r = _run(pair, data, neurons=planted)
+    v = {f.key: f.verdict for f in r.findings}
+    for key in ("alignment_drop", "untouched", "keys_fall", "lee_scale_keys", "change_in_keys"):
+        assert v[key] == "yes", (key, next(f.measured for f in r.findings if f.key == key))
+    lee = next(f for f in r.findings if f.key == "lee_scale_keys")
+    assert lee.effect.value == pytest.approx(1.0, abs=0.05)  # ×10 gives the base back exactly
+    arm = r.reactivation.arms["lee_scale_keys"]
+    assert arm.dose == 10 and arm.chosen_on == "declared"
+
+
+def test_a_null_pair_gives_no_alignment_claim(tiny_hf, use_organism_cache):
+    from interp.testing import null_pair
+
+    model, tok, data = tiny_hf
+    alignment_claims = ("alignment_drop", "untouched", "keys_fall", "offset_away", "lee_scale_keys",
+                        "change_in_keys")
+    yes = {k: 0 for k in alignment_claims}
+    raw = {k: 0 for k in ("alignment_drop", "keys_fall", "offset_away", "change_in_keys")}
+    n = 20
+    for seed in range(n):
+        r = _run(null_pair(model, tok, noise=1e-3, seed=seed, data=data), data, seed=seed)
+        for f in r.findings:
+            if f.key in yes:
+                yes[f.key] += f.holds
+            if f.key in raw:  # the statistic itself, precondition aside
+                raw[f.key] += f.holds_ungated
+    assert all(c <= 0.05 * n for c in yes.values()), yes
+    assert all(c <= 0.05 * n for c in raw.values()), raw

@@ -1,0 +1,35 @@
+"""CI rebuilds ``organism:small`` (seed 0) from an empty cache and reproduces the committed seed-0
+report: the same verdict on every claim, and the base and aligned models' test toxicity within
+the committed 95% intervals. A stale cache entry, or a change to the code that builds the
+organism or measures it, can therefore never leave committed results behind unnoticed.
+
+Marked ``rebuild`` (~10 minutes on 2 cores); ``bash run.sh test`` runs it after the suite.
+"""
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+REPORT = Path(__file__).resolve().parent.parent / "figures" / "out" / "organism-small" / "seed-0" / "toxicity.json"
+
+
+@pytest.mark.rebuild
+def test_a_fresh_rebuild_gives_the_committed_seed0_verdicts(tmp_path, monkeypatch):
+    from interp.reproduce import toxicity as T
+
+    committed = json.loads(REPORT.read_text())
+    monkeypatch.setenv("INTERP_CACHE", str(tmp_path / "empty-cache"))
+    cfg = T.ToxicityConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in committed["config"].items()})
+    fresh = T.to_json(T.run(cfg, progress=False, log=lambda *a: None))
+    assert [f["key"] for f in fresh["findings"]] == [f["key"] for f in committed["findings"]]
+    changed = [(f["key"], c["holds"], f["holds"]) for f, c in zip(fresh["findings"], committed["findings"])
+               if f["holds"] != c["holds"]]
+    assert not changed, f"verdicts differ from the committed report (claim, committed, fresh): {changed}"
+    for role in ("base", "aligned"):
+        for s in committed["scorers"]:
+            c, f = committed["test"][role]["rate"][s], fresh["test"][role]["rate"][s]
+            n = committed["test"][role]["n"]
+            half = 1.96 * math.sqrt(max(c * (1 - c), 1e-4) / n)
+            assert abs(f - c) <= half, (role, s, c, f, half)
