@@ -52,10 +52,25 @@ class Recording:
     token_index: torch.Tensor | None = None
     meta: dict = field(default_factory=dict)
 
-    def __getitem__(self, hook: str) -> torch.Tensor:
+    def __getitem__(self, key: str | tuple[str, int]) -> torch.Tensor:
+        """By full hook name, or TransformerLens-style ``(kind, layer)``: ``rec["resid_post", -1]``,
+        ``rec["post", 2]`` (``pre``/``post`` are the MLP's); a negative layer counts from the end."""
+        hook = self._resolve(key) if isinstance(key, tuple) else key
         if hook not in self.acts:
             raise KeyError(f"{hook!r} was not recorded; recorded: {sorted(self.acts)}")
         return self.acts[hook]
+
+    def _resolve(self, key: tuple[str, int]) -> str:
+        kind, layer = key
+        kind = {"pre": "mlp.hook_pre", "post": "mlp.hook_post", "mlp_pre": "mlp.hook_pre",
+                "mlp_post": "mlp.hook_post"}.get(kind, f"hook_{kind}" if not kind.startswith("hook_") else kind)
+        if layer < 0:
+            n_layers = self.meta.get("n_layers")
+            if n_layers is None:  # recordings made before n_layers was kept: the deepest recorded
+                layers = [int(h.split(".")[1]) for h in self.acts if h.startswith("blocks.")]
+                n_layers = max(layers) + 1 if layers else 0
+            layer += n_layers
+        return f"blocks.{layer}.{kind}"
 
     @property
     def hooks(self) -> list[str]:
@@ -233,7 +248,8 @@ def record(
         model.cfg.model_name,
         len(texts),
         torch.cat(index) if index else None,
-        {"data_hash": data_hash(texts), "batch_size": batch_size, "max_length": max_length},
+        {"data_hash": data_hash(texts), "batch_size": batch_size, "max_length": max_length,
+         "n_layers": model.cfg.n_layers},
     )
 
 

@@ -162,3 +162,16 @@ def test_token_input_equals_text_input(any_model, tmp_path):
     assert torch.allclose(disk[hooks[0]], mean[hooks[0]], atol=1e-6)
     with pytest.raises(ValueError, match="right-padded"):
         Tokens(ids, mask.flip(-1))
+
+
+def test_short_keys_like_transformer_lens(gpt2):
+    from interp import hooks as H
+
+    hooks = [H.resid(0), H.resid(1), H.mlp_post(1), H.mlp_pre(0)]
+    rec = record(gpt2, TEXTS, hooks, progress=False)
+    assert torch.equal(rec["resid_post", -1], rec[H.resid(1)])
+    assert torch.equal(rec["resid_post", 0], rec[H.resid(0)])
+    assert torch.equal(rec["post", -1], rec[H.mlp_post(1)])
+    assert torch.equal(rec["mlp_pre", 0], rec[H.mlp_pre(0)])
+    with pytest.raises(KeyError, match="was not recorded"):
+        rec["resid_mid", 0]
