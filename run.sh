@@ -53,6 +53,7 @@ case "$cmd" in
         ;;
     test)
         setup
+        browser  # the report page is checked in a real headless Chromium
         "$VENV/bin/ruff" check interp tests benchmarks figures
         "$VENV/bin/python" -m pytest -q -m "not slow and not rebuild" "$@"
         # The committed organism:small seed-0 report, rebuilt from an empty cache (~10 min).

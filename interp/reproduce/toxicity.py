@@ -1066,8 +1066,11 @@ def write(r: ToxicityReport, out_dir: str | Path, *, figures: bool = False) -> l
     if figures:
         from .. import plot
 
-        for name, fig in r.figures().items():
+        figs = r.figures()
+        for name, fig in figs.items():
             written += plot.save(fig, out / name)
+        written.append(plot.report_page(out / "index.html", f"Toxicity mechanism: {r.pair} (seed {r.config.seed})",
+                                        to_markdown(r), figs, asdict(r.config)))
     return written
 
 
@@ -1195,6 +1198,10 @@ def write_seeds(sr: SeedsReport, out: str | Path, *, figures: bool = True) -> li
     if figures:
         from .. import plot
 
-        for name, fig in sr.figures().items():
+        figs = sr.figures()
+        for name, fig in figs.items():
             written += plot.save(fig, out / name)
+        md = seeds_to_markdown(sr).replace("/toxicity.md)", "/index.html)")
+        written.append(plot.report_page(out / "index.html", f"Lee et al.'s claims on {sr.pair}", md, figs,
+                                        seeds_to_json(sr)["config"]))
     return written
