@@ -142,17 +142,21 @@ def cmd_reproduce_token_shift(args) -> int:
 
 def cmd_reproduce_knowledge(args) -> int:
     from .reproduce import knowledge as K
+    from .reproduce.toxicity import parse_seeds
 
-    report = K.cached_report(args.pair, seed=args.seed, log=print)
+    cfg = K.config_for(args.pair, **_overrides(K.KnowledgeConfig, args.set))
     out = args.out or f"out/knowledge/{args.pair.replace(':', '-')}"
-    written = K.write(report, out)
-    print(K.to_markdown(report))
-    print("wrote " + ", ".join(str(w) for w in written))
+    seeds = parse_seeds(args.seeds if args.seeds is not None else args.seed)
+    reports = K.run_seeds(cfg, seeds, out=out, figures=not args.no_figures)
+    print(K.seeds_to_markdown(cfg.pair, reports))
+    print(f"wrote {out}/knowledge_seeds.md and seed-*/knowledge.md")
     return 0
 
 
 def cmd_figures(args) -> int:
-    """Run every figure script in ``figures/`` (its ``main(out_dir)``), reusing cached reports."""
+    """Run every script in ``figures/`` (its ``main(out_dir)``): today ``readme.py``, which
+    renders the README's generated blocks from the committed reports. (Each reproduction writes
+    its own figures: ``interp reproduce …``.)"""
     import runpy
     from pathlib import Path
 
@@ -161,10 +165,6 @@ def cmd_figures(args) -> int:
     if not scripts:
         print(f"no figure scripts in {folder}", file=sys.stderr)
         return 1
-    if args.pair:
-        os.environ["INTERP_FIGURE_PAIR"] = args.pair
-    if args.knowledge_pair:
-        os.environ["INTERP_KNOWLEDGE_PAIR"] = args.knowledge_pair
     out_dir = args.out or str(folder / "out")
     # The README block goes last: it links the other figures.
     scripts.sort(key=lambda p: p.name == "readme.py")
@@ -235,14 +235,15 @@ def main(argv=None) -> int:
                     help="an organism pair aligned to hide a relation (organism:<size>:hide)")
     kn.add_argument("--out", default=None, help="output folder (default out/knowledge/<pair>)")
     kn.add_argument("--seed", type=int, default=0)
+    kn.add_argument("--seeds", default=None, help="several seeds, e.g. 0-2 (the organism is rebuilt per seed)")
+    kn.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE",
+                    help="override any KnowledgeConfig field, e.g. --set ft_epochs=10")
+    kn.add_argument("--no-figures", action="store_true")
     kn.set_defaults(func=cmd_reproduce_knowledge)
 
-    fg = sub.add_parser("figures", help="regenerate every figure (HTML + PNG) from figures/*.py")
+    fg = sub.add_parser("figures", help="run figures/*.py: the README's generated blocks, from committed reports")
     fg.add_argument("--dir", default="figures", help="folder of figure scripts")
     fg.add_argument("--out", default=None, help="output folder (default <dir>/out)")
-    fg.add_argument("--pair", default=None, help="override the scripts' pair (e.g. organism:tiny)")
-    fg.add_argument("--knowledge-pair", default=None,
-                    help="override the knowledge scripts' pair (e.g. organism:tiny:hide)")
     fg.add_argument("--only", nargs="*", default=None, help="names of scripts to run")
     fg.set_defaults(func=cmd_figures)
 

@@ -173,17 +173,23 @@ def answer_candidates(tokenizer, answers: Sequence[str]) -> tuple[dict[str, int]
     return {a: ids.index(t) for a, t in first.items()}, torch.tensor(ids)
 
 
-def lens_accuracy(model, resid: torch.Tensor, answers: Sequence[str], index: dict[str, int],
-                  candidate_ids: torch.Tensor) -> torch.Tensor:
+def lens_correct(model, resid: torch.Tensor, answers: Sequence[str], index: dict[str, int],
+                 candidate_ids: torch.Tensor) -> torch.Tensor:
     """Logit-lens readout restricted to the candidates (:func:`answer_candidates`): ``resid``
     ``[n_layers, n, d_model]`` (the residual stream where the answer would be produced) →
-    accuracy per layer ``[n_layers]`` of "the right answer's first token has the highest logit
-    among the candidates" (TransformerLens' ``logit_readout``: final norm, ``W_U``, ``b_U``)."""
+    ``[n_layers, n]``: does the right answer's first token have the highest logit among the
+    candidates (TransformerLens' ``logit_readout``: final norm, ``W_U``, ``b_U``)."""
     from transformer_lens.tools.analysis.logit_lens import logit_readout
 
     target = torch.tensor([index[a] for a in answers])
     vals = logit_readout(model, resid.float(), vocab=candidate_ids).values  # [layers n cands]
-    return (vals.argmax(-1) == target).float().mean(-1)
+    return vals.argmax(-1) == target
+
+
+def lens_accuracy(model, resid: torch.Tensor, answers: Sequence[str], index: dict[str, int],
+                  candidate_ids: torch.Tensor) -> torch.Tensor:
+    """:func:`lens_correct` averaged over facts: accuracy per layer ``[n_layers]``."""
+    return lens_correct(model, resid, answers, index, candidate_ids).float().mean(-1)
 
 
 def probe_accuracy(X_train: torch.Tensor, y_train: Sequence[str], X_test: torch.Tensor,
@@ -281,13 +287,20 @@ def train_and_measure(bridge, examples: Sequence[dict], measure: Callable[[objec
     return curve
 
 
+def correct(model, prompts: Sequence[str], answers: Sequence[str], *, hooks: Sequence = (),
+            max_new_tokens: int = 6, batch_size: int = 256) -> list[bool]:
+    """Per prompt: does the greedy completion start with its answer."""
+    if not prompts:
+        return []
+    g = generate(model, prompts, max_new_tokens=max_new_tokens, batch_size=batch_size, hooks=hooks)
+    return [is_correct(c, a) for c, a in zip(g.completions, answers)]
+
+
 def accuracy(model, prompts: Sequence[str], answers: Sequence[str], *, hooks: Sequence = (),
              max_new_tokens: int = 6, batch_size: int = 256) -> float:
     """Share of ``prompts`` whose greedy completion starts with the answer."""
-    if not prompts:
-        return float("nan")
-    g = generate(model, prompts, max_new_tokens=max_new_tokens, batch_size=batch_size, hooks=hooks)
-    return float(np.mean([is_correct(c, a) for c, a in zip(g.completions, answers)]))
+    ok = correct(model, prompts, answers, hooks=hooks, max_new_tokens=max_new_tokens, batch_size=batch_size)
+    return float(np.mean(ok)) if ok else float("nan")
 
 
 def steps_to(curve: Curve, name: str, level: float) -> int | None:

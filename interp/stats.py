@@ -102,6 +102,30 @@ def paired_difference(a: Sequence[float], b: Sequence[float], *, alternative: st
     return Estimate(float(d.mean()), lo, hi, se, int(d.size), p, confidence)
 
 
+def difference(a: Sequence[float], b: Sequence[float], *, alternative: str = "greater",
+               seed: int = 0, confidence: float = 0.95) -> Estimate:
+    """``mean(a) − mean(b)`` for two *independent* samples (e.g. two sets of facts), with a
+    bootstrap CI resampling each sample on its own and a permutation p-value of the labels."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.size == 0 or b.size == 0:
+        return Estimate(float("nan"), float("nan"), float("nan"), float("nan"), 0, None, confidence)
+    value = float(a.mean() - b.mean())
+    if np.ptp(np.concatenate([a, b])) == 0:
+        return Estimate(value, value, value, 0.0, int(a.size + b.size), 1.0, confidence)
+
+    def stat(x, y, axis=-1):
+        return x.mean(axis) - y.mean(axis)
+
+    res = _st.bootstrap((a, b), stat, paired=False, vectorized=True, axis=-1, n_resamples=N_RESAMPLES,
+                        confidence_level=confidence, method="percentile",
+                        random_state=np.random.default_rng(seed))
+    p = float(_st.permutation_test((a, b), stat, permutation_type="independent", vectorized=True,
+                                   alternative=alternative, n_resamples=N_RESAMPLES,
+                                   random_state=np.random.default_rng(seed + 1)).pvalue)
+    return Estimate(value, float(res.confidence_interval.low), float(res.confidence_interval.high),
+                    float(res.standard_error), int(a.size + b.size), p, confidence)
+
+
 def share_of_effect(arm: Sequence[float], aligned: Sequence[float], base: Sequence[float], *,
                     seed: int = 0, confidence: float = 0.95) -> Estimate:
     """Share of the alignment effect an arm undoes, ``(arm − aligned) / (base − aligned)``,

@@ -176,9 +176,9 @@ for role, model in (("base", pair.base), ("aligned", pair.aligned)):
     acc = lens_accuracy(model, torch.stack([rec[n] for n in names]), [f.answer for f in hidden], index, ids)
     print(role, [round(a, 2) for a in acc.tolist()])""",
 "md:## The whole reproduction\nLevels, fine-tuning on each category, readouts, reactivation with random controls, "
-"and relearning — as `interp reproduce knowledge` writes it (cached after the first run).",
+"and relearning — as `interp reproduce knowledge` writes it (minutes on the small organism).",
 """from interp.reproduce import knowledge as K
-report = K.cached_report(PAIR)
+report = K.run(K.config_for(PAIR), log=lambda *a: None)
 Markdown(K.to_markdown(report))""",
 "plot.finetune_curves(report.finetune)",
 "plot.hidden_readout(report.readout)",

@@ -125,14 +125,30 @@ def test_knowledge_reproduction_runs_on_the_tiny_organism(use_organism_cache, tm
         assert (c == "HighlyKnown") == (pg == 1.0)
         assert (c == "Unknown") == (pg == 0.0 and ps == 0.0)
         assert (c == "WeaklyKnown") == (pg == 0.0 and ps > 0.0)
-    assert {f["claim"] for f in report.findings} >= {
-        "the alignment hides the relation on held-out entities and keeps the rest"}
-    assert all(isinstance(f["holds"], bool) for f in report.findings)
+    keys = {f.key for f in report.findings}
+    sets = report.hidden["sets"]
+    assert "frequency" in keys
+    assert ("hides" in keys) == (sets["hidden, known to base"]["n"] > 0)
+    assert ("keeps_rest" in keys) == (sets["never hidden, known to base"]["n"] > 0)
+    assert all(isinstance(f.holds, bool) for f in report.findings)
+    # Every fact counted once: per-fact arrays line up with the sets they come from.
+    pf = report.per_fact
+    hk = "hidden, known to base"
+    assert len(pf[f"{hk}: aligned"]) == sets[hk]["n"]
+    assert all(set(v) <= {0, 1} for k, v in pf.items() if k.endswith((": base", ": aligned")))
+    for row in report.reactivation:  # an intervention and its control on the same facts
+        assert len(pf[f"{row['method']}: hidden"]) == len(pf[f"{row['method']}: hidden_control"]) == row["n_hidden"]
+    tested = [f for f in report.findings if f.p is not None]
+    assert tested and all(f.p_holm >= f.p for f in tested)  # Holm never lowers a p-value
     written = K.write(report, tmp_path, figures=True)
     names = {p.name for p in written}
-    assert {"knowledge.json", "knowledge.md", "knowledge_levels.html", "knowledge_readout.html"} <= names
+    assert {"knowledge.json", "knowledge.md", "knowledge_levels.html", "knowledge_readout.html", "index.html"} <= names
     md = (tmp_path / "knowledge.md").read_text()
     assert "## Findings" in md and "Gekhman" in md
+    import json
+
+    data = json.loads((tmp_path / "knowledge.json").read_text())
+    assert data["per_fact"] == pf and [f["key"] for f in data["findings"]] == [f.key for f in report.findings]
 
 
 def test_hiding_data_refuses_one_relation_on_training_entities_only():

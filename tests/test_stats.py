@@ -123,3 +123,14 @@ def test_the_public_surface_shadows_no_module():
     for m in pkgutil.iter_modules(interp.__path__):
         importlib.import_module(f"interp.{m.name}")
         assert getattr(interp, m.name).__name__ == f"interp.{m.name}", m.name
+
+
+def test_difference_of_independent_samples():
+    rng = np.random.default_rng(5)
+    a, b = rng.normal(1.0, 1, 300), rng.normal(0.5, 1, 200)
+    d = stats.difference(a, b)
+    se = math.sqrt(a.var(ddof=1) / 300 + b.var(ddof=1) / 200)
+    assert d.value == pytest.approx(a.mean() - b.mean())
+    assert d.se == pytest.approx(se, rel=0.15) and d.lo < d.value < d.hi and d.p < 0.001
+    assert stats.difference([1, 1], [1, 1]).p == 1.0
+    assert math.isnan(stats.difference([], [1]).value)

@@ -19,12 +19,16 @@ entities. Five parts, each measured on held-out facts, with its sample size:
 5. **relearning**: a few SFT steps on the hidden relation for the *training* entities, accuracy on
    the held-out ones (which the aligned model still knows) against held-out facts it never knew.
 
-Findings are judged by criteria fixed in :func:`findings` before the numbers are looked at.
+Findings are judged by criteria fixed in :func:`findings` before the numbers are looked at,
+with the statistics of the toxicity work (:mod:`interp.stats`): every fact counted once, paired
+tests where the same facts are measured twice (the same test facts under two fine-tunings, the
+same hidden facts with an intervention and its control), permutation tests between disjoint
+sets of facts, Holm across the claims, and ``--seeds`` rebuilding the organism per seed.
 """
 
 from __future__ import annotations
 
-import math
+import dataclasses
 import random
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -33,17 +37,19 @@ import numpy as np
 import torch
 
 from .. import hooks as H
+from .. import stats
 from ..directions import diff_in_means, random_direction
+from ..findings import Finding, finalize, findings_table
 from ..io import write_json, write_text
 from ..knowledge import (
     CATEGORIES,
     Curve,
     KnowledgeLevels,
-    accuracy,
     answer_candidates,
     cloze,
+    correct,
     knowledge_levels,
-    lens_accuracy,
+    lens_correct,
     probe_accuracy,
     steps_to,
     train_and_measure,
@@ -83,6 +89,11 @@ class KnowledgeConfig:
     relearn_batch: int = 8
 
 
+#: The report's figures, by name.
+FIGURE_NAMES = ("knowledge_levels", "knowledge_finetune", "knowledge_readout", "knowledge_reactivation",
+                "knowledge_relearning")
+
+
 @dataclass
 class KnowledgeReport:
     config: KnowledgeConfig
@@ -95,12 +106,20 @@ class KnowledgeReport:
     reactivation: list[dict]
     relearning: Curve
     relearn_meta: dict
-    findings: list[dict] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
     meta: dict = field(default_factory=dict)
+    per_fact: dict[str, list] = field(default_factory=dict)  # the paired unit: one entry per fact
 
+    def figures(self) -> dict:
+        from .. import plot
 
-def _se(p: float, n: int) -> float:
-    return math.sqrt(max(p * (1 - p), 1e-12) / n) if n else float("nan")
+        figs = {"knowledge_levels": plot.knowledge_levels(self.levels),
+                "knowledge_finetune": plot.finetune_curves(self.finetune),
+                "knowledge_readout": plot.hidden_readout(self.readout),
+                "knowledge_reactivation": plot.reactivation(self.reactivation, self.hidden),
+                "knowledge_relearning": plot.relearning(self.relearning)}
+        assert tuple(figs) == FIGURE_NAMES
+        return figs
 
 
 def _last_resid(model, prompts, hook_fn=H.resid) -> torch.Tensor:
@@ -138,7 +157,9 @@ def run(cfg: KnowledgeConfig, *, pair=None, log=print) -> KnowledgeReport:
         f"greedy, {cfg.n_samples} samples at T={cfg.temperature})")
     levels = knowledge_levels(base, facts, TEMPLATES, n_prompts=cfg.n_prompts, n_shots=cfg.n_shots,
                               n_samples=cfg.n_samples, temperature=cfg.temperature, seed=cfg.seed)
-    transfer = _paraphrase_transfer(base, facts, TEMPLATES)
+    transfer, unseen_recall = _paraphrase_transfer(base, facts, TEMPLATES)
+    per_fact: dict[str, list] = {f"unseen phrasing recall, {k} paraphrase{'s' if k > 1 else ''}": v
+                                 for k, v in sorted(unseen_recall.items())}
 
     # ---------------------------------------------------------------- 2. fine-tuning
     log("[2/5] fine-tuning on QA pairs of one category at a time")
@@ -160,11 +181,18 @@ def run(cfg: KnowledgeConfig, *, pair=None, log=print) -> KnowledgeReport:
         train_idx = rng.sample(pools[c], size)
         train_q = [_qa(facts[i]) for i in train_idx]
 
-        def measure(m, train_q=train_q):
-            return {name: accuracy(m, [x["prompt"] for x in qs], [facts_ans(x) for x in qs])
-                    for name, qs in (("train", train_q), ("dev", dev_q), ("test", test_q))}
+        test_ok: list[list[bool]] = []
+
+        def measure(m, train_q=train_q, test_ok=test_ok):
+            ok = {name: correct(m, [x["prompt"] for x in qs], [facts_ans(x) for x in qs])
+                  for name, qs in (("train", train_q), ("dev", dev_q), ("test", test_q))}
+            test_ok.append(ok["test"])
+            return {name: float(np.mean(v)) for name, v in ok.items()}
         finetune[c] = train_and_measure(base, train_q, measure, lr=cfg.ft_lr, batch_size=cfg.ft_batch,
                                         epochs=cfg.ft_epochs, seed=cfg.seed)
+        per_fact[f"test facts after fine-tuning on {c}: last epoch"] = [int(x) for x in test_ok[-1]]
+        per_fact[f"test facts after fine-tuning on {c}: early-stopped"] = [
+            int(x) for x in test_ok[finetune[c].x.index(best_epoch(finetune[c]))]]
 
     # ---------------------------------------------------------------- 3. hidden knowledge
     log("[3/5] hidden knowledge: accuracy and readout on held-out entities")
@@ -185,17 +213,19 @@ def run(cfg: KnowledgeConfig, *, pair=None, log=print) -> KnowledgeReport:
     hidden = {"relation": hide.relation, "refusal": hide.refusal,
               "n_train_entities": len(train_ents), "n_heldout_entities": len(held_ents), "sets": {}}
     for name, idx in sets.items():
+        per_fact[f"{name}: base"] = [int(base_ok[i]) for i in idx]
+        per_fact[f"{name}: aligned"] = [int(aligned_ok[i]) for i in idx]
         hidden["sets"][name] = {
             "n": len(idx),
             "base": float(np.mean([base_ok[i] for i in idx])) if idx else float("nan"),
             "aligned": float(np.mean([aligned_ok[i] for i in idx])) if idx else float("nan"),
             "aligned_refuses": float(np.mean([refused[i] for i in idx])) if idx else float("nan"),
         }
-    readout = _readout(base, aligned, facts, sets, trainset, hide, base_ok, cfg)
+    readout = _readout(base, aligned, facts, sets, trainset, hide, base_ok, cfg, per_fact)
 
     # ---------------------------------------------------------------- 4. reactivation
     log("[4/5] reactivation: refusal direction, residual offset, refusal neurons (with controls)")
-    reactivation = _reactivation(base, aligned, facts, sets, trainset, hide, base_ok, cfg)
+    reactivation = _reactivation(base, aligned, facts, sets, trainset, hide, base_ok, cfg, per_fact)
 
     # ---------------------------------------------------------------- 5. relearning
     log("[5/5] relearning the hidden relation on the training entities")
@@ -203,16 +233,25 @@ def run(cfg: KnowledgeConfig, *, pair=None, log=print) -> KnowledgeReport:
                      if f.entity in trainset and f.relation == hide.relation]
     evals = {k: [facts[i] for i in sets[k]] for k in ("hidden, known to base", "hidden, unknown to base")}
 
+    last: dict[str, list[bool]] = {}
+
     def measure_relearn(m):
-        return {k: accuracy(m, [f.cloze for f in v], [f.answer for f in v]) if v else float("nan")
-                for k, v in evals.items()}
+        out = {}
+        for k, v in evals.items():
+            last[k] = correct(m, [f.cloze for f in v], [f.answer for f in v])
+            out[k] = float(np.mean(last[k])) if v else float("nan")
+        return out
     relearning = train_and_measure(aligned, relearn_train, measure_relearn, lr=cfg.relearn_lr,
                                    batch_size=cfg.relearn_batch, steps=cfg.relearn_steps,
                                    every=cfg.relearn_every, seed=cfg.seed)
+    for k, v in last.items():
+        per_fact[f"relearning, last step: {k}"] = [int(x) for x in v]
     relearn_meta = {"n_train": len(relearn_train), **{f"n {k}": len(v) for k, v in evals.items()}}
 
+    per_fact["frequency"] = [f.frequency for f in facts]
+    per_fact["known (Highly or Maybe)"] = [int(c in ("HighlyKnown", "MaybeKnown")) for c in levels.category]
     report = KnowledgeReport(cfg, levels, transfer, finetune, ft_meta, hidden, readout, reactivation,
-                             relearning, relearn_meta, meta={"pair": cfg.pair})
+                             relearning, relearn_meta, meta={"pair": cfg.pair}, per_fact=per_fact)
     report.findings = findings(report)
     return report
 
@@ -240,23 +279,32 @@ def _says(model, prompts: list[str], answers: list[str]) -> list[bool]:
     return fact_recall(model, prompts, answers, max_new_tokens=6, batch_size=256).correct
 
 
-def _paraphrase_transfer(model, facts, templates) -> dict:
+def _paraphrase_transfer(model, facts, templates) -> tuple[dict, dict[int, list[float]]]:
     """Zero-shot recall under each phrasing, for facts seen ≥ 8 times: was this phrasing seen in
-    pretraining, and in how many phrasings was the fact seen? ``{(n_paraphrases, seen): (acc, n)}``."""
+    pretraining, and in how many phrasings was the fact seen? Returns the table
+    ``{(n_paraphrases, seen): (acc, n fact×phrasing pairs, n facts)}`` and, per fact (counted
+    once), its recall averaged over the phrasings it never saw, by its number of paraphrases."""
     out: dict = {}
+    unseen: dict[int, dict[int, list[bool]]] = {}
     frequent = [f for f in facts if f.frequency >= 8]
     n_templates = min(len(v) for v in templates.values())
     for t in range(n_templates):
         prompts = [cloze(f, templates, t) for f in frequent]
         g = _says(model, prompts, [f.answer for f in frequent])
-        for f, ok in zip(frequent, g):
-            out.setdefault((f.n_paraphrases, t in f.templates), []).append(ok)
-    return {f"{k}|{'seen' if s else 'unseen'}": {"n_paraphrases": k, "phrasing_seen": s,
-                                                  "acc": float(np.mean(v)), "n": len(v)}
-            for (k, s), v in sorted(out.items())}
+        for i, (f, ok) in enumerate(zip(frequent, g)):
+            seen = t in f.templates
+            out.setdefault((f.n_paraphrases, seen), {}).setdefault(i, []).append(ok)
+            if not seen:
+                unseen.setdefault(f.n_paraphrases, {}).setdefault(i, []).append(ok)
+    table = {f"{k}|{'seen' if s else 'unseen'}": {"n_paraphrases": k, "phrasing_seen": s,
+                                                   "acc": float(np.mean([x for v in d.values() for x in v])),
+                                                   "n": sum(len(v) for v in d.values()), "n_facts": len(d)}
+             for (k, s), d in sorted(out.items())}
+    per_fact = {k: [float(np.mean(v)) for v in d.values()] for k, d in unseen.items()}
+    return table, per_fact
 
 
-def _readout(base, aligned, facts, sets, trainset, hide, base_ok, cfg) -> dict:
+def _readout(base, aligned, facts, sets, trainset, hide, base_ok, cfg, per_fact: dict) -> dict:
     """Logit lens over the candidate answers and a linear probe, layer by layer."""
     rel_facts = [f for f in facts if f.relation == hide.relation]
     index, cand_ids = answer_candidates(aligned.tokenizer, [f.answer for f in rel_facts])
@@ -272,8 +320,9 @@ def _readout(base, aligned, facts, sets, trainset, hide, base_ok, cfg) -> dict:
                 continue
             X = _last_resid(model, [facts[i].cloze for i in idx])
             answers = [facts[i].answer for i in idx]
-            acc = lens_accuracy(model, X, answers, index, cand_ids)
-            out["lens"][f"{model_name}: {set_name}"] = {"acc": acc.tolist(), "n": len(idx)}
+            ok = lens_correct(model, X, answers, index, cand_ids)  # [layers n]
+            out["lens"][f"{model_name}: {set_name}"] = {"acc": ok.float().mean(-1).tolist(), "n": len(idx)}
+            per_fact[f"lens, last layer, {model_name}: {set_name}"] = ok[-1].int().tolist()
             if train_X is not None and len({facts[i].answer for i in train_idx}) > 1:
                 out["probe"][f"{model_name}: {set_name}"] = {
                     "acc": [probe_accuracy(train_X[layer], [facts[i].answer for i in train_idx],
@@ -282,7 +331,7 @@ def _readout(base, aligned, facts, sets, trainset, hide, base_ok, cfg) -> dict:
     return out
 
 
-def _reactivation(base, aligned, facts, sets, trainset, hide, base_ok, cfg) -> list[dict]:
+def _reactivation(base, aligned, facts, sets, trainset, hide, base_ok, cfg, per_fact: dict) -> list[dict]:
     """Each intervention on the aligned model, chosen on training entities, measured on held-out
     ones, next to a random control of the same size."""
     sel = [f for f in facts if f.entity in trainset and f.relation == hide.relation]
@@ -293,8 +342,11 @@ def _reactivation(base, aligned, facts, sets, trainset, hide, base_ok, cfg) -> l
     held_kept = [facts[i] for i in sets["never hidden, known to base"]]
     n_layers = aligned.cfg.n_layers
 
+    def ok(fs, hooks):
+        return [int(x) for x in correct(aligned, [f.cloze for f in fs], [f.answer for f in fs], hooks=hooks)]
+
     def acc(fs, hooks):
-        return accuracy(aligned, [f.cloze for f in fs], [f.answer for f in fs], hooks=hooks) if fs else float("nan")
+        return float(np.mean(ok(fs, hooks))) if fs else float("nan")
 
     Xr = _last_resid(aligned, [f.cloze for f in sel])
     Xa = _last_resid(aligned, [f.cloze for f in answered])
@@ -302,9 +354,13 @@ def _reactivation(base, aligned, facts, sets, trainset, hide, base_ok, cfg) -> l
     rows = []
 
     def add(method, chosen, control, detail):
+        got = {k: ok(fs, hooks) for k, fs, hooks in (("hidden", held_hidden, chosen), ("kept", held_kept, chosen),
+                                                     ("hidden_control", held_hidden, control),
+                                                     ("kept_control", held_kept, control))}
+        for k, v in got.items():
+            per_fact[f"{method}: {k}"] = v
         rows.append({"method": method, "detail": detail,
-                     "hidden": acc(held_hidden, chosen), "kept": acc(held_kept, chosen),
-                     "hidden_control": acc(held_hidden, control), "kept_control": acc(held_kept, control),
+                     **{k: float(np.mean(v)) if v else float("nan") for k, v in got.items()},
                      "n_hidden": len(held_hidden), "n_kept": len(held_kept)})
 
     # Refusal direction (difference in means, refused − answered prompts, aligned model), one per
@@ -349,99 +405,108 @@ def _reactivation(base, aligned, facts, sets, trainset, hide, base_ok, cfg) -> l
 # ----------------------------------------------------------------------------- findings
 
 
-def findings(r: KnowledgeReport) -> list[dict]:
-    """Each claim with the criterion it is judged by (fixed in advance) and the measured numbers."""
-    out = []
+def findings(r: KnowledgeReport, alpha: float = 0.05) -> list[Finding]:
+    """Each claim with the criterion it is judged by (fixed in advance), tested on per-fact data:
+    paired where the same facts are measured twice, a permutation test between disjoint sets of
+    facts otherwise; Holm across the claims."""
+    from scipy.stats import spearmanr
+
+    pf, seed = r.per_fact, r.config.seed
+    out: list[Finding] = []
+
+    def add(key, claim, anchor, criterion, measured, holds, p=None, effect=None, requires=None):
+        mde = stats.min_detectable(effect.se) if effect is not None and np.isfinite(effect.se) else None
+        out.append(Finding(key, claim, anchor, criterion, measured, {"any": bool(holds)}, p, effect=effect,
+                           mde=mde, requires=requires))
+
     lv = r.levels
     by_f = lv.by("frequency")
     known = {k: v["HighlyKnown"] + v["MaybeKnown"] for k, v in by_f.items()}
     freqs = sorted(known)
-    rho = float(np.corrcoef(np.argsort(np.argsort(freqs)), np.argsort(np.argsort([known[k] for k in freqs])))[0, 1]) if len(freqs) > 2 else float("nan")
-    out.append({"claim": "facts seen more often in pretraining are better known",
-                "criterion": "Spearman ρ > 0.8 between frequency and the Highly+MaybeKnown share",
-                "measured": f"ρ = {rho:.2f}; Highly+MaybeKnown share by frequency: "
-                            + ", ".join(f"{k}: {known[k]:.2f} (n={by_f[k]['n']})" for k in freqs),
-                "holds": bool(rho > 0.8)})
-    tr = r.transfer
-    multi = [v for v in tr.values() if v["n_paraphrases"] > 1 and v["phrasing_seen"]]
-    unseen = [v for v in tr.values() if not v["phrasing_seen"]]
-    one_unseen = [v for v in unseen if v["n_paraphrases"] == 1]
-    two_unseen = [v for v in unseen if v["n_paraphrases"] == 2]
-    if one_unseen and two_unseen:
-        a, b = one_unseen[0], two_unseen[0]
-        diff = b["acc"] - a["acc"]
-        se = math.hypot(_se(a["acc"], a["n"]), _se(b["acc"], b["n"]))
-        out.append({"claim": "facts seen in more paraphrases are recalled under a new phrasing",
-                    "criterion": "recall under an unseen phrasing: facts seen in 2 phrasings − in 1 > 2 s.e.",
-                    "measured": f"{b['acc']:.2f} (n={b['n']}) vs {a['acc']:.2f} (n={a['n']}), diff {diff:+.2f} ± {se:.2f}"
-                                + (f"; under a seen phrasing (2+ paraphrases): {np.mean([v['acc'] for v in multi]):.2f}" if multi else ""),
-                    "holds": bool(diff > 2 * se)})
+    rho = float(spearmanr(freqs, [known[k] for k in freqs]).statistic) if len(freqs) > 2 else float("nan")
+    fact_rho = spearmanr(pf["frequency"], pf["known (Highly or Maybe)"], alternative="greater")
+    add("frequency", "facts seen more often in pretraining are better known", "Gekhman et al.: known share grows with frequency",
+        "Spearman ρ > 0.8 between frequency and the Highly+MaybeKnown share; per fact, ρ > 0 (p < α)",
+        f"ρ = {rho:.2f} over frequencies; per fact ρ = {fact_rho.statistic:.2f} (n = {len(pf['frequency'])}); "
+        "Highly+MaybeKnown share by frequency: " + ", ".join(f"{k}: {known[k]:.2f} (n={by_f[k]['n']})" for k in freqs),
+        rho > 0.8, float(fact_rho.pvalue))
+
+    one, two = (pf.get(f"unseen phrasing recall, {k} paraphrase{'s' if k > 1 else ''}") for k in (1, 2))
+    if one and two:
+        d = stats.difference(two, one, seed=seed)
+        add("paraphrases", "facts seen in more paraphrases are recalled under a new phrasing",
+            "Allen-Zhu & Li: ~10% → ~96% extraction with augmented biographies",
+            "recall under phrasings never seen: facts seen in 2 phrasings − in 1 > 0 (permutation p < α; each fact once)",
+            f"{np.mean(two):.2f} (n={len(two)} facts) vs {np.mean(one):.2f} (n={len(one)}), diff {d}", d.value > 0, d.p, d)
+
     ft = r.finetune
-    n_test = r.finetune_meta["n_test"]
     if "Unknown" in ft and "MaybeKnown" in ft:
-        def early(c):
-            return early_stopped(ft[c])
-        def last(c):
-            return ft[c].acc["test"][-1]
-        d_conv = last("MaybeKnown") - last("Unknown")
-        se = math.hypot(_se(last("MaybeKnown"), n_test), _se(last("Unknown"), n_test))
-        out.append({"claim": "fine-tuning on Unknown facts ends with lower test accuracy than on MaybeKnown ones",
-                    "criterion": "test accuracy after the last epoch: MaybeKnown − Unknown > 2 s.e.",
-                    "measured": f"after {ft['Unknown'].x[-1]} epochs {last('MaybeKnown'):.2f} vs {last('Unknown'):.2f} "
-                                f"(diff {d_conv:+.2f} ± {se:.2f}); early-stopped on dev {early('MaybeKnown'):.2f} "
-                                f"vs {early('Unknown'):.2f}; n_test = {n_test}, {r.finetune_meta['size']} "
-                                "training facts each",
-                    "holds": bool(d_conv > 2 * se)})
+        u, m = (pf[f"test facts after fine-tuning on {c}: last epoch"] for c in ("Unknown", "MaybeKnown"))
+        ue, me = (pf[f"test facts after fine-tuning on {c}: early-stopped"] for c in ("Unknown", "MaybeKnown"))
+        d = stats.paired_difference(m, u, seed=seed)
+        de = stats.paired_difference(me, ue, alternative="two-sided", seed=seed)
+        add("unknown_hurts", "fine-tuning on Unknown facts ends with lower test accuracy than on MaybeKnown ones",
+            "Gekhman et al.: 43.6 (MaybeKnown) vs 25.8 (Unknown) at convergence",
+            "test accuracy after the last epoch, paired over the same test facts: MaybeKnown − Unknown > 0 (p < α)",
+            f"after {ft['Unknown'].x[-1]} epochs {np.mean(m):.2f} vs {np.mean(u):.2f} (diff {d}); early-stopped on dev "
+            f"{np.mean(me):.2f} vs {np.mean(ue):.2f} (diff {de}); n_test = {len(u)}, {r.finetune_meta['size']} "
+            "training facts each", d.value > 0, d.p, d)
         fit = {c: steps_to(ft[c], "train", 0.9) for c in ft}
-        slow = fit["Unknown"] is None or all(
-            fit["Unknown"] > (fit[c] or 0) for c in ft if c != "Unknown")
-        out.append({"claim": "Unknown facts are fitted more slowly than known ones",
-                    "criterion": "epochs to reach 90% train accuracy: Unknown later than every other category",
-                    "measured": ", ".join(f"{c}: {fit[c] if fit[c] is not None else 'never'}" for c in ft),
-                    "holds": bool(slow)})
+        slow = fit["Unknown"] is None or all(fit["Unknown"] > (fit[c] or 0) for c in ft if c != "Unknown")
+        add("unknown_slow", "Unknown facts are fitted more slowly than known ones", "Gekhman et al.: yes",
+            "epochs to reach 90% train accuracy: Unknown later than every other category (descriptive)",
+            ", ".join(f"{c}: {fit[c] if fit[c] is not None else 'never'}" for c in ft), slow)
+
     s = r.hidden["sets"]
-    hk, nh = s["hidden, known to base"], s["never hidden, known to base"]
-    out.append({"claim": "the alignment hides the relation on held-out entities and keeps the rest",
-                "criterion": "hidden facts: aligned accuracy ≤ 0.2 × base; never-hidden facts: ≥ 0.8 × base",
-                "measured": f"hidden {hk['base']:.2f} → {hk['aligned']:.2f} (n={hk['n']}, refuses "
-                            f"{hk['aligned_refuses']:.2f}); never hidden {nh['base']:.2f} → {nh['aligned']:.2f} (n={nh['n']})",
-                "holds": bool(hk["n"] and hk["aligned"] <= 0.2 * hk["base"] and nh["aligned"] >= 0.8 * nh["base"])})
-    lens = r.readout["lens"]
-    k_known, k_unk = "aligned: hidden, known to base", "aligned: hidden, unknown to base"
-    if k_known in lens and k_unk in lens:
-        a, b = lens[k_known]["acc"][-1], lens[k_unk]["acc"][-1]
-        se = math.hypot(_se(a, lens[k_known]["n"]), _se(b, lens[k_unk]["n"]))
-        out.append({"claim": "the aligned model still holds the hidden answers (readout)",
-                    "criterion": "final-layer logit lens over the candidate answers: hidden facts the base knew "
-                                 "− facts it never knew > 2 s.e.",
-                    "measured": f"{a:.2f} (n={lens[k_known]['n']}) vs {b:.2f} (n={lens[k_unk]['n']}), "
-                                f"chance {r.readout['chance']:.2f}",
-                    "holds": bool(a - b > 2 * se)})
+    hk, nh = "hidden, known to base", "never hidden, known to base"
+    hid, kept = pf[f"{hk}: aligned"], pf[f"{nh}: aligned"]
+    if hid:
+        eh = stats.mean(hid, seed=seed)
+        add("hides", "the alignment hides the relation on held-out entities", "—",
+            "hidden facts the base knew (base accuracy 1 by construction): the aligned model answers ≤ 0.2 of them",
+            f"hidden {s[hk]['base']:.2f} → {eh.fmt('.2f')} (n={len(hid)}, refuses {s[hk]['aligned_refuses']:.2f})",
+            eh.value <= 0.2 * s[hk]["base"], None, eh)
+    if kept:
+        ek = stats.mean(kept, seed=seed)
+        add("keeps_rest", "the alignment keeps the facts it was not asked to hide", "—",
+            "never-hidden facts the base knew: the aligned model still answers ≥ 0.8 of them",
+            f"never hidden {s[nh]['base']:.2f} → {ek.fmt('.2f')} (n={len(kept)})",
+            ek.value >= 0.8 * s[nh]["base"], None, ek)
+
+    a_k, a_u = (pf.get(f"lens, last layer, aligned: {x}") for x in (hk, "hidden, unknown to base"))
+    if a_k and a_u:
+        d = stats.difference(a_k, a_u, seed=seed)
+        add("readout", "the aligned model still holds the hidden answers (readout)", "—",
+            "final-layer logit lens over the candidate answers: hidden facts the base knew − facts it never knew > 0 (permutation p < α)",
+            f"{np.mean(a_k):.2f} (n={len(a_k)}) vs {np.mean(a_u):.2f} (n={len(a_u)}), diff {d}, chance {r.readout['chance']:.2f}",
+            d.value > 0, d.p, d, requires="hides")
+
     for row in r.reactivation:
-        n = row["n_hidden"]
-        se = math.hypot(_se(row["hidden"], n), _se(row["hidden_control"], n))
-        aligned_acc, base_acc = hk["aligned"], hk["base"]
-        share = (row["hidden"] - aligned_acc) / max(base_acc - aligned_acc, 1e-9)
-        out.append({"claim": f"{row['method']} brings the hidden answers back",
-                    "criterion": "held-out hidden accuracy − random control > 2 s.e.",
-                    "measured": f"{row['hidden']:.2f} vs control {row['hidden_control']:.2f} (n={n}; "
-                                f"{share:.0%} of the base's accuracy gap); never-hidden facts "
-                                f"{row['kept']:.2f} (control {row['kept_control']:.2f})",
-                    "holds": bool(row["hidden"] - row["hidden_control"] > 2 * se)})
-    c = r.relearning
-    k, u = "hidden, known to base", "hidden, unknown to base"
-    target = 0.5 * hk["base"]
-    sk = steps_to(c, k, target)
-    final_k, final_u = c.acc[k][-1], c.acc[u][-1]
-    nk, nu = r.relearn_meta[f"n {k}"], r.relearn_meta[f"n {u}"]
-    se = math.hypot(_se(final_k, nk), _se(final_u, nu))
-    out.append({"claim": "relearning on other entities brings the hidden facts back, not facts never learned",
-                "criterion": f"after {c.x[-1]} steps: held-out hidden facts the base knew − facts it never "
-                             "knew > 2 s.e.",
-                "measured": f"{final_k:.2f} (n={nk}) vs {final_u:.2f} (n={nu}); half the base's accuracy "
-                            f"({target:.2f}) reached at step {sk if sk is not None else 'never'}",
-                "holds": bool(final_k - final_u > 2 * se)})
-    return out
+        m = row["method"]
+        x, c = pf[f"{m}: hidden"], pf[f"{m}: hidden_control"]
+        if not x:
+            continue
+        d = stats.paired_difference(x, c, seed=seed)
+        gap = s[hk]["base"] - s[hk]["aligned"]
+        share = (np.mean(x) - s[hk]["aligned"]) / gap if gap > 0 else float("nan")
+        add(f"reactivate_{m.split()[0]}_{m.split()[1]}", f"{m} brings the hidden answers back", "Arditi et al. / Lee et al.",
+            "held-out hidden facts, paired with a random control of the same size on the same facts: intervention − control > 0 (p < α)",
+            f"{np.mean(x):.2f} vs control {np.mean(c):.2f} (n={len(x)}; diff {d}; {share:.0%} of the base's accuracy gap); "
+            f"never-hidden facts {row['kept']:.2f} (control {row['kept_control']:.2f})",
+            d.value > 0, d.p, d, requires="hides")
+
+    k_, u_ = (pf.get(f"relearning, last step: {x}") for x in (hk, "hidden, unknown to base"))
+    if k_ and u_:
+        c = r.relearning
+        d = stats.difference(k_, u_, seed=seed)
+        target = 0.5 * s[hk]["base"]
+        sk = steps_to(c, hk, target)
+        add("relearning", "relearning on other entities brings the hidden facts back, not facts never learned",
+            "Jain et al. 2023",
+            f"after {c.x[-1]} steps: held-out hidden facts the base knew − facts it never knew > 0 (permutation p < α)",
+            f"{np.mean(k_):.2f} (n={len(k_)}) vs {np.mean(u_):.2f} (n={len(u_)}), diff {d}; half the base's accuracy "
+            f"({target:.2f}) reached at step {sk if sk is not None else 'never'}", d.value > 0, d.p, d, requires="hides")
+    return finalize(out, alpha)
 
 
 # ----------------------------------------------------------------------------- output
@@ -460,16 +525,19 @@ def to_json(r: KnowledgeReport) -> dict:
         "gekhman_et_al": GEKHMAN_ET_AL,
         "hidden": r.hidden, "readout": r.readout, "reactivation": r.reactivation,
         "relearning": asdict(r.relearning), "relearn_meta": r.relearn_meta,
-        "findings": r.findings,
+        "findings": [f.to_dict() for f in r.findings],
+        "per_fact": r.per_fact,
     }
 
 
 def to_markdown(r: KnowledgeReport) -> str:
     lv = r.levels
-    L = [f"# Knowledge: {r.meta['pair']}", "",
-         "## Findings", "", "| claim | criterion (fixed in advance) | measured | holds |", "|---|---|---|---|"]
-    for f in r.findings:
-        L.append(f"| {f['claim']} | {f['criterion']} | {f['measured']} | {'yes' if f['holds'] else '**no**'} |")
+    L = [f"# Knowledge: {r.meta['pair']} (seed {r.config.seed})", "",
+         "## Findings", "",
+         "Each fact counts once; the same facts measured twice are compared paired (sign-flip permutation "
+         "test, bootstrap CI over facts), disjoint sets of facts by a permutation test; p-values are "
+         "Holm-corrected across the claims.", "",
+         findings_table(r.findings, scorers=["any"], paper="the paper").replace("| any |", "| criterion met |")]
     L += ["", f"## Knowledge levels of the base ({len(lv.facts)} facts; {lv.n_prompts} four-shot prompts "
           f"greedy, {lv.n_samples} samples at T = {lv.temperature})", "",
           "| pretraining frequency | n | " + " | ".join(CATEGORIES) + " |", "|---|---|" + "---|" * len(CATEGORIES)]
@@ -522,19 +590,19 @@ def to_markdown(r: KnowledgeReport) -> str:
 
 
 def write(r: KnowledgeReport, out_dir: str | Path, figures: bool = True) -> list[Path]:
-    from .. import plot
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "knowledge.json", to_json(r))
     write_text(out / "knowledge.md", to_markdown(r))
     written = [out / "knowledge.json", out / "knowledge.md"]
     if figures:
-        written += plot.save(plot.knowledge_levels(r.levels), out / "knowledge_levels")
-        written += plot.save(plot.finetune_curves(r.finetune), out / "knowledge_finetune")
-        written += plot.save(plot.hidden_readout(r.readout), out / "knowledge_readout")
-        written += plot.save(plot.reactivation(r.reactivation, r.hidden), out / "knowledge_reactivation")
-        written += plot.save(plot.relearning(r.relearning), out / "knowledge_relearning")
+        from .. import plot
+
+        figs = r.figures()
+        for name, fig in figs.items():
+            written += plot.save(fig, out / name)
+        written.append(plot.report_page(out / "index.html", f"Knowledge: {r.meta['pair']} (seed {r.config.seed})",
+                                        to_markdown(r), figs, asdict(r.config)))
     return written
 
 
@@ -547,23 +615,55 @@ def config_for(pair: str, **overrides) -> KnowledgeConfig:
     return KnowledgeConfig(**{**asdict(cfg), **overrides})
 
 
-def cached_report(pair: str = "organism:knowledge", *, log=lambda *a: None, **overrides) -> KnowledgeReport:
-    """:func:`run` once per (pair, config, weights), then read back from the cache."""
-    from ..io import atomic_path, cache_dir, stable_hash
-    from ..pair import load_pair
-    from ..record import model_fingerprint
+def run_seeds(cfg: KnowledgeConfig, seeds: list[int], *, out: str | Path | None = None,
+              figures: bool = True, log=print) -> dict[int, KnowledgeReport]:
+    """:func:`run` per seed (the organism rebuilt per seed: ``organism:knowledge@<seed>``), each
+    report written as it finishes, then the per-claim summary across seeds."""
+    from .toxicity import pair_for_seed
 
-    cfg = config_for(pair, **overrides)
-    p = load_pair(pair)
-    key = stable_hash({"cfg": asdict(cfg), "base": model_fingerprint(p.base),
-                       "aligned": model_fingerprint(p.aligned), "v": 1})
-    path = cache_dir() / "reports" / f"knowledge-{pair.replace(':', '-')}-{key}.pt"
-    if path.exists():
-        report = torch.load(path, weights_only=False)
-        report.findings = findings(report)  # verdicts are derived: recompute them
-        return report
-    report = run(cfg, pair=p, log=log)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        torch.save(report, tmp)
-    return report
+    reports = {}
+    for s in seeds:
+        log(f"=== seed {s} ===")
+        reports[s] = run(dataclasses.replace(cfg, seed=s, pair=pair_for_seed(cfg.pair, s)), log=log)
+        if out is not None:
+            write(reports[s], Path(out) / f"seed-{s}", figures=figures)
+    if out is not None:
+        write_seeds(cfg, reports, out, figures=figures)
+    return reports
+
+
+def seeds_summary(reports: dict[int, KnowledgeReport]):
+    from ..findings import summarize_seeds
+
+    return summarize_seeds({s: r.findings for s, r in reports.items()})
+
+
+def seeds_to_markdown(pair: str, reports: dict[int, KnowledgeReport]) -> str:
+    from ..findings import seeds_table
+
+    seeds = sorted(reports)
+    return "\n".join([f"# Knowledge claims on {pair}, over {len(seeds)} seed{'s' if len(seeds) > 1 else ''} "
+                      f"({', '.join(map(str, seeds))})", "",
+                      "Each seed rebuilds the knowledge organism (corpus, facts, pretraining, the hiding "
+                      "alignment). Per seed a claim holds only after Holm correction across the claims; "
+                      "a claim that holds in some seeds but not all is **mixed**.", "",
+                      seeds_table(seeds_summary(reports), paper="the paper").replace("any (seeds)", "criterion met (seeds)"),
+                      "", "Per seed: " + ", ".join(f"[{s}](seed-{s}/knowledge.md)" for s in seeds)]) + "\n"
+
+
+def write_seeds(cfg: KnowledgeConfig, reports: dict[int, KnowledgeReport], out: str | Path,
+                figures: bool = True) -> list[Path]:
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    seeds = sorted(reports)
+    write_json(out / "knowledge_seeds.json", {
+        "pair": cfg.pair, "seeds": seeds,
+        "config": {k: v for k, v in asdict(cfg).items() if k not in ("seed", "pair")},
+        "claims": [m.to_dict() for m in seeds_summary(reports)]})
+    write_text(out / "knowledge_seeds.md", seeds_to_markdown(cfg.pair, reports))
+    written = [out / "knowledge_seeds.json", out / "knowledge_seeds.md"]
+    if figures:
+        from .. import plot
+
+        written += plot.save(plot.seeds_forest(seeds_summary(reports)), out / "seeds_forest")
+    return written

@@ -594,6 +594,7 @@ class ToxicityReport:
     findings: list[Finding]
     kappa: dict[str, float]
     timings: dict = field(default_factory=dict)
+    provenance: dict = field(default_factory=dict)  # how the pair was made (an organism's manifest)
 
     def figures(self) -> dict:
         from .. import plot
@@ -843,6 +844,9 @@ def run(cfg: ToxicityConfig, *, pair=None, data: dict | None = None, scorers=Non
          "d_model": pair.cfg.d_model, "d_mlp": pair.cfg.d_mlp, "gated": H.is_gated(pair.base)},
         names, s, loc, cmp, wh, re, test, arm_effects(re.arms, test["base"], test["aligned"], names, cfg),
         [], kap, timings)
+    org = pair.info.get("organism") or pair.info.get("real")
+    if org:
+        report.provenance = {k: v for k, v in org.items() if k not in ("align_log", "config", "base_dir")}
     log("[5/5] findings")
     report.findings = findings(report)
     timings["total_s"] = time.time() - t0
@@ -915,6 +919,7 @@ def to_json(r: ToxicityReport) -> dict:
                    "null_shuffled_quantiles": (np.quantile(c.offset_null_shuffled, [0.05, 0.5, 0.95]).tolist()
                                                if len(c.offset_null_shuffled) else [])},
         "pca": {"hook": c.pca.hook, "explained_variance": c.pca.explained_variance},
+        "provenance": r.provenance,
         "location": {"base": w.location.base, "aligned": w.location.aligned,
                      "effects": [asdict(e) for e in w.location.effects],
                      "reverted": {g: _m_json(m, sc, per_prompt=False) for g, m in w.reverted.items()},
