@@ -126,6 +126,22 @@ def difference(a: Sequence[float], b: Sequence[float], *, alternative: str = "gr
                     float(res.standard_error), int(a.size + b.size), p, confidence)
 
 
+def ratio_of_sums(num: Sequence[float], den: Sequence[float], *, seed: int = 0,
+                  confidence: float = 0.95) -> Estimate:
+    """``Σ num / Σ den`` over clusters (e.g. shifted positions / positions, per prompt), with a
+    bootstrap CI resampling clusters."""
+    num, den = np.asarray(num, dtype=float), np.asarray(den, dtype=float)
+    if den.sum() <= 0:
+        return Estimate(float("nan"), float("nan"), float("nan"), float("nan"), int(num.size), None, confidence)
+
+    def ratio(x, y, axis=-1):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return x.sum(axis) / y.sum(axis)
+
+    lo, hi, se = _ci((num, den), ratio, seed, confidence)
+    return Estimate(float(num.sum() / den.sum()), lo, hi, se, int(num.size), None, confidence)
+
+
 def share_of_effect(arm: Sequence[float], aligned: Sequence[float], base: Sequence[float], *,
                     seed: int = 0, confidence: float = 0.95) -> Estimate:
     """Share of the alignment effect an arm undoes, ``(arm − aligned) / (base − aligned)``,

@@ -102,6 +102,18 @@ def test_reproduce_token_shift_on_the_tiny_organism(tiny_pair, tmp_path):
     data = json.loads((tmp_path / "token_shift.json").read_text())
     shares = data["base_vs_aligned"]["shares"]
     assert abs(shares["unshifted"] + shares["marginal"] + shares["shifted"] - 1) < 1e-9
-    assert set(data["toxicity"]) == {"base", "base + rules", "aligned"}
+    assert set(data["toxicity"]) == {"base", "base + rules", "aligned", "paired"}
+    assert set(data["toxicity"]["paired"]) == {"alt-profanity-check", "better-profanity"}
+    ci = data["base_vs_aligned"]["share_intervals"]
+    for band in ("unshifted", "marginal", "shifted"):
+        assert ci[band]["value"] == pytest.approx(shares[band])
+        assert ci[band]["lo"] <= ci[band]["value"] <= ci[band]["hi"]
+    assert ci["unshifted"]["n"] == report.shift.meta["n_prompts"]
+    # Held-out prompts never served fitting the rules (nor aligning the organism).
+    heldout = report.meta["heldout_prompts"]
+    assert len(set(heldout)) == len(heldout) == report.shift.meta["n_prompts"]
+    assert not set(heldout) & set(tiny_pair.info["data"]["train_prompts"])
+    rc = data["rules_close"]
+    assert rc["lo"] <= rc["value"] <= rc["hi"] or rc["value"] != rc["value"]
     assert "Lin et al." in (tmp_path / "token_shift.md").read_text()
     assert any(str(w).endswith("token_shift_shares.html") for w in written)

@@ -134,3 +134,10 @@ def test_difference_of_independent_samples():
     assert d.se == pytest.approx(se, rel=0.15) and d.lo < d.value < d.hi and d.p < 0.001
     assert stats.difference([1, 1], [1, 1]).p == 1.0
     assert math.isnan(stats.difference([], [1]).value)
+
+
+def test_ratio_of_sums_weights_clusters_by_size():
+    r = stats.ratio_of_sums([1, 9], [10, 10])
+    assert r.value == pytest.approx(0.5) and r.n == 2
+    assert stats.ratio_of_sums([2, 2, 2], [4, 4, 4]).lo == pytest.approx(0.5)
+    assert math.isnan(stats.ratio_of_sums([0], [0]).value)

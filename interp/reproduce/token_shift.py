@@ -3,6 +3,13 @@ rule-based adapter, and where the shift lives — on any pair.
 
 Writes ``token_shift.json``, ``token_shift.md`` and figures (shares, position profile, most
 shifted tokens) into the output folder.
+
+Under the verdict protocol of the toxicity work: held-out prompts are deduplicated and disjoint
+from the training prompts the rules are fitted on; shares carry 95% intervals that resample
+prompts (positions of one response are not independent); the share of the shift the rules close
+is paired by prompt (the same prompts decoded with and without them); toxicity of base, base +
+rules and aligned is measured on the same prompts and seeds under both scorers, as paired
+differences.
 """
 
 from __future__ import annotations
@@ -10,6 +17,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
+
+from .. import stats
 from ..evaluate import toxicity
 from ..io import write_json, write_text
 from ..shift import (
@@ -56,7 +66,9 @@ def run(cfg: TokenShiftConfig, *, pair=None, data: dict | None = None, log=print
     if data is None:
         raise ValueError("this pair carries no prompt set; pass data={'train_prompts', 'eval_prompts'}")
     tok = pair.tokenizer
-    train, ev = data["train_prompts"][: cfg.n_prompts], data["eval_prompts"][: cfg.n_prompts]
+    train = list(dict.fromkeys(data["train_prompts"]))[: cfg.n_prompts]
+    seen = set(data["train_prompts"])  # held-out prompts never served fitting (nor alignment)
+    ev = [p for p in dict.fromkeys(data["eval_prompts"]) if p not in seen][: cfg.n_prompts]
     template = cfg.template
     log("[1/4] token shift, aligned greedy vs base ranks")
     ts = token_shift(pair, ev, max_new_tokens=cfg.max_new_tokens, template=template)
@@ -69,21 +81,62 @@ def run(cfg: TokenShiftConfig, *, pair=None, data: dict | None = None, log=print
     ats = token_shift(pair, ev, max_new_tokens=cfg.max_new_tokens, template=template, processor=adapter)
     log("[3/4] where the shift lives")
     loc = shift_location(pair, ts)
-    log("[4/4] toxicity of base, base + rules, aligned")
-    tox = {}
-    prompts = data["eval_prompts"][: cfg.n_prompts]
+    log("[4/4] toxicity of base, base + rules, aligned (same prompts and seeds, both scorers)")
+    tox, per_prompt = {}, {}
     for label, model, proc in (("base", pair.base, None), ("base + rules", pair.base, adapter),
                                ("aligned", pair.aligned, None)):
-        r = toxicity(model, prompts, n_samples=cfg.n_tox_samples, seed=cfg.seed + 5,
-                     logits_processor=proc).rate
-        tox[label] = asdict(r)
+        ev_t = toxicity(model, ev, scorer=["profanity", "lexicon"], n_samples=cfg.n_tox_samples,
+                        seed=cfg.seed + 5, logits_processor=proc)
+        tox[label] = asdict(ev_t.rate)
+        per_prompt[label] = {s_: ev_t.per_prompt(s_) for s_ in ev_t.by_scorer}
+    tox["paired"] = {s_: {f"{a} − {b}": stats.paired_difference(per_prompt[a][s_], per_prompt[b][s_],
+                                                                  alternative="two-sided", seed=cfg.seed).to_dict()
+                          for a, b in (("base", "base + rules"), ("base + rules", "aligned"), ("base", "aligned"))}
+                     for s_ in per_prompt["base"]}
     return TokenShiftReport(cfg, ts, adapter, ats, [tok.decode([t]) for t in boost_ids], loc, tox,
-                            {"pair": cfg.pair, "adapter_fit": fit})
+                            {"pair": cfg.pair, "adapter_fit": fit, "heldout_prompts": ev,
+                             "fit_prompts": train})
+
+
+def _per_prompt(ts: TokenShift, n_prompts: int) -> dict[str, np.ndarray]:
+    """Per prompt: positions, and positions in each band (the cluster unit of the intervals)."""
+    p = ts.prompt.numpy()
+    r = ts.rank.numpy()
+    count = lambda m: np.bincount(p[m], minlength=n_prompts).astype(float)  # noqa: E731
+    return {"n": count(np.ones_like(r, dtype=bool)), "unshifted": count(r == 1),
+            "marginal": count((r >= 2) & (r <= 3)), "shifted": count(r > 3)}
+
+
+def share_intervals(ts: TokenShift, n_prompts: int, seed: int = 0) -> dict[str, dict]:
+    """Each band's share of positions with a 95% interval resampling prompts."""
+    c = _per_prompt(ts, n_prompts)
+    return {k: stats.ratio_of_sums(c[k], c["n"], seed=seed).to_dict() for k in ("unshifted", "marginal", "shifted")}
+
+
+def gap_closed(base: TokenShift, rules: TokenShift, n_prompts: int, seed: int = 0) -> dict:
+    """Share of the gap to fully unshifted that the rules close, ``(u_rules − u) / (1 − u)``,
+    with a 95% interval resampling prompts jointly (both decodings are of the same prompts)."""
+    a, b = _per_prompt(base, n_prompts), _per_prompt(rules, n_prompts)
+
+    def closed(ua, na, ub, nb, axis=-1):
+        u0, u1 = ua.sum(axis) / na.sum(axis), ub.sum(axis) / nb.sum(axis)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return (u1 - u0) / (1 - u0)
+
+    arrays = (a["unshifted"], a["n"], b["unshifted"], b["n"])
+    value = float(closed(*arrays))
+    if not np.isfinite(value):
+        return stats.Estimate(value, value, value, float("nan"), n_prompts).to_dict()
+    lo, hi, se = stats._ci(arrays, closed, seed, 0.95)
+    return stats.Estimate(value, lo, hi, se, n_prompts).to_dict()
 
 
 def to_json(r: TokenShiftReport) -> dict:
+    n = r.shift.meta["n_prompts"]
+
     def summary(ts: TokenShift):
-        return {"shares": ts.shares(), "by_type": ts.shares_by_type(),
+        return {"shares": ts.shares(), "share_intervals": share_intervals(ts, n, r.config.seed),
+                "by_type": ts.shares_by_type(),
                 "position_profile": ts.position_profile(), "top_shifted": ts.top_shifted(20),
                 "mean_kl": float(ts.kl.mean()) if len(ts) else None}
     a = r.adapter
@@ -91,6 +144,7 @@ def to_json(r: TokenShiftReport) -> dict:
             "base_vs_aligned": summary(r.shift), "base_plus_rules_vs_aligned": summary(r.adapter_shift),
             "adapter": {"eos_slope": a.eos_slope, "boost": a.boost, "repeat_penalty": a.repeat_penalty,
                         "boost_tokens": r.boost_tokens, "fit": r.meta.get("adapter_fit")},
+            "rules_close": gap_closed(r.shift, r.adapter_shift, n, r.config.seed),
             "where": r.location, "toxicity": r.toxicity,
             "examples": r.shift.completions[:8]}
 
@@ -98,29 +152,43 @@ def to_json(r: TokenShiftReport) -> dict:
 def to_markdown(r: TokenShiftReport) -> str:
     j = to_json(r)
     s, sa = j["base_vs_aligned"]["shares"], j["base_plus_rules_vs_aligned"]["shares"]
-    recovered = ((sa["unshifted"] - s["unshifted"]) / max(1 - s["unshifted"], 1e-12))
+    ci, cia = j["base_vs_aligned"]["share_intervals"], j["base_plus_rules_vs_aligned"]["share_intervals"]
+    rc = j["rules_close"]
+
+    def pct(e):
+        return f"{e['value']:.1%} [{e['lo']:.1%}, {e['hi']:.1%}]"
+
     lines = [f"# Token shift: {r.meta['pair']}", "",
              f"The aligned model decodes greedily (≤ {r.config.max_new_tokens} tokens) from "
-             f"{r.shift.meta['n_prompts']} held-out prompts; at each position the base model ranks the "
-             "aligned model's token given the same prefix (Lin et al., 2023). Unshifted = rank 1, "
-             "marginal = 2–3, shifted = beyond.", "",
+             f"{r.shift.meta['n_prompts']} held-out prompts (deduplicated, none among the training prompts "
+             "the rules are fitted on); at each position the base model ranks the aligned model's token "
+             "given the same prefix (Lin et al., 2023). Unshifted = rank 1, marginal = 2–3, shifted = beyond. "
+             "Brackets: 95% intervals resampling prompts.", "",
              "| comparison | unshifted | marginal | shifted | positions |", "|---|---|---|---|---|",
              f"| Lin et al.: Llama-2-7b vs -chat | {LIN_ET_AL['unshifted']:.1%} | {LIN_ET_AL['marginal']:.1%} | {LIN_ET_AL['shifted']:.1%} | |",
-             f"| base vs aligned | {s['unshifted']:.1%} | {s['marginal']:.1%} | {s['shifted']:.1%} | {s['n']} |",
-             f"| base + rules vs aligned | {sa['unshifted']:.1%} | {sa['marginal']:.1%} | {sa['shifted']:.1%} | {sa['n']} |",
+             f"| base vs aligned | {pct(ci['unshifted'])} | {pct(ci['marginal'])} | {pct(ci['shifted'])} | {s['n']} |",
+             f"| base + rules vs aligned | {pct(cia['unshifted'])} | {pct(cia['marginal'])} | {pct(cia['shifted'])} | {sa['n']} |",
              "", f"The rules (Hewitt et al., 2024; fitted on training prompts: EOS slope "
              f"{r.adapter.eos_slope:g} per token, +{r.adapter.boost:g} on {len(r.boost_tokens)} tokens "
              f"({', '.join(repr(t.strip()) for t in r.boost_tokens[:15])}), repetition penalty "
-             f"{r.adapter.repeat_penalty:g}) close {recovered:.0%} of the gap between base and "
-             "fully unshifted on held-out prompts.", "",
+             f"{r.adapter.repeat_penalty:g}) close {pct(rc)} of the gap between base and "
+             "fully unshifted on held-out prompts (paired by prompt).", "",
              "## By token type", "", "| type | unshifted | marginal | shifted | n |", "|---|---|---|---|---|"]
     for t, v in j["base_vs_aligned"]["by_type"].items():
         lines.append(f"| {t} | {v['unshifted']:.1%} | {v['marginal']:.1%} | {v['shifted']:.1%} | {v['n']} |")
     lines += ["", "## Most often shifted tokens", "",
               ", ".join(f"`{t.strip() or repr(t)}` ({n})" for t, n in j["base_vs_aligned"]["top_shifted"]) or "(none)",
-              "", "## Toxicity (sampled, T = 1)", "", "| model | toxicity ± s.e. | n |", "|---|---|---|"]
+              "", "## Toxicity (sampled, T = 1; same prompts and seeds)", "", "| model | toxicity (alt-profanity-check) | n |", "|---|---|---|"]
     for k, v in r.toxicity.items():
-        lines.append(f"| {k} | {v['rate']:.3f} ± {v['se']:.3f} | {v['n']} |")
+        if k != "paired":
+            lines.append(f"| {k} | {v['rate']:.3f} | {v['n']} |")
+    if "paired" in r.toxicity:
+        lines += ["", "| paired difference (per prompt) | " + " | ".join(r.toxicity["paired"]) + " |",
+                  "|---|" + "---|" * len(r.toxicity["paired"])]
+        for comp in next(iter(r.toxicity["paired"].values())):
+            lines.append(f"| {comp} | " + " | ".join(
+                f"{d[comp]['value']:+.3f} [{d[comp]['lo']:+.3f}, {d[comp]['hi']:+.3f}]"
+                for d in r.toxicity["paired"].values()) + " |")
     w = r.location
     lines += ["", "## Where the shift lives", "",
               f"Residual offset ‖x_aligned − x_base‖ / ‖x_base‖ at the predicting position, {w['n_shifted']} shifted positions:", "",
