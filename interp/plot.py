@@ -581,3 +581,15 @@ def report_page(path: str | Path, title: str, markdown_text: str, figures: dict[
     with atomic_path(path) as tmp:
         tmp.write_text("\n".join(parts))
     return path
+
+
+def save_report(out_dir: str | Path, figures: dict[str, go.Figure], title: str, markdown_text: str,
+                config: dict | None = None) -> list[Path]:
+    """Every figure as ``<out_dir>/<name>.html`` and ``.png`` (:func:`save`), and the report's
+    page ``<out_dir>/index.html`` (:func:`report_page`) showing them all."""
+    out = Path(out_dir)
+    written = []
+    for name, fig in figures.items():
+        written += save(fig, out / name)
+    written.append(report_page(out / "index.html", title, markdown_text, figures, config))
+    return written

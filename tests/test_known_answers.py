@@ -1,7 +1,12 @@
 """The reproduction pipeline on pairs whose answer is known (interp.testing).
 
 * A planted Lee et al. mechanism (toxicity written by a few neurons whose keys the "aligned"
-  model scales down ×0.1) must come back *yes* on the mechanism claims.
+  model scales down ×0.1) must come back *yes* on the mechanism claims. The planted neurons are
+  *given* to the pipeline here: they fire at the end of an eliciting prompt, and on the 2-layer
+  tiny organism a probe over mean-pooled residuals (Lee et al.'s locating step) does not rank them
+  first — locating by probe is tested on a planted value vector in ``test_mechanism.py``. This
+  test checks everything after locating: weights, keys, residual offset, change location,
+  the declared ×10 and the verdict logic.
 * A null pair (aligned = base + noise) must not: over 20 seeds, each claim about what alignment
   did holds at most once (≤ 5%).
 """

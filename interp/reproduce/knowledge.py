@@ -40,7 +40,6 @@ from .. import hooks as H
 from .. import stats
 from ..directions import diff_in_means, random_direction
 from ..findings import Finding, finalize, findings_table
-from ..io import write_json, write_text
 from ..knowledge import (
     CATEGORIES,
     Curve,
@@ -590,20 +589,10 @@ def to_markdown(r: KnowledgeReport) -> str:
 
 
 def write(r: KnowledgeReport, out_dir: str | Path, figures: bool = True) -> list[Path]:
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "knowledge.json", to_json(r))
-    write_text(out / "knowledge.md", to_markdown(r))
-    written = [out / "knowledge.json", out / "knowledge.md"]
-    if figures:
-        from .. import plot
+    from . import write_report
 
-        figs = r.figures()
-        for name, fig in figs.items():
-            written += plot.save(fig, out / name)
-        written.append(plot.report_page(out / "index.html", f"Knowledge: {r.meta['pair']} (seed {r.config.seed})",
-                                        to_markdown(r), figs, asdict(r.config)))
-    return written
+    return write_report(out_dir, "knowledge", to_json(r), to_markdown(r), figures=r.figures if figures else None,
+                        title=f"Knowledge: {r.meta['pair']} (seed {r.config.seed})", config=asdict(r.config))
 
 
 def config_for(pair: str, **overrides) -> KnowledgeConfig:
@@ -653,17 +642,13 @@ def seeds_to_markdown(pair: str, reports: dict[int, KnowledgeReport]) -> str:
 
 def write_seeds(cfg: KnowledgeConfig, reports: dict[int, KnowledgeReport], out: str | Path,
                 figures: bool = True) -> list[Path]:
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    seeds = sorted(reports)
-    write_json(out / "knowledge_seeds.json", {
-        "pair": cfg.pair, "seeds": seeds,
-        "config": {k: v for k, v in asdict(cfg).items() if k not in ("seed", "pair")},
-        "claims": [m.to_dict() for m in seeds_summary(reports)]})
-    write_text(out / "knowledge_seeds.md", seeds_to_markdown(cfg.pair, reports))
-    written = [out / "knowledge_seeds.json", out / "knowledge_seeds.md"]
-    if figures:
-        from .. import plot
+    from .. import plot
+    from . import write_report
 
-        written += plot.save(plot.seeds_forest(seeds_summary(reports)), out / "seeds_forest")
-    return written
+    summary = seeds_summary(reports)
+    config = {k: v for k, v in asdict(cfg).items() if k not in ("seed", "pair")}
+    data = {"pair": cfg.pair, "seeds": sorted(reports), "config": config,
+            "claims": [m.to_dict() for m in summary]}
+    return write_report(out, "knowledge_seeds", data, seeds_to_markdown(cfg.pair, reports),
+                        figures=(lambda: {"seeds_forest": plot.seeds_forest(summary)}) if figures else None,
+                        title=f"Knowledge claims on {cfg.pair}", config=config)

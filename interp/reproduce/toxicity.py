@@ -43,7 +43,6 @@ from ..diff import (
 )
 from ..directions import Direction, cosine, diff_in_means, random_direction, train_probe
 from ..findings import Finding, finalize, findings_table
-from ..io import write_json, write_text
 from ..measure import Measurement, MeasureSpec, measure
 from ..neurons import (
     Neurons,
@@ -1063,20 +1062,10 @@ def figures(r: ToxicityReport, plot) -> dict:
 
 
 def write(r: ToxicityReport, out_dir: str | Path, *, figures: bool = False) -> list[Path]:
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "toxicity.json", to_json(r))
-    write_text(out / "toxicity.md", to_markdown(r))
-    written = [out / "toxicity.json", out / "toxicity.md"]
-    if figures:
-        from .. import plot
+    from . import write_report
 
-        figs = r.figures()
-        for name, fig in figs.items():
-            written += plot.save(fig, out / name)
-        written.append(plot.report_page(out / "index.html", f"Toxicity mechanism: {r.pair} (seed {r.config.seed})",
-                                        to_markdown(r), figs, asdict(r.config)))
-    return written
+    return write_report(out_dir, "toxicity", to_json(r), to_markdown(r), figures=r.figures if figures else None,
+                        title=f"Toxicity mechanism: {r.pair} (seed {r.config.seed})", config=asdict(r.config))
 
 
 def config_for(pair: str, **overrides) -> ToxicityConfig:
@@ -1195,18 +1184,9 @@ def seeds_to_markdown(sr: SeedsReport) -> str:
 
 
 def write_seeds(sr: SeedsReport, out: str | Path, *, figures: bool = True) -> list[Path]:
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "toxicity_seeds.json", seeds_to_json(sr))
-    write_text(out / "toxicity_seeds.md", seeds_to_markdown(sr))
-    written = [out / "toxicity_seeds.json", out / "toxicity_seeds.md"]
-    if figures:
-        from .. import plot
+    from . import write_report
 
-        figs = sr.figures()
-        for name, fig in figs.items():
-            written += plot.save(fig, out / name)
-        md = seeds_to_markdown(sr).replace("/toxicity.md)", "/index.html)")
-        written.append(plot.report_page(out / "index.html", f"Lee et al.'s claims on {sr.pair}", md, figs,
-                                        seeds_to_json(sr)["config"]))
-    return written
+    data = seeds_to_json(sr)
+    return write_report(out, "toxicity_seeds", data, seeds_to_markdown(sr),
+                        figures=sr.figures if figures else None, title=f"Lee et al.'s claims on {sr.pair}",
+                        config=data["config"])
