@@ -24,7 +24,8 @@ def test_the_readme_blocks_are_what_the_committed_reports_say():
 
 
 def test_committed_reports_carry_every_figure():
-    """Each committed seed folder holds a PNG of every figure its report has, and nothing stale."""
+    """Seed 0's committed folder holds a PNG of every figure its report has, and nothing stale
+    (the other seeds commit their JSON and markdown; their figures regenerate with the command)."""
     import json
 
     from interp.reproduce import knowledge as K
@@ -33,7 +34,7 @@ def test_committed_reports_carry_every_figure():
     folder = ROOT / "figures" / "out" / "organism-small"
     summary = json.loads((folder / "toxicity_seeds.json").read_text())
     assert (folder / "seeds_forest.png").exists()
-    for s in summary["seeds"]:
+    for s in summary["seeds"][:1]:
         rep = json.loads((folder / f"seed-{s}" / "toxicity.json").read_text())
         want = set(FIGURE_NAMES) | {f"dose_{name}" for name in rep["dev_sweeps"]}
         if not rep["config"]["per_layer_location"]:
@@ -44,8 +45,8 @@ def test_committed_reports_carry_every_figure():
     ksummary = json.loads((kfolder / "knowledge_seeds.json").read_text())
     names = set(K.FIGURE_NAMES)
     assert (kfolder / "seeds_forest.png").exists()
-    for s in ksummary["seeds"]:
-        assert {p.stem for p in (kfolder / f"seed-{s}").glob("*.png")} == names, s
+    s0 = ksummary["seeds"][0]
+    assert {p.stem for p in (kfolder / f"seed-{s0}").glob("*.png")} == names
     # Nothing of the earlier layout lingers at the top of figures/out.
     assert not list((ROOT / "figures" / "out").glob("*.png"))
 
