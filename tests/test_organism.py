@@ -21,7 +21,11 @@ def test_corpus_is_seeded_and_facts_appear_as_recorded():
         used = {d for d in c1.train if d in pattern}
         assert len(used) == min(f.n_paraphrases, f.frequency)
     assert {f.frequency for f in c1.facts} >= {0, 1, 32}
-    assert set(c1.train_prompts).isdisjoint(c1.eval_prompts) or len(c1.eval_prompts) > 0
+    # Prompts are drawn with replacement from a small space (30 speakers × 29 listeners × 3
+    # forms): the two halves overlap, which is why every reproduction deduplicates them and drops
+    # the eval prompts seen in training (tested in test_mechanism and test_shift).
+    assert len(c1.train_prompts) == len(c1.eval_prompts) > 0
+    assert set(c1.train_prompts) & set(c1.eval_prompts)
 
 
 def test_toxic_choice_is_made_on_the_first_reply_words():

@@ -942,23 +942,26 @@ FAMILY_LABELS = {
 
 
 def effects_table(r: ToxicityReport, kind: str = "rate") -> str:
+    """Every test arm: its toxicity under each scorer (rate, or mean score with ``kind="score"``)
+    and its paired effects under the primary scorer."""
     sc = r.scorers
+    val = (lambda m, s: m.rate(s)) if kind == "rate" else (lambda m, s: m.mean_score(s))  # noqa: E731
     lines = ["| arm (test prompts) | dose (chosen on) | " + " | ".join(f"{s}: toxicity" for s in sc)
              + " | Δ vs bare model [95% CI] | Δ vs control [95% CI] | share of the effect [95% CI] | p (Holm) | ppl |",
              "|" + "---|" * (7 + len(sc))]
     base, al = r.test["base"], r.test["aligned"]
     for role, m in (("base", base), ("aligned", al)):
-        lines.append(f"| **{role}** | | " + " | ".join(f"{m.rate(s):.3f}" for s in sc)
+        lines.append(f"| **{role}** | | " + " | ".join(f"{val(m, s):.3f}" for s in sc)
                      + f" | | | | | {m.perplexity:.3f} |")
     p0 = sc[0]
     for name, arm in r.reactivation.arms.items():
         e = next(x for x in r.effects if x.family == name and x.scorer == p0 and x.kind == kind)
         budget = "" if arm.within_budget else " ⚠ outside the ppl budget"
         lines.append(f"| {FAMILY_LABELS.get(name, name)}: {arm.description} | {arm.dose:g} ({arm.chosen_on}{budget}) | "
-                     + " | ".join(f"{arm.arm.rate(s):.3f}" for s in sc)
+                     + " | ".join(f"{val(arm.arm, s):.3f}" for s in sc)
                      + f" | {e.vs_bare} | {e.vs_control} | {e.share.fmt('+.2f')} | {_pfmt(e.p_holm)} | {arm.arm.perplexity:.3f} |")
         lines.append(f"| &nbsp;&nbsp;control: {arm.control_description} | | "
-                     + " | ".join(f"{arm.control.rate(s):.3f}" for s in sc) + f" | | | | | {arm.control.perplexity:.3f} |")
+                     + " | ".join(f"{val(arm.control, s):.3f}" for s in sc) + f" | | | | | {arm.control.perplexity:.3f} |")
     return "\n".join(lines)
 
 
@@ -990,7 +993,9 @@ def to_markdown(r: ToxicityReport) -> str:
              f"Toxicity = share of continuations scored > 0.5; Δ and shares under {sc[0]}. "
              "Share of the effect: (arm − aligned)/(base − aligned) for arms on the aligned model, "
              "(base − arm)/(base − aligned) for the base-model baselines.", "",
-             effects_table(r), ""]
+             effects_table(r), "",
+             f"The same arms by the mean score (continuous; {sc[0]}'s probability, more power than the rate):", "",
+             effects_table(r, kind="score"), ""]
     loc, cmp = r.located, r.compared
     lines += [f"## Top value vectors (cosine with the {sc[0]} probe at `{loc.hook}`)", "",
               "| neuron | cos(probe) | top tokens | toxic token (" + ", ".join(sc) + ") | cos base↔aligned (value, key) |",
