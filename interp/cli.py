@@ -27,9 +27,11 @@ def _quiet_libraries() -> None:
 
 
 def cmd_organism_build(args) -> int:
-    from .io import read_json
+    from .io import check_replaceable, read_json
     from .organism import build_organism, metrics_table
 
+    if args.out:  # before minutes of work: never replace a folder of the user's
+        check_replaceable(args.out)
     t = time.time()
     path = build_organism(args.size, align=args.align, seed=args.seed, out=args.out,
                           progress=not args.no_progress)
@@ -115,9 +117,18 @@ def _overrides(cfg_cls, pairs: list[str]) -> dict:
     return out
 
 
+def _check_out(path) -> None:
+    """A reproduction writes files into ``--out`` (never deleting any): it must not be a file."""
+    from pathlib import Path
+
+    if path and Path(path).exists() and not Path(path).is_dir():
+        raise SystemExit(f"--out {path} is a file; give a folder (created if missing)")
+
+
 def cmd_reproduce_toxicity(args) -> int:
     from .reproduce import toxicity as T
 
+    _check_out(args.out)
     cfg = T.config_for(args.pair, **_overrides(T.ToxicityConfig, args.set))
     out = args.out or f"out/toxicity/{args.pair.replace(':', '-')}"
     seeds = T.parse_seeds(args.seeds if args.seeds is not None else args.seed)
@@ -130,6 +141,7 @@ def cmd_reproduce_toxicity(args) -> int:
 def cmd_reproduce_token_shift(args) -> int:
     from .reproduce import token_shift as S
 
+    _check_out(args.out)
     cfg = S.TokenShiftConfig(pair=args.pair, n_prompts=args.prompts,
                              template=S.template_for(args.template), seed=args.seed)
     report = S.run(cfg)
@@ -144,6 +156,7 @@ def cmd_reproduce_knowledge(args) -> int:
     from .reproduce import knowledge as K
     from .reproduce.toxicity import parse_seeds
 
+    _check_out(args.out)
     cfg = K.config_for(args.pair, **_overrides(K.KnowledgeConfig, args.set))
     out = args.out or f"out/knowledge/{args.pair.replace(':', '-')}"
     seeds = parse_seeds(args.seeds if args.seeds is not None else args.seed)

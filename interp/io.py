@@ -107,17 +107,46 @@ def read_json(path: str | os.PathLike) -> Any:
     return json.loads(Path(path).read_text())
 
 
+def check_replaceable(path: str | os.PathLike) -> Path:
+    """Raise unless ``path`` may be replaced as a whole: it does not exist, is an empty folder,
+    lies inside interp's cache, or holds interp's marker (:data:`MARKER`, written into every
+    folder :func:`atomic_dir` makes). A file, or a folder holding anything else, is the user's:
+    interp never deletes it."""
+    path = Path(path)
+    if not path.exists():
+        return path
+    if not path.is_dir():
+        raise FileExistsError(f"{path} is a file; interp writes a folder there and will not replace it")
+    if (path / MARKER).exists() or not any(path.iterdir()):
+        return path
+    try:
+        path.resolve().relative_to(cache_dir().resolve())
+        return path
+    except ValueError:
+        pass
+    raise FileExistsError(f"{path} holds files interp did not write (no {MARKER} marker); "
+                          "choose a new or empty folder — interp never deletes what it did not write")
+
+
+#: Written into every folder :func:`atomic_dir` makes: interp may replace such a folder later.
+MARKER = ".interp-output"
+
+
 @contextmanager
 def atomic_dir(path: str | os.PathLike):
     """Yield a temporary folder beside ``path``; rename it to ``path`` only if the block succeeds.
 
-    An interrupted build leaves at most a ``.tmp`` folder that nothing reads back.
+    An interrupted build leaves at most a ``.tmp`` folder that nothing reads back. ``path`` is
+    checked before the work starts (:func:`check_replaceable`): a folder of the user's is never
+    deleted.
     """
-    path = Path(path)
+    path = check_replaceable(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
         yield tmp
+        (tmp / MARKER).write_text("written by interp; interp may replace this folder\n")
+        check_replaceable(path)  # still ours after the work (nobody wrote into it meanwhile)
         if path.exists():
             shutil.rmtree(path)
         os.replace(tmp, path)
