@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # interp's two entry points. Each sets everything up first (a .venv beside this file), then:
-#   bash run.sh reproduce   builds the organisms (five seeds) and runs the toxicity and knowledge reproductions
+#   bash run.sh reproduce   builds the organisms (five toxicity seeds, three knowledge seeds) and runs the toxicity,
+#                           token-shift and knowledge reproductions, then the README's generated blocks
 #   bash run.sh test        runs ruff, the test suite, then the rebuild check of the committed seed-0 report
 #                           (what CI runs; INTERP_SKIP_REBUILD=1 skips the ~10-minute rebuild)
 set -euo pipefail
@@ -48,7 +49,9 @@ case "$cmd" in
         setup
         browser
         "$VENV/bin/interp" reproduce toxicity --pair organism:small --seeds 0-4 --out figures/out/organism-small --no-progress "$@"
-        "$VENV/bin/interp" reproduce knowledge --pair organism:knowledge --out figures/out
+        "$VENV/bin/interp" reproduce token-shift --pair organism:small --out figures/out/token-shift/organism-small-dpo
+        "$VENV/bin/interp" reproduce token-shift --pair organism:small:sft --out figures/out/token-shift/organism-small-sft
+        "$VENV/bin/interp" reproduce knowledge --pair organism:knowledge --seeds 0-2 --out figures/out/organism-knowledge
         "$VENV/bin/interp" figures
         ;;
     test)

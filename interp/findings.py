@@ -100,7 +100,7 @@ def findings_table(findings: list[Finding], *, scorers: list[str] | None = None,
             cells.append("" if v is None else ("✓" if v else "✗"))
         verdict = "yes" if f.holds else "**no**"
         extra = f" ({f.note})" if f.note else ""
-        if not f.holds and f.mde is not None and math.isfinite(f.mde):
+        if not f.holds and f.mde is not None and math.isfinite(f.mde) and f.mde > 0:
             extra += f"; smallest detectable effect {f.mde:.3f}"
         lines.append(f"| {f.claim} | {f.measured}{extra} | " + " | ".join(cells)
                      + f" | {_p(f.p_holm)} | {verdict} | {f.criterion} |")
@@ -162,7 +162,7 @@ def summarize_seeds(per_seed: dict[int, list[Finding]]) -> list[SeedSummary]:
 
 def seeds_table(summaries: list[SeedSummary], *, paper: str = "the paper") -> str:
     """Markdown: per claim, the verdict with k/n and how many seeds each scorer supports."""
-    scorers = sorted({s for m in summaries for s in m.holds_by if s != "any"})
+    scorers = sorted({s for m in summaries for s in m.holds_by if s != "any"}) or ["any"]
     lines = [f"| {paper}'s claim | " + " | ".join(f"{s} (seeds)" for s in scorers)
              + " | verdict (seeds where it holds under every scorer, Holm-corrected) | effect per seed [95% CI] |",
              "|" + "---|" * (3 + len(scorers))]

@@ -141,3 +141,10 @@ def test_ratio_of_sums_weights_clusters_by_size():
     assert r.value == pytest.approx(0.5) and r.n == 2
     assert stats.ratio_of_sums([2, 2, 2], [4, 4, 4]).lo == pytest.approx(0.5)
     assert math.isnan(stats.ratio_of_sums([0], [0]).value)
+
+
+def test_seed_table_of_scorer_free_claims_has_its_column():
+    (m,) = summarize_seeds({s: finalize([_f("c", {"any": s > 0}, None)]) for s in range(3)})
+    table = seeds_table([m])
+    head, rule, row = table.splitlines()
+    assert head.count("|") == rule.count("|") == row.count("|") and "any (seeds)" in head and "2/3" in row

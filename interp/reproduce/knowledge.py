@@ -414,7 +414,8 @@ def findings(r: KnowledgeReport, alpha: float = 0.05) -> list[Finding]:
     out: list[Finding] = []
 
     def add(key, claim, anchor, criterion, measured, holds, p=None, effect=None, requires=None):
-        mde = stats.min_detectable(effect.se) if effect is not None and np.isfinite(effect.se) else None
+        mde = (stats.min_detectable(effect.se) if effect is not None and np.isfinite(effect.se) and effect.se > 0
+               else None)  # no spread (every fact the same): nothing to say about power
         out.append(Finding(key, claim, anchor, criterion, measured, {"any": bool(holds)}, p, effect=effect,
                            mde=mde, requires=requires))
 

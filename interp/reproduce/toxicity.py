@@ -820,7 +820,7 @@ def run(cfg: ToxicityConfig, *, pair=None, data: dict | None = None, scorers=Non
         log(f"[{i}/5] {label}")
         t = time.time()
         out = fn()
-        timings[f"{label.split()[0]}_s"] = time.time() - t
+        timings[f"{label.split()[0].rstrip(':')}_s"] = time.time() - t
         return out
 
     loc = step(1, "locate: probes and value vectors", lambda: locate(pair, s, cfg, scorers, neurons=neurons, progress=progress))
