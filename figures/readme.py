@@ -44,16 +44,17 @@ def arms_table(rep: dict) -> str:
     sc = rep["scorers"]
     p0 = sc[0]
     lines = ["| arm (test prompts) | dose (chosen on) | " + " | ".join(sc)
-             + f" | Δ vs control ({p0}) | share of the effect undone ({p0}) | p (Holm) |",
-             "|" + "---|" * (5 + len(sc))]
+             + f" | Δ vs control ({p0}) | share of the effect undone ({p0}) | the same by mean score | p (Holm) |",
+             "|" + "---|" * (6 + len(sc))]
     for role in ("base", "aligned"):
         m = rep["test"][role]
-        lines.append(f"| **{role}** (n = {m['n']}) | | " + " | ".join(f"{m['rate'][s]:.3f}" for s in sc) + " | | | |")
+        lines.append(f"| **{role}** (n = {m['n']}) | | " + " | ".join(f"{m['rate'][s]:.3f}" for s in sc) + " | | | | |")
     for name, arm in rep["arms"].items():
-        e = next(x for x in rep["effects"] if x["family"] == name and x["scorer"] == p0 and x["kind"] == "rate")
+        e, es = (next(x for x in rep["effects"] if x["family"] == name and x["scorer"] == p0 and x["kind"] == k)
+                 for k in ("rate", "score"))
         lines.append(f"| {FAMILY_LABELS.get(name, name)} ({arm['description']}) | {arm['dose']:g} ({arm['chosen_on']}) | "
                      + " | ".join(f"{arm['arm']['rate'][s]:.3f}" for s in sc)
-                     + f" | {_est(e['vs_control'])} | {_est(e['share'], '+.2f')} | {_pfmt(e['p_holm'])} |")
+                     + f" | {_est(e['vs_control'])} | {_est(e['share'], '+.2f')} | {_est(es['share'], '+.2f')} | {_pfmt(e['p_holm'])} |")
     return "\n".join(lines)
 
 
