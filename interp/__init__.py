@@ -19,7 +19,7 @@ them.) :mod:`interp.stats` holds the paired,
 prompt-clustered statistics; :mod:`interp.testing` pairs with a known answer.
 """
 
-from . import hooks, plot, stats, testing
+from . import catalog, hooks, plot, stats, testing
 from .attribution import locate_change
 from .diff import key_activation_change, residual_offset, weight_diff
 from .directions import Direction, diff_in_means, random_direction, train_probe
@@ -48,7 +48,7 @@ def reproduce_toxicity(pair: str = "organism:small", *, seeds=None, out=None, pr
 
 
 __all__ = [
-    "AblateDirection", "AddVector", "ClampNeurons", "Direction", "Finding", "MeasureSpec", "Neurons",
+    "catalog", "AblateDirection", "AddVector", "ClampNeurons", "Direction", "Finding", "MeasureSpec", "Neurons",
     "Pair", "PatchActivations", "ScaleNeurons", "diff_in_means", "get_scorer", "get_scorers", "hooks",
     "key_activation_change", "load_model", "load_pair", "locate_change", "perplexity", "plot",
     "random_direction", "random_neurons", "rank_value_vectors", "record_pair",

@@ -166,6 +166,15 @@ def cmd_reproduce_knowledge(args) -> int:
     return 0
 
 
+def cmd_pairs(args) -> int:
+    """The pair catalogue: every name ``--pair`` and ``interp.load_pair`` accept."""
+    from .catalog import names
+
+    for name, what in names().items():
+        print(f"{name:18s} {what}")
+    return 0
+
+
 def cmd_figures(args) -> int:
     """Run every script in ``figures/`` (its ``main(out_dir)``): today ``readme.py``, which
     renders the README's generated blocks from the committed reports. (Each reproduction writes
@@ -217,6 +226,9 @@ def main(argv=None) -> int:
     rb.add_argument("--out", default=None, help="also write the twin's recipe and measurements here")
     rb.set_defaults(func=cmd_real_build)
 
+    pr = sub.add_parser("pairs", help="list the pair catalogue (every name --pair accepts)")
+    pr.set_defaults(func=cmd_pairs)
+
     d = sub.add_parser("demo", help="load an organism pair, record it, print a summary")
     d.add_argument("--size", choices=["tiny", "small"], default="tiny")
     d.set_defaults(func=cmd_demo)
@@ -224,7 +236,7 @@ def main(argv=None) -> int:
     rep = sub.add_parser("reproduce", help="run a reproduction on a pair, write JSON and markdown")
     rep_sub = rep.add_subparsers(dest="reproduce_command", required=True)
     tox = rep_sub.add_parser("toxicity", help="Lee et al. (2024): locate, compare, reactivate")
-    tox.add_argument("--pair", default="organism:small")
+    tox.add_argument("--pair", default="organism:small", help="a name from `interp pairs`")
     tox.add_argument("--out", default=None, help="output folder (default out/toxicity/<pair>)")
     tox.add_argument("--seed", type=int, default=0)
     tox.add_argument("--seeds", default=None,

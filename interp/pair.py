@@ -24,6 +24,8 @@ from typing import Any
 
 import torch
 
+from .registry import PairSpec, pair_names, register_pair, resolve_model, resolve_pair
+
 log = logging.getLogger(__name__)
 
 
@@ -210,11 +212,9 @@ def load_model(source, *, tokenizer=None, device=None, dtype=torch.float32, name
     src = str(source)
     if src in GGUF_ALIASES:
         return load_gguf(GGUF_ALIASES[src](), device=device, dtype=dtype, name=name or src)
-    if src.startswith("organism:"):
-        from .organism import organism_model_dir
-
-        src = str(organism_model_dir(src))
-        name = name or str(source)
+    registered = resolve_model(src)
+    if registered is not None:  # e.g. organism:small:base (see interp.registry)
+        src, name = str(registered), name or str(source)
     if src.endswith(".gguf"):
         return load_gguf(src, device=device, dtype=dtype, name=name)
     path = Path(src)
@@ -279,43 +279,30 @@ def check_comparable(base, aligned) -> None:
         break
 
 
-def load_pair(base, aligned=None, *, device=None, dtype=torch.float32, name: str | None = None) -> Pair:
+def load_pair(base, aligned=None, *, device=None, dtype=torch.float32, name: str | None = None,
+              info: dict | None = None, share_tokenizer: bool = False) -> Pair:
     """Load a :class:`Pair`.
 
-    ``load_pair("organism:small")`` or ``load_pair(<name in PAIRS>)`` resolves a named pair;
-    ``load_pair(base_source, aligned_source)`` takes any two sources that :func:`load_model` accepts.
+    ``load_pair(name)`` resolves a registered pair (:mod:`interp.registry`; ``import interp``
+    registers the organisms, the real-weight twins and the hub pairs: ``interp.catalog.names()``
+    lists them). ``load_pair(base_source, aligned_source)`` takes any two sources that
+    :func:`load_model` accepts.
     """
-    info: dict = {}
+    info = dict(info or {})
     if aligned is None:
         if not isinstance(base, str):
             raise TypeError("load_pair(x) with one argument needs a pair name")
-        pair_name = base
-        if pair_name.startswith("organism:"):
-            from .organism import organism_pair_sources
-
-            base, aligned, info = organism_pair_sources(pair_name)
-        elif pair_name in REAL_PAIRS:
-            from .real import real_pair_sources
-
-            base, aligned, info = real_pair_sources(pair_name)
-        elif pair_name == "gpt2-medium-dpo":
-            ckpt = os.environ.get("INTERP_LEE_DPO_CHECKPOINT")
-            if not ckpt:
-                raise ModelUnavailableError(
-                    "gpt2-medium-dpo needs Lee et al.'s DPO checkpoint: set INTERP_LEE_DPO_CHECKPOINT "
-                    "to the path of their dpo.pt, or call lee_dpo_pair(path)")
-            return lee_dpo_pair(ckpt, device=device, dtype=dtype)
-        elif pair_name in PAIRS:
-            base, aligned, note = PAIRS[pair_name]
-            info = {"alignment": note}
-        else:
-            known = ["organism:tiny", "organism:small", "organism:small:sft", *REAL_PAIRS,
-                     "gpt2-medium-dpo", *PAIRS]
-            raise ModelUnavailableError(f"unknown pair name {pair_name!r}; known: {', '.join(known)}")
-        name = name or pair_name
+        spec = resolve_pair(base)
+        if spec is None:
+            known = ", ".join(pair_names()) or "(none registered: import interp)"
+            raise ModelUnavailableError(f"unknown pair name {base!r}; known: {known}")
+        if spec.loader is not None:
+            return spec.loader(device=device, dtype=dtype)
+        return load_pair(spec.base, spec.aligned, device=device, dtype=dtype, name=name or spec.name,
+                         info=spec.info, share_tokenizer=spec.share_tokenizer)
     b = load_model(base, device=device, dtype=dtype, name=_source_name(base, "base"))
     # A real pair's twin was trained through the packaged model's own tokenizer: use it for both.
-    shared = b.tokenizer if info.get("real") else None
+    shared = b.tokenizer if share_tokenizer else None
     a = load_model(aligned, tokenizer=shared, device=device, dtype=dtype,
                    name=_source_name(aligned, "aligned"))
     if a.tokenizer is None and b.tokenizer is not None:
@@ -323,6 +310,25 @@ def load_pair(base, aligned=None, *, device=None, dtype=torch.float32, name: str
     check_comparable(b, a)
     info.update(base=_source_name(base, "base"), aligned=_source_name(aligned, "aligned"))
     return Pair(b, a, name=name or f"{info['base']} vs {info['aligned']}", info=info)
+
+
+def _lee_spec(name: str) -> PairSpec:
+    ckpt = os.environ.get("INTERP_LEE_DPO_CHECKPOINT")
+    if not ckpt:
+        raise ModelUnavailableError(
+            "gpt2-medium-dpo needs Lee et al.'s DPO checkpoint: set INTERP_LEE_DPO_CHECKPOINT "
+            "to the path of their dpo.pt, or call lee_dpo_pair(path)")
+    return PairSpec(name, None, None, loader=lambda **kw: lee_dpo_pair(ckpt, **kw))
+
+
+def _hub_spec(name: str) -> PairSpec:
+    base, aligned, note = PAIRS[name]
+    return PairSpec(name, base, aligned, {"alignment": note})
+
+
+register_pair("gpt2-medium-dpo", _lee_spec, describe="GPT-2 medium vs Lee et al.'s DPO checkpoint")
+for _name, (_b, _a, _note) in PAIRS.items():
+    register_pair(_name, _hub_spec, describe=f"{_b} vs {_a} ({_note}; hub)")
 
 
 def load_state_checkpoint(path: str | os.PathLike) -> dict:

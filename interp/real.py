@@ -20,6 +20,7 @@ from pathlib import Path
 from .io import atomic_dir, cache_dir, read_json, stable_hash, write_json
 from .organism.align import AlignConfig, dpo, preference_pairs
 from .prompts import eliciting_prompts, neutral_texts
+from .registry import PairSpec, register_pair
 
 RECIPE_VERSION = 1
 #: Bump when the measurement changes (2: the twin measured through the packaged tokenizer; the
@@ -183,6 +184,16 @@ def real_pair_sources(name: str) -> tuple[str, str, dict]:
     manifest = read_json(aligned / "manifest.json")
     cfg = RealAlignConfig(model=name)
     return name, str(aligned / "model"), {"real": manifest, "data": real_data(cfg)}
+
+
+def real_pair_spec(name: str) -> PairSpec:
+    """The catalogue's entry: the packaged model and its DPO twin, sharing the packaged tokenizer."""
+    base, aligned, info = real_pair_sources(name)
+    return PairSpec(name, base, aligned, info, share_tokenizer=True)
+
+
+for _name in ("smollm2", "gemma3"):
+    register_pair(_name, real_pair_spec, describe=f"the packaged {_name} model vs its DPO twin made here")
 
 
 def metrics_table(manifest: dict) -> str:

@@ -21,3 +21,10 @@ def test_demo_runs_on_the_tiny_pair(use_organism_cache, capsys):
     assert main(["demo", "--size", "tiny"]) == 0
     out = capsys.readouterr().out
     assert "recorded" in out and "layer" in out
+
+
+def test_pairs_lists_the_catalogue(capsys):
+    assert main(["pairs"]) == 0
+    out = capsys.readouterr().out
+    for name in ("organism:…", "smollm2", "gemma3", "gpt2-medium-dpo", "qwen2.5-0.5b"):
+        assert name in out

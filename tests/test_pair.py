@@ -128,3 +128,26 @@ def test_pair_tokenizers_that_add_different_special_tokens(tokenizer):
     b = bridge_from_module(make_gpt2(tokenizer), no_bos)
     with pytest.raises(PairMismatchError, match="encode .* differently"):
         check_comparable(a, b)
+
+
+def test_a_new_pair_kind_is_one_registration(tmp_path, tokenizer):
+    """The catalogue: a module registers a resolver; load_pair and the list of names see it."""
+    import interp
+    from interp.registry import _PREFIX, PairSpec, register_pair
+
+    from .conftest import make_gpt2
+
+    for role, seed in (("base", 0), ("aligned", 1)):
+        make_gpt2(tokenizer, seed=seed).save_pretrained(tmp_path / role)
+        tokenizer.save_pretrained(tmp_path / role)
+    register_pair("toy:", lambda name: PairSpec(name, str(tmp_path / "base"), str(tmp_path / "aligned"),
+                                                {"data": {"note": name}}), prefix=True, describe="toys")
+    try:
+        assert interp.catalog.names()["toy:…"] == "toys"
+        pair = interp.load_pair("toy:one")
+        assert pair.name == "toy:one" and pair.info["data"] == {"note": "toy:one"}
+        assert pair.cfg.n_layers == 2
+    finally:
+        _PREFIX.pop("toy:")
+    with pytest.raises(interp.pair.ModelUnavailableError, match="unknown pair name 'toy:one'"):
+        interp.load_pair("toy:one")

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from ..io import atomic_dir, cache_dir, code_hash, hash_texts, read_json, stable_hash, write_json
+from ..registry import PairSpec, register_model, register_pair
 from .align import AlignConfig, dpo, preference_pairs, sft, sft_examples
 from .corpus import CorpusConfig, Fact, generate_corpus
 from .train import ModelConfig, TrainConfig, gpt2_model, pack, pretrain
@@ -393,6 +394,12 @@ def base_dir_of(manifest: dict) -> Path:
     return _organism_root() / Path(manifest["base_dir"]).name
 
 
+def organism_pair_spec(spec: str) -> PairSpec:
+    """The catalogue's entry for ``organism:<size>[:<dpo|sft|hide>][@seed]`` (built on first use)."""
+    base, aligned, info = organism_pair_sources(spec)
+    return PairSpec(spec, base, aligned, info)
+
+
 def organism_pair_sources(spec: str) -> tuple[str, str, dict]:
     """``organism:<size>[:<dpo|sft|hide>][@seed]`` → (base folder, aligned folder, manifest)."""
     size, method, seed = parse_spec(spec)
@@ -404,6 +411,11 @@ def organism_pair_sources(spec: str) -> tuple[str, str, dict]:
     base = base_dir_of(manifest)
     info = {"organism": manifest, "data": load_data(base), "seed": seed}
     return str(base / "model"), str(aligned_dir / "model"), info
+
+
+register_pair("organism:", organism_pair_spec, prefix=True,
+              describe="a model organism built here: organism:<tiny|small|knowledge>[:<dpo|sft|hide>][@seed]")
+register_model("organism:", lambda spec: str(organism_model_dir(spec)))
 
 
 def metrics_table(manifest: dict) -> str:

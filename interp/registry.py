@@ -1,0 +1,67 @@
+"""The pair catalogue's registry: pair names (and model names) → how to load them.
+
+The registry sits at the bottom of the package, so that the builders above it — the model
+organism, the real-weight twins, the hub pairs — register themselves when they are imported,
+and :func:`interp.pair.load_pair` resolves any registered name without importing a builder
+(``import interp`` imports them all; :mod:`interp.catalog` lists what is registered). A new pair
+kind is one module that calls :func:`register_pair`; nothing below it changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class PairSpec:
+    """What a named pair is: two loadable sources (anything :func:`interp.pair.load_model`
+    takes), what the pair carries (``info``: its prompt set under ``"data"``, its manifest),
+    and whether the aligned model must use the base model's tokenizer."""
+
+    name: str
+    base: Any
+    aligned: Any
+    info: dict = field(default_factory=dict)
+    share_tokenizer: bool = False
+    loader: Callable[..., Any] | None = None  # a pair that loads itself (e.g. from a checkpoint)
+
+
+_EXACT: dict[str, tuple[Callable[[str], PairSpec], str]] = {}
+_PREFIX: dict[str, tuple[Callable[[str], PairSpec], str]] = {}
+_MODELS: dict[str, Callable[[str], str]] = {}
+
+
+def register_pair(name: str, resolver: Callable[[str], PairSpec], *, prefix: bool = False,
+                  describe: str = "") -> None:
+    """Register ``name`` (or every name starting with ``name`` when ``prefix``)."""
+    (_PREFIX if prefix else _EXACT)[name] = (resolver, describe)
+
+
+def register_model(prefix: str, resolver: Callable[[str], str]) -> None:
+    """Model names starting with ``prefix`` resolve to a loadable source (e.g. a folder)."""
+    _MODELS[prefix] = resolver
+
+
+def resolve_pair(name: str) -> PairSpec | None:
+    if name in _EXACT:
+        return _EXACT[name][0](name)
+    for p, (resolver, _) in sorted(_PREFIX.items(), key=lambda kv: -len(kv[0])):
+        if name.startswith(p):
+            return resolver(name)
+    return None
+
+
+def resolve_model(name: str) -> str | None:
+    for p, resolver in sorted(_MODELS.items(), key=lambda kv: -len(kv[0])):
+        if name.startswith(p):
+            return resolver(name)
+    return None
+
+
+def pair_names() -> dict[str, str]:
+    """Every registered name (prefixes end in ``…``) with its description."""
+    out = {n: d for n, (_, d) in _EXACT.items()}
+    out.update({f"{p}…": d for p, (_, d) in _PREFIX.items()})
+    return dict(sorted(out.items()))
