@@ -21,7 +21,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 PAIR = os.environ.get("INTERP_NOTEBOOK_PAIR", "organism:small")
 
 from interp import hooks as H, plot
-from interp.pair import load_pair
+from interp import load_pair
 pair = load_pair(PAIR)
 pair""",
 "md:The organism's manifest holds what its build measured: toxicity of sampled continuations, held-out perplexity, fact recall.",
@@ -117,7 +117,7 @@ PAIR = os.environ.get("INTERP_NOTEBOOK_PAIR", "organism:small")
 
 from IPython.display import Markdown
 from interp import plot
-from interp.pair import load_pair
+from interp import load_pair
 from interp.reproduce import token_shift as S
 
 pair = load_pair(PAIR)
@@ -144,9 +144,8 @@ PAIR = os.environ.get("INTERP_KNOWLEDGE_PAIR", "organism:knowledge")
 
 from IPython.display import Markdown
 from interp import plot
-from interp.organism import metrics_table
-from interp.organism.corpus import TEMPLATES
-from interp.pair import load_pair
+from interp import load_pair
+from interp.organism import TEMPLATES, metrics_table
 
 pair = load_pair(PAIR)
 facts = pair.info["data"]["facts"]
@@ -162,7 +161,7 @@ plot.knowledge_levels(levels)""",
 "the possible jobs (TransformerLens' logit lens): is the right job still ranked first?",
 """from interp import hooks as H
 from interp.knowledge import answer_candidates, lens_accuracy
-from interp.organism.build import HideConfig, hide_split
+from interp.organism import HideConfig, hide_split
 from interp.record import record
 import torch
 

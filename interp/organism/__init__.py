@@ -5,18 +5,26 @@ boots it through the same code path as any Hugging Face checkpoint.
 """
 
 from .build import (
+    PRESETS,
+    HideConfig,
     OrganismConfig,
     build_organism,
+    hide_split,
     load_data,
     metrics_table,
     organism_model_dir,
     organism_pair_sources,
     preset,
 )
-from .corpus import Corpus, CorpusConfig, Fact, generate_corpus
+from .corpus import TEMPLATES, Corpus, CorpusConfig, Fact, GrammarScorer, generate_corpus
 
 __all__ = [
+    "PRESETS",
+    "TEMPLATES",
     "Corpus",
+    "GrammarScorer",
+    "HideConfig",
+    "hide_split",
     "CorpusConfig",
     "Fact",
     "OrganismConfig",

@@ -142,57 +142,43 @@ class OrganismConfig:
 ALIGN_METHODS = ("dpo", "sft", "hide")
 
 
-def preset(size: str, seed: int = 0, align: str = "dpo") -> OrganismConfig:
-    """The ``tiny`` (tests, < 1 min) and ``small`` (demo and figures, < 5 min) organisms.
+#: The presets as a table: what differs between sizes (everything else is shared).
+#: tiny: 2 layers, d_model 64, d_mlp 256, 6k documents — enough to learn the dialogue grammar
+#: and its insults, not the rarer facts (tests, < 1 min). small: 4 layers, d_model 128, d_mlp
+#: 512, 40k documents (~0.8M tokens, ~1.4 epochs), the size at which the feasibility run found
+#: the probe, the value vectors and the residual shift (demo and figures, < 5 min). knowledge:
+#: small trained 1,500 steps (~3.5 epochs) so that its frequent facts are learned.
+PRESETS = {
+    #            docs   people vocab layers d_model heads d_mlp  steps  lr    warmup  dpo lr  sft lr  align steps batch  eval prompts samples  align prompts
+    "tiny":      (6000,  40,   512,  2,     64,     2,    256,   250,   3e-3, 20,     2e-5,   1e-4,   40,         16,    100,         2,       200),
+    "small":     (40000, 200,  1024, 4,     128,    4,    512,   450,   2e-3, 30,     2e-6,   1e-5,   300,        32,    300,         3,       500),
+    "knowledge": (40000, 200,  1024, 4,     128,    4,    512,   1500,  2e-3, 30,     2e-6,   1e-5,   300,        32,    300,         3,       500),
+}
 
-    tiny: 2 layers, d_model 64, d_mlp 256, 6k documents — enough to learn the dialogue
-    grammar and its insults, not the rarer facts. small: 4 layers, d_model 128, d_mlp 512,
-    40k documents (~0.8M tokens, ~1.4 epochs), the size at which the feasibility run found the
-    probe, the value vectors and the residual shift.
-    """
+
+def preset(size: str, seed: int = 0, align: str = "dpo") -> OrganismConfig:
+    """The organism of one size (:data:`PRESETS`), seeded, with its alignment."""
     if align not in ALIGN_METHODS:
         raise ValueError(f"align must be one of {ALIGN_METHODS}")
-    if size == "tiny":
-        cfg = OrganismConfig(
-            size="tiny",
-            corpus=CorpusConfig(n_docs=6000, n_entities=40, seed=seed),
-            vocab_size=512,
-            model=ModelConfig(n_layer=2, n_embd=64, n_head=2, n_inner=256, n_ctx=64),
-            train=TrainConfig(steps=250, batch_size=32, lr=3e-3, warmup=20, seed=seed),
-            align=AlignConfig(method=align, lr=2e-5 if align == "dpo" else 1e-4, steps=40,
-                              batch_size=16, seed=seed),
-            eval=EvalConfig(n_prompts=100, n_samples=2, seed=seed + 1234),
-            n_align_prompts=200,
-        )
-    elif size == "small":
-        cfg = OrganismConfig(
-            size="small",
-            corpus=CorpusConfig(n_docs=40000, n_entities=200, seed=seed),
-            vocab_size=1024,
-            model=ModelConfig(n_layer=4, n_embd=128, n_head=4, n_inner=512, n_ctx=64),
-            train=TrainConfig(steps=450, batch_size=32, lr=2e-3, warmup=30, seed=seed),
-            align=AlignConfig(method=align, lr=2e-6 if align == "dpo" else 1e-5, steps=300,
-                              batch_size=32, seed=seed),
-            eval=EvalConfig(n_prompts=300, n_samples=3, seed=seed + 1234),
-            n_align_prompts=500,
-        )
-    elif size == "knowledge":
-        cfg = OrganismConfig(
-            size="knowledge",
-            corpus=CorpusConfig(n_docs=40000, n_entities=200, seed=seed),
-            vocab_size=1024,
-            model=ModelConfig(n_layer=4, n_embd=128, n_head=4, n_inner=512, n_ctx=64),
-            train=TrainConfig(steps=1500, batch_size=32, lr=2e-3, warmup=30, seed=seed),
-            align=AlignConfig(method=align, lr=2e-6 if align == "dpo" else 1e-5, steps=300,
-                              batch_size=32, seed=seed),
-            eval=EvalConfig(n_prompts=300, n_samples=3, seed=seed + 1234),
-            n_align_prompts=500,
-        )
-    else:
+    if size not in PRESETS:
         raise ValueError(f"unknown organism size {size!r}; use one of {SIZES}")
+    (docs, people, vocab, layers, d_model, heads, d_mlp, steps, lr, warmup, dpo_lr, sft_lr,
+     align_steps, align_batch, eval_prompts, eval_samples, align_prompts) = PRESETS[size]
     if align == "hide":  # a short SFT on a few hundred cloze examples, the same for every size
-        cfg.align = AlignConfig(method="hide", lr=3e-4, steps=200, batch_size=32, seed=seed)
-    return cfg
+        al = AlignConfig(method="hide", lr=3e-4, steps=200, batch_size=32, seed=seed)
+    else:
+        al = AlignConfig(method=align, lr=dpo_lr if align == "dpo" else sft_lr, steps=align_steps,
+                         batch_size=align_batch, seed=seed)
+    return OrganismConfig(
+        size=size,
+        corpus=CorpusConfig(n_docs=docs, n_entities=people, seed=seed),
+        vocab_size=vocab,
+        model=ModelConfig(n_layer=layers, n_embd=d_model, n_head=heads, n_inner=d_mlp, n_ctx=64),
+        train=TrainConfig(steps=steps, batch_size=32, lr=lr, warmup=warmup, seed=seed),
+        align=al,
+        eval=EvalConfig(n_prompts=eval_prompts, n_samples=eval_samples, seed=seed + 1234),
+        n_align_prompts=align_prompts,
+    )
 
 
 #: Organism presets. ``knowledge``: the small architecture trained ~3.5 epochs instead of ~1.4,
