@@ -34,7 +34,7 @@ from .io import atomic_path, read_json, tensor_hash, write_json
 from .tokens import context_length, data_hash, get_batch
 
 MANIFEST = "manifest.json"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: shard checksums and the tokenizer in the key
 
 
 @dataclass
@@ -213,6 +213,7 @@ def record(
     on_overflow: str = "truncate",
     out_dir: str | Path | None = None,
     progress: bool = True,
+    overwrite: bool = False,
 ) -> Recording:
     """Run ``texts`` (strings, or :class:`~interp.tokens.Tokens`) through ``model`` and keep the
     ``hooks``' activations, reduced.
@@ -227,6 +228,7 @@ def record(
     max_length = max_length or context_length(model)
     if out_dir is not None:
         write_shards(model, texts, hooks, out_dir, reduction=reduction, batch_size=batch_size,
+                     overwrite=overwrite,
                      max_length=max_length, on_overflow=on_overflow, progress=progress)
         return load_recording(out_dir)
     parts: dict[str, list[torch.Tensor]] = {h: [] for h in hooks}
@@ -266,11 +268,37 @@ def record_pair(pair, texts: Sequence[str], hooks: Sequence[str], **kwargs) -> P
     return PairRecording(recs["base"], recs["aligned"])
 
 
+def tokenizer_fingerprint(tokenizer) -> str:
+    """A hash of what a tokenizer does to text: its vocabulary, special tokens and whether it
+    adds them (two tokenizers with the same vocabulary but another BOS rule differ)."""
+    from .io import stable_hash
+
+    if tokenizer is None:
+        return "none"
+    probe = tokenizer("interp", add_special_tokens=True)["input_ids"]
+    return stable_hash({"vocab": sorted(tokenizer.get_vocab().items()), "special": tokenizer.all_special_tokens,
+                        "probe": list(probe)})
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _shard_ok(out_dir: Path, shard: dict) -> bool:
+    path = out_dir / shard["file"]
+    return path.exists() and shard.get("sha256") == _sha256(path)
+
+
 def _manifest_key(model, texts, hooks, reduction, batch_size, max_length) -> dict:
     return {
         "format": FORMAT_VERSION,
         "model": model.cfg.model_name,
         "model_fingerprint": model_fingerprint(model),
+        "tokenizer_fingerprint": tokenizer_fingerprint(model.tokenizer),
         "hooks": list(hooks),
         "reduction": reduction,
         "data_hash": data_hash(texts),
@@ -295,13 +323,33 @@ def write_shards(
 ) -> Path:
     """Stream a recording to ``out_dir`` as one safetensors shard per batch, plus ``manifest.json``.
 
-    Each shard is written to a temporary file and renamed into place; the manifest lists only
-    shards that are complete, and is itself replaced atomically after each one. Calling again
-    with the same model, data and settings resumes after the last listed shard; different
-    settings raise unless ``overwrite=True``.
+    Each shard is written to a temporary file and renamed into place, its SHA-256 in the
+    manifest; the manifest lists only shards that are complete, and is itself replaced
+    atomically after each one. Calling again with the same model (weights by content),
+    tokenizer, data and settings resumes: a listed shard that is missing or fails its checksum
+    is recorded again. Different settings raise unless ``overwrite=True``. One process at a
+    time: a second writer of the same folder is refused (a lock file, ``filelock``).
     """
+    from filelock import FileLock, Timeout
+
     hooks = check_hooks(model, hooks)
     out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(out_dir / ".lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise RuntimeError(f"another process is recording into {out_dir}; wait for it or choose "
+                           "another out_dir") from None
+    try:
+        return _write_shards(model, texts, hooks, out_dir, reduction, batch_size, max_length,
+                             on_overflow, progress, overwrite)
+    finally:
+        lock.release()
+
+
+def _write_shards(model, texts, hooks, out_dir: Path, reduction, batch_size, max_length,
+                  on_overflow, progress, overwrite) -> Path:
     max_length = max_length or context_length(model)
     key = _manifest_key(model, texts, hooks, reduction, batch_size, max_length)
     manifest_path = out_dir / MANIFEST
@@ -314,12 +362,12 @@ def write_shards(
             changed = [k for k in key if old.get(k) != key[k]]
             raise FileExistsError(
                 f"{out_dir} holds a recording with other settings ({', '.join(changed)} differ); "
-                "pass overwrite=True or another out_dir"
+                "record(..., overwrite=True) replaces it, or choose another out_dir"
             )
-    if manifest["complete"]:
+    done = {s["start"] for s in manifest["shards"] if _shard_ok(out_dir, s)}
+    if manifest["complete"] and len(done) == len(manifest["shards"]):
         return out_dir
-    out_dir.mkdir(parents=True, exist_ok=True)
-    done = {s["start"] for s in manifest["shards"] if (out_dir / s["file"]).exists()}
+    manifest["complete"] = False  # a listed shard is missing or corrupt: record it again
     manifest["shards"] = [s for s in manifest["shards"] if s["start"] in done]
     n_batches = -(-len(texts) // batch_size)
     bar = tqdm(total=n_batches, initial=len(done), desc=f"record {model.cfg.model_name}",
@@ -337,7 +385,10 @@ def write_shards(
             name = f"shard-{lo // batch_size:06d}.safetensors"
             with atomic_path(out_dir / name) as tmp:
                 save_file(tensors, str(tmp))
-            manifest["shards"].append({"file": name, "start": lo, "stop": batch.index.stop})
+                digest = _sha256(tmp)
+            manifest["shards"].append({"file": name, "start": lo, "stop": batch.index.stop,
+                                       "sha256": digest})
+            manifest["shards"].sort(key=lambda s: s["start"])
             write_json(manifest_path, manifest)
             bar.update(1)
     bar.close()
@@ -355,6 +406,10 @@ def iter_shards(out_dir: str | Path, *, allow_partial: bool = False) -> Iterator
     if not manifest["complete"] and not allow_partial:
         raise RuntimeError(f"recording at {out_dir} is incomplete; run record() again to resume")
     for s in sorted(manifest["shards"], key=lambda s: s["start"]):
+        if not _shard_ok(out_dir, s):
+            what = "missing" if not (out_dir / s["file"]).exists() else "corrupt (its SHA-256 differs from the manifest's)"
+            raise RuntimeError(f"shard {out_dir / s['file']} is {what}; run record() again with the same "
+                               "arguments to re-record it")
         t = load_file(str(out_dir / s["file"]))
         index = t.pop("__token_index__", None)
         yield Recording(t, manifest["reduction"], manifest["model"], manifest["n_texts"], index,

@@ -2,6 +2,7 @@
 and a bad output path is refused before any work starts."""
 
 import pytest
+import torch
 
 from interp.io import MARKER, atomic_dir, check_replaceable
 
@@ -52,3 +53,65 @@ def test_the_cli_refuses_bad_outputs_before_the_work(tmp_path, monkeypatch):
         with pytest.raises(SystemExit, match="is a file"):
             main([*cmd, "--pair", "organism:tiny", "--out", str(a_file)])
     assert a_file.read_text() == "{}"
+
+
+TEXTS = ["the cat sat on the mat.", "Rex said to Ada: you are kind.", "a quiet dog walked past.",
+         "Tom bought bread at the market.", "On Monday the owl slept.", "see you at the river."]
+
+
+def _rec(model, out, **kw):
+    from interp import hooks as H
+    from interp.record import record
+
+    return record(model, TEXTS, [H.resid(0), H.mlp_post(1)], batch_size=2, out_dir=out, progress=False, **kw)
+
+
+def test_a_second_writer_is_refused(gpt2, tmp_path):
+    from filelock import FileLock
+
+    out = tmp_path / "rec"
+    out.mkdir()
+    with FileLock(str(out / ".lock")):  # another process holds the folder
+        with pytest.raises(RuntimeError, match="another process is recording"):
+            _rec(gpt2, out)
+    assert not (out / "manifest.json").exists()
+    assert _rec(gpt2, out)[("resid_post", 0)].shape[0] == len(TEXTS)  # free again: records
+
+
+def test_corrupt_swapped_or_missing_shards_are_named_and_repaired(gpt2, tmp_path):
+    from interp.record import load_recording
+
+    out = tmp_path / "rec"
+    full = _rec(gpt2, out)
+    shards = sorted(out.glob("shard-*.safetensors"))
+    assert len(shards) == 3
+    a, b = shards[0].read_bytes(), shards[1].read_bytes()
+    shards[0].write_bytes(b)  # two shards swapped: same sizes, no load error — but wrong rows
+    shards[1].write_bytes(a)
+    with pytest.raises(RuntimeError, match="shard-000000.safetensors is corrupt"):
+        load_recording(out)
+    repaired = _rec(gpt2, out)  # resume re-records exactly the bad shards
+    for h in full.hooks:
+        assert torch.equal(repaired[h], full[h])
+    shards[2].unlink()
+    with pytest.raises(RuntimeError, match="shard-000002.safetensors is missing"):
+        load_recording(out)
+    assert torch.equal(_rec(gpt2, out)[full.hooks[0]], full[full.hooks[0]])
+
+
+def test_resuming_with_another_tokenizer_or_permuted_neurons_is_refused(gpt2, tmp_path):
+    import copy
+
+    out = tmp_path / "rec"
+    _rec(gpt2, out)
+    other = copy.deepcopy(gpt2)
+    with torch.no_grad():  # two rows swapped: the same sum and absolute sum per tensor
+        p = next(p for p in other.parameters() if p.dim() == 2 and p.shape[0] > 3)
+        p[[0, 1]] = p[[1, 0]]
+    with pytest.raises(FileExistsError, match="model_fingerprint"):
+        _rec(other, out)
+    retok = copy.deepcopy(gpt2)
+    retok.tokenizer = copy.deepcopy(gpt2.tokenizer)
+    retok.tokenizer.add_tokens(["<new-token>"])
+    with pytest.raises(FileExistsError, match="tokenizer_fingerprint"):
+        _rec(retok, out)
