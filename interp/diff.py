@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import torch
 
 from . import hooks as H
+from .checks import finite
 from .directions import Direction, cosine
 from .neurons import Neurons, gates_of, keys_of, value_vectors_of
 from .record import record
@@ -92,7 +93,8 @@ def weight_diff(pair) -> WeightDiff:
     rows = []
     for name, pa in named_weights(pair.aligned).items():
         pb = base[name]
-        a, b = pa.detach().flatten().double(), pb.detach().flatten().double()
+        a = finite(pa.detach().flatten().double(), f"aligned weight {name}")
+        b = finite(pb.detach().flatten().double(), f"base weight {name}")
         diff = (a - b).norm().item()
         group, layer = param_group(name)
         rows.append({

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import torch
 
 from . import hooks as H
+from .checks import finite
 from .directions import Direction, cosine
 
 
@@ -94,9 +95,11 @@ def vocab_projection(model, vectors: torch.Tensor, n: int = 10) -> tuple[list[li
 def rank_value_vectors(model, direction: Direction | torch.Tensor, k: int = 10,
                        n_tokens: int = 10, layers: list[int] | None = None) -> ValueVectorRanking:
     """Rank all MLP value vectors by cosine with ``direction`` ``[d_model]``; keep the top ``k``."""
-    vec = direction.vector if isinstance(direction, Direction) else direction
+    vec = finite(direction.vector if isinstance(direction, Direction) else direction, "the ranking direction")
     W_out = H.values(model)
-    cos = cosine(W_out, vec.to(W_out.device).view(1, 1, -1)).cpu()
+    if vec.numel() != W_out.shape[-1]:
+        raise ValueError(f"the direction has {vec.numel()} entries; value vectors have d_model = {W_out.shape[-1]}")
+    cos = finite(cosine(W_out, vec.to(W_out.device).view(1, 1, -1)).cpu(), "value-vector cosines (W_out)")
     masked = cos.clone()
     if layers is not None:
         keep = torch.zeros(cos.shape[0], dtype=torch.bool)

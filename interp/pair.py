@@ -24,6 +24,7 @@ from typing import Any
 
 import torch
 
+from .checks import finite_weights
 from .registry import PairSpec, pair_names, register_pair, resolve_model, resolve_pair
 
 log = logging.getLogger(__name__)
@@ -129,6 +130,7 @@ def _finish(bridge, device, dtype, name: str):
     tok = bridge.tokenizer
     if tok is not None and tok.pad_token_id is None:
         tok.pad_token = tok.eos_token
+    finite_weights(bridge, name)  # a corrupted file must not load as a model that prints ""
     return bridge
 
 

@@ -29,6 +29,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
+from .checks import finite
 from .hooks import check_hooks
 from .io import atomic_path, read_json, tensor_hash, write_json
 from .tokens import context_length, data_hash, get_batch
@@ -193,6 +194,8 @@ def _forward_collect(model, batch, collector: _Collector) -> dict[str, torch.Ten
     missing = [h for h in collector.hooks if h not in collector.out]
     if missing:
         raise RuntimeError(f"hooks did not fire: {missing}")
+    for h, t in collector.out.items():
+        finite(t, f"{model.cfg.model_name}: activation {h} (texts {batch.index.start}–{batch.index.stop - 1})")
     return collector.out
 
 

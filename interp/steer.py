@@ -19,11 +19,32 @@ from dataclasses import dataclass, field
 import torch
 
 from . import hooks as H
+from .checks import finite
 from .neurons import Neurons
 
 
 def _dose(x) -> str:
     return f"{x:g}" if isinstance(x, int | float) else str(x)
+
+
+def _check_neurons(neurons: Neurons, model, who: str) -> None:
+    """Neuron indices name real neurons: no negative index (which would silently wrap)."""
+    L, d = model.cfg.n_layers, model.cfg.d_mlp
+    layer, index = neurons.layer, neurons.index
+    if len(layer) != len(index):
+        raise ValueError(f"{who}: {len(layer)} layers but {len(index)} neuron indices")
+    bad = [(int(a), int(b)) for a, b in zip(layer, index) if not (0 <= a < L and 0 <= b < d)]
+    if bad:
+        raise ValueError(f"{who}: neurons {bad[:3]} are outside the model's {L} layers × {d} neurons")
+
+
+def _check_vector(v: torch.Tensor, model, who: str, per_layer: bool = False) -> None:
+    d, L = model.cfg.d_model, model.cfg.n_layers
+    ok = v.shape == (d,) or (per_layer and v.shape == (L, d))
+    if not ok:
+        want = f"[{d}]" + (f" or [{L}, {d}]" if per_layer else "")
+        raise ValueError(f"{who}: the vector has shape {list(v.shape)}; this model needs {want}")
+    finite(v, f"{who}: the vector")
 
 
 @dataclass
@@ -51,6 +72,7 @@ class ScaleNeurons:
     def fwd_hooks(self, model) -> list:
         if self.point not in ("pre", "post"):
             raise ValueError(f"ScaleNeurons.point must be 'pre' or 'post', not {self.point!r}")
+        _check_neurons(self.neurons, model, "ScaleNeurons")
         out = []
         for layer, idx in self.neurons.by_layer().items():
             def fn(act, hook, idx=idx):
@@ -80,6 +102,9 @@ class ClampNeurons:
         return f"clamp {len(self.neurons)} {self.neurons.label} to ≥ {_dose(self.dose)}× base quantile"
 
     def fwd_hooks(self, model) -> list:
+        _check_neurons(self.neurons, model, "ClampNeurons")
+        if len(self.values) != len(self.neurons):
+            raise ValueError(f"ClampNeurons: {len(self.values)} floor values for {len(self.neurons)} neurons")
         pos = {n: j for j, n in enumerate(self.neurons)}
         out = []
         for layer, idx in self.neurons.by_layer().items():
@@ -111,6 +136,9 @@ class AddVector:
         return f"add {_dose(self.alpha)}·{self.label} at {at}"
 
     def fwd_hooks(self, model) -> list:
+        _check_vector(self.vector, model, "AddVector", per_layer=self.layer is None)
+        if self.layer is not None and not 0 <= self.layer < model.cfg.n_layers:
+            raise ValueError(f"AddVector: layer {self.layer} is outside the model's {model.cfg.n_layers} layers")
         layers = range(model.cfg.n_layers) if self.layer is None else [self.layer]
         out = []
         for layer in layers:
@@ -144,6 +172,7 @@ class AblateDirection:
         return f"ablate {self.label}{at} (keep {_dose(self.keep)})"
 
     def fwd_hooks(self, model) -> list:
+        _check_vector(self.direction, model, "AblateDirection")
         norm = float(self.direction.norm())
         if not norm > 0:
             raise ValueError(f"AblateDirection.direction has norm {norm}: nothing to ablate")
@@ -208,8 +237,12 @@ class PatchActivations:
             name = f"blocks.{layer}.mlp.hook_{self.point}"
             def fn(act, hook, idx=idx, name=name):
                 src = self._cache.get(name)
-                if src is None or src.shape != act.shape:
+                if src is None:
                     raise RuntimeError("PatchActivations needs prepare() on the same tokens first")
+                if src.shape != act.shape:
+                    raise ValueError(f"PatchActivations: the source's {name} has shape {list(src.shape)}, "
+                                     f"the model's {list(act.shape)}: the source must be a model of the same "
+                                     "size run on the same tokens")
                 act = act.clone()
                 if idx is None:
                     act += self.dose * (src - act)

@@ -115,3 +115,49 @@ def test_resuming_with_another_tokenizer_or_permuted_neurons_is_refused(gpt2, tm
     retok.tokenizer.add_tokens(["<new-token>"])
     with pytest.raises(FileExistsError, match="tokenizer_fingerprint"):
         _rec(retok, out)
+
+
+def test_nan_is_loud_where_it_first_appears(tokenizer, gpt2):
+    from interp.checks import NonFiniteError
+    from interp.diff import weight_diff
+    from interp.neurons import rank_value_vectors
+    from interp.pair import bridge_from_module, pair_from_modules
+    from interp.record import record
+
+    from .conftest import make_gpt2
+
+    bad = make_gpt2(tokenizer)
+    with torch.no_grad():
+        bad.transformer.h[1].mlp.c_proj.weight[3, 0] = float("nan")  # one value vector holds a NaN
+    with pytest.raises(NonFiniteError, match=r"weight .*mlp.*holds 1 NaN"):
+        bridge_from_module(bad, tokenizer, name="bad")
+    pair = pair_from_modules(make_gpt2(tokenizer), make_gpt2(tokenizer, seed=1), tokenizer)
+    with torch.no_grad():
+        next(p for p in pair.aligned.parameters() if p.dim() == 2)[0, 0] = float("inf")
+    with pytest.raises(NonFiniteError, match="aligned weight"):
+        weight_diff(pair)  # a minimum cosine never skips a NaN
+    with pytest.raises(NonFiniteError, match="activation"):
+        record(pair.aligned, TEXTS[:2], ["blocks.1.hook_resid_post"], progress=False)
+    with pytest.raises(NonFiniteError, match="ranking direction"):
+        rank_value_vectors(gpt2, torch.full((32,), float("nan")))
+
+
+def test_interventions_check_their_arguments(gpt2):
+    from interp.neurons import Neurons
+    from interp.steer import AblateDirection, AddVector, ClampNeurons, ScaleNeurons
+
+    d = gpt2.cfg.d_model
+    cases = [
+        (ScaleNeurons(Neurons(torch.tensor([0]), torch.tensor([-1])), 10), "outside the model"),
+        (ScaleNeurons(Neurons(torch.tensor([5]), torch.tensor([0])), 10), "outside the model"),
+        (ClampNeurons(Neurons(torch.tensor([0, 1]), torch.tensor([0, 1])), torch.zeros(3)), "3 floor values for 2"),
+        (AddVector(torch.ones(1), 1.0, 0), r"shape \[1\]"),
+        (AddVector(torch.ones(3, d), 1.0), r"shape \[3, 32\]"),  # 3 layers' vectors on a 2-layer model
+        (AddVector(torch.ones(d), 1.0, 7), "layer 7 is outside"),
+        (AblateDirection(torch.zeros(d)), "norm"),
+        (AblateDirection(torch.ones(d + 1)), "shape"),
+    ]
+    for iv, message in cases:
+        with pytest.raises(ValueError, match=message):
+            iv.fwd_hooks(gpt2)
+    assert len(AddVector(torch.ones(gpt2.cfg.n_layers, d), 1.0).fwd_hooks(gpt2)) == gpt2.cfg.n_layers
