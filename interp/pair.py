@@ -210,6 +210,9 @@ def load_model(source, *, tokenizer=None, device=None, dtype=torch.float32, name
     with a readable message when the source cannot be reached.
     """
     if not isinstance(source, str | os.PathLike):
+        if tokenizer is None:  # TransformerLens would go looking for one on the hub
+            raise ValueError(f"an in-memory model ({type(source).__name__}) needs its tokenizer: "
+                             "load_model(module, tokenizer=tok), or pair_from_modules(base, aligned, tok)")
         return bridge_from_module(source, tokenizer, name=name, device=device, dtype=dtype)
     src = str(source)
     if src in GGUF_ALIASES:
@@ -249,7 +252,7 @@ def _boot(src: str, tokenizer, device, dtype, name: str):
 def check_comparable(base, aligned) -> None:
     """Raise :class:`PairMismatchError` naming every way two bridges differ in shape or vocabulary."""
     problems = []
-    for field_name in ("architecture", "n_layers", "d_model", "d_mlp", "d_vocab", "n_heads"):
+    for field_name in ("architecture", "n_layers", "d_model", "d_mlp", "d_vocab", "n_heads", "n_ctx", "act_fn"):
         a, b = getattr(base.cfg, field_name, None), getattr(aligned.cfg, field_name, None)
         if a != b:
             problems.append(f"{field_name}: base {a} vs aligned {b}")

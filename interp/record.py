@@ -225,9 +225,10 @@ def record(
     after an interruption from the last complete shard; the return value then reads the shards
     back (use :func:`iter_shards` to stream them instead).
     """
-    hooks = check_hooks(model, hooks)
+    hooks = list(dict.fromkeys(check_hooks(model, hooks)))  # a hook named twice is recorded once
     if len(texts) == 0:
         raise ValueError("no texts to record")
+    _check_sizes(model, batch_size, max_length)
     max_length = max_length or context_length(model)
     if out_dir is not None:
         write_shards(model, texts, hooks, out_dir, reduction=reduction, batch_size=batch_size,
@@ -256,6 +257,14 @@ def record(
         {"data_hash": data_hash(texts), "batch_size": batch_size, "max_length": max_length,
          "n_layers": model.cfg.n_layers},
     )
+
+
+def _check_sizes(model, batch_size: int, max_length: int | None) -> None:
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, not {batch_size!r}")
+    n_ctx = context_length(model)
+    if max_length is not None and not 1 <= max_length <= n_ctx:
+        raise ValueError(f"max_length={max_length} is outside 1…{n_ctx}, the model's context length")
 
 
 def record_pair(pair, texts: Sequence[str], hooks: Sequence[str], **kwargs) -> PairRecording:
@@ -335,7 +344,8 @@ def write_shards(
     """
     from filelock import FileLock, Timeout
 
-    hooks = check_hooks(model, hooks)
+    hooks = list(dict.fromkeys(check_hooks(model, hooks)))
+    _check_sizes(model, batch_size, max_length)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(out_dir / ".lock"))

@@ -161,3 +161,28 @@ def test_interventions_check_their_arguments(gpt2):
         with pytest.raises(ValueError, match=message):
             iv.fwd_hooks(gpt2)
     assert len(AddVector(torch.ones(gpt2.cfg.n_layers, d), 1.0).fwd_hooks(gpt2)) == gpt2.cfg.n_layers
+
+
+def test_small_misuses_get_clear_errors(tokenizer, gpt2):
+    from interp import hooks as H
+    from interp.pair import PairMismatchError, load_model, load_pair, pair_from_modules
+    from interp.record import record
+
+    from .conftest import make_gpt2
+
+    with pytest.raises(ValueError, match="needs its tokenizer"):  # never a network attempt
+        load_pair(make_gpt2(tokenizer), make_gpt2(tokenizer))
+    with pytest.raises(ValueError, match="needs its tokenizer"):
+        load_model(make_gpt2(tokenizer))
+    short = make_gpt2(tokenizer)
+    short.config.n_positions = 32  # a 32- vs 64-token context: not comparable
+    from transformers import GPT2LMHeadModel
+
+    with pytest.raises(PairMismatchError, match="n_ctx"):
+        pair_from_modules(make_gpt2(tokenizer), GPT2LMHeadModel(short.config).eval(), tokenizer)
+    rec = record(gpt2, TEXTS, [H.resid(0), H.resid(0)], progress=False)
+    assert rec.hooks == [H.resid(0)] and rec[H.resid(0)].shape[0] == len(TEXTS)
+    with pytest.raises(ValueError, match="batch_size"):
+        record(gpt2, TEXTS, [H.resid(0)], batch_size=0, progress=False)
+    with pytest.raises(ValueError, match="max_length=1000"):
+        record(gpt2, TEXTS, [H.resid(0)], max_length=1000, progress=False)
