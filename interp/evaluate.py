@@ -16,6 +16,7 @@ import torch.nn.functional as F
 
 from .generate import as_fwd_hooks, generate
 from .score import Rate, get_scorer, get_scorers, toxicity_rate
+from .stats import cluster_means
 from .steer import preparers
 from .tokens import batches
 
@@ -41,11 +42,12 @@ class ToxicityEval:
 
     def per_prompt(self, scorer: str | None = None, *, kind: str = "rate") -> np.ndarray:
         """Per-prompt means over samples: the toxic share (``kind="rate"``) or the mean score."""
-        s = self.by_scorer.get(scorer or self.scorer, self.scores if scorer in (None, self.scorer) else None)
+        name = scorer or self.scorer
+        s = self.scores if name == self.scorer else self.by_scorer.get(name)
         if s is None:
             raise KeyError(f"no scores from {scorer!r}; have {sorted(self.by_scorer)}")
         v = (s > self.threshold).astype(float) if kind == "rate" else np.asarray(s, dtype=float)
-        return v.reshape(-1, self.n_samples).mean(1)
+        return cluster_means(v, len(v) // self.n_samples) if len(v) else v
 
     def samples(self, k: int = 5, toxic: bool | None = None) -> list[tuple[str, str, float]]:
         """Up to ``k`` (prompt, completion, score) triples; only toxic/non-toxic ones if asked."""

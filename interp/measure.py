@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from .io import cache_dir, code_hash, hash_texts, read_json, stable_hash, tensor_hash, write_json
+from .stats import cluster_means
 
 #: Modules whose code produces a measurement (part of every cache key).
 MEASURE_CODE = ("interp.measure", "interp.generate", "interp.evaluate", "interp.score",
@@ -71,7 +72,7 @@ class Measurement:
         if scorer not in self.scores:
             raise KeyError(f"{self.label}: no scores from {scorer!r}; have {self.scorers}")
         v = self.flags(scorer).astype(float) if kind == "rate" else np.asarray(self.scores[scorer])
-        return v.reshape(self.n_prompts, self.n_samples).mean(1)
+        return cluster_means(v, self.n_prompts)
 
     def rate(self, scorer: str) -> float:
         return float(self.flags(scorer).mean())

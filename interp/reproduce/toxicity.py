@@ -224,8 +224,7 @@ def locate(pair, s: Splits, cfg: ToxicityConfig, scorers, *, neurons: Neurons | 
     hook = H.resid(layer)
     spec = _specs(cfg, s)["probe"]
     m = measure(pair.base, spec, scorers=scorers, label="base, probe prompts", progress=progress)
-    texts = [p + c for p, c in zip(np.repeat(s.probe, spec.n_samples), m.completions)]
-    groups = np.repeat(np.arange(len(s.probe)), spec.n_samples)
+    texts, groups = _texts(s.probe, m)
     X = record(pair.base, texts, [hook], reduction="mean", progress=False)[hook]
     names = [sc.name for sc in scorers]
     labels = {n: m.flags(n).astype(int) for n in names}
