@@ -14,21 +14,24 @@ or step by step: :func:`record_pair` (residuals and MLP keys of both models) →
 :func:`key_activation_change`, :func:`residual_offset` (compare) → :func:`locate_change`
 (where) → interventions (:class:`ScaleNeurons`, :class:`AddVector`, …) measured with
 :func:`toxicity` or :func:`interp.measure.measure` (reactivate) → :mod:`interp.plot` (show).
-(``interp.record`` and ``interp.measure`` stay the modules; their functions are imported from
-them.) :mod:`interp.stats` holds the paired,
+A pair carries its prompts (``pair.prompts``, a :class:`PromptSet`) and a profile that picks
+each reproduction's preset. :mod:`interp.reproduce` holds the reproductions (``toxicity``,
+``knowledge``, ``token_shift``), each a config, typed steps and a report that knows its
+figures; :mod:`interp.stats` holds the paired,
 prompt-clustered statistics; :mod:`interp.testing` pairs with a known answer.
 """
 
-from . import catalog, hooks, plot, stats, testing
+from . import catalog, hooks, knowledge, organism, plot, registry, reproduce, shift, stats, testing
 from .attribution import locate_change
 from .diff import key_activation_change, residual_offset, weight_diff
 from .directions import Direction, diff_in_means, random_direction, train_probe
 from .evaluate import perplexity, toxicity
-from .findings import Finding
+from .findings import Finding, findings_table
 from .measure import MeasureSpec
 from .neurons import Neurons, random_neurons, rank_value_vectors
 from .pair import Pair, load_model, load_pair
-from .record import record_pair
+from .prompts import PromptSet
+from .record import Recording, record_pair
 from .score import get_scorer, get_scorers
 from .steer import AblateDirection, AddVector, ClampNeurons, PatchActivations, ScaleNeurons
 
@@ -48,7 +51,8 @@ def reproduce_toxicity(pair: str = "organism:small", *, seeds=None, out=None, pr
 
 
 __all__ = [
-    "catalog", "AblateDirection", "AddVector", "ClampNeurons", "Direction", "Finding", "MeasureSpec", "Neurons",
+    "catalog", "knowledge", "organism", "registry", "reproduce", "shift", "PromptSet", "Recording",
+    "AblateDirection", "AddVector", "ClampNeurons", "Direction", "Finding", "findings_table", "MeasureSpec", "Neurons",
     "Pair", "PatchActivations", "ScaleNeurons", "diff_in_means", "get_scorer", "get_scorers", "hooks",
     "key_activation_change", "load_model", "load_pair", "locate_change", "perplexity", "plot",
     "random_direction", "random_neurons", "rank_value_vectors", "record_pair",

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import torch
 
 from .diff import GROUPS, named_weights, param_group
+from .score import binomial_se
 
 
 def _select(model, groups: Iterable[str] | None, layers: Iterable[int] | None) -> list[str]:
@@ -92,7 +93,6 @@ class ChangeLocation:
     def share_se(self, effect: GroupEffect, n: int) -> tuple[float, float]:
         """Standard errors ``(revert, apply)`` of ``effect``'s shares when the measure is a rate
         over ``n`` samples (binomial s.e. of the rate, divided by the base−aligned gap)."""
-        from .score import binomial_se
 
         gap = abs(self.base - self.aligned)
         if gap <= 1e-12:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 import torch.nn.functional as F
+from einops import rearrange
 
 from .generate import as_fwd_hooks, generate
 from .score import Rate, get_scorer, get_scorers, toxicity_rate
@@ -42,12 +43,26 @@ class ToxicityEval:
 
     def per_prompt(self, scorer: str | None = None, *, kind: str = "rate") -> np.ndarray:
         """Per-prompt means over samples: the toxic share (``kind="rate"``) or the mean score."""
+        s = self.per_sample(scorer)
+        v = (s > self.threshold).astype(float) if kind == "rate" else s
+        return cluster_means(v, len(v) // self.n_samples) if len(v) else v
+
+    @property
+    def texts(self) -> list[str]:
+        """Prompt + continuation of every sample (what a probe is trained on)."""
+        return [p + c for p, c in zip(self.prompts, self.completions)]
+
+    def labels(self, scorer: str | None = None) -> np.ndarray:
+        """1 where a sample is toxic (score > threshold) under ``scorer`` (default: the primary)."""
+        return (self.per_sample(scorer) > self.threshold).astype(int)
+
+    def per_sample(self, scorer: str | None = None) -> np.ndarray:
+        """Every sample's score under ``scorer`` (default: the primary)."""
         name = scorer or self.scorer
         s = self.scores if name == self.scorer else self.by_scorer.get(name)
         if s is None:
             raise KeyError(f"no scores from {scorer!r}; have {sorted(self.by_scorer)}")
-        v = (s > self.threshold).astype(float) if kind == "rate" else np.asarray(s, dtype=float)
-        return cluster_means(v, len(v) // self.n_samples) if len(v) else v
+        return np.asarray(s, dtype=float)
 
     def samples(self, k: int = 5, toxic: bool | None = None) -> list[tuple[str, str, float]]:
         """Up to ``k`` (prompt, completion, score) triples; only toxic/non-toxic ones if asked."""
@@ -107,7 +122,8 @@ def token_losses(model, texts: Sequence[str], *, batch_size: int = 64, hooks: Se
             for fn in prepare:
                 fn(ids, mask, b.position_ids.to(device))
             logits = model(ids, attention_mask=mask).float()
-            lp = F.cross_entropy(logits[:, :-1].transpose(1, 2), ids[:, 1:], reduction="none")
+            lp = F.cross_entropy(rearrange(logits[:, :-1], "batch pos vocab -> batch vocab pos"), ids[:, 1:],
+                                 reduction="none")
             m = mask[:, 1:].float()
             sums.append((lp * m).sum(-1).cpu())
             counts.append(m.sum(-1).cpu())

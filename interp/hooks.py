@@ -27,6 +27,7 @@ import difflib
 from collections.abc import Iterable, Sequence
 
 import torch
+from transformer_lens.utilities import get_act_name
 
 MLP_PRE = "mlp.hook_pre"
 MLP_POST = "mlp.hook_post"
@@ -48,6 +49,19 @@ def resid(layer: int, where: str = "post") -> str:
     if where not in RESID_POINTS:
         raise ValueError(f"where must be one of {RESID_POINTS}, got {where!r}")
     return f"blocks.{layer}.hook_resid_{where}"
+
+
+def name(kind: str, layer: int, n_layers: int | None = None) -> str:
+    """TransformerLens' hook name (``get_act_name``) of ``kind`` at ``layer``: ``name("resid_post",
+    3)`` → ``blocks.3.hook_resid_post``; ``pre``/``post`` are the MLP's. A negative layer counts
+    from the end and needs ``n_layers``."""
+    if layer < 0:
+        if n_layers is None:
+            raise ValueError(f"layer {layer} counts from the end: give n_layers")
+        layer += n_layers
+    if n_layers is not None and not 0 <= layer < n_layers:
+        raise IndexError(f"layer {layer} out of range for a model with {n_layers} layers")
+    return get_act_name(kind, layer)
 
 
 def layer_of(hook_name: str) -> int:

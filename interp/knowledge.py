@@ -26,10 +26,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+from einops import rearrange
 from tqdm.auto import tqdm
 
 from .evaluate import is_correct
-from .generate import generate
+from .generate import generate, hf_twin
+from .organism.align import sft_loss, sft_rows
+from .pair import bridge_from_module
 
 CATEGORIES = ("HighlyKnown", "MaybeKnown", "WeaklyKnown", "Unknown")
 
@@ -150,12 +153,12 @@ def knowledge_levels(model, facts: Sequence, templates: dict[str, list[str]], *,
     flat = [p for row in prompts for p in row]
     g = generate(model, flat, max_new_tokens=max_new_tokens, batch_size=batch_size, progress=progress)
     greedy = torch.tensor([is_correct(c, answers[i // n_prompts]) for i, c in enumerate(g.completions)])
-    greedy = greedy.view(len(facts), n_prompts)
+    greedy = rearrange(greedy, "(fact prompt) -> fact prompt", fact=len(facts))
     sflat = [prompts[i][j % n_prompts] for i in range(len(facts)) for j in range(n_samples)]
     s = generate(model, sflat, max_new_tokens=max_new_tokens, do_sample=True, temperature=temperature,
                  seed=seed + 1, batch_size=batch_size, progress=progress)
     sampled = torch.tensor([is_correct(c, answers[i // n_samples]) for i, c in enumerate(s.completions)])
-    sampled = sampled.view(len(facts), n_samples)
+    sampled = rearrange(sampled, "(fact sample) -> fact sample", fact=len(facts))
     return KnowledgeLevels([_as_dict(f) for f in facts], greedy.float().mean(1), sampled.float().mean(1),
                            categorize(greedy, sampled), n_prompts, n_samples, temperature)
 
@@ -211,8 +214,6 @@ def probe_accuracy(X_train: torch.Tensor, y_train: Sequence[str], X_test: torch.
 def trainable_copy(bridge):
     """A fresh bridge over a deep copy of ``bridge``'s weights, and the plain HF module that
     shares them (train the module; measure through the bridge)."""
-    from .generate import hf_twin
-    from .pair import bridge_from_module
 
     twin = copy.deepcopy(hf_twin(bridge))
     new = bridge_from_module(twin, bridge.tokenizer, name=f"{getattr(bridge.cfg, 'model_name', 'model')}:ft")
@@ -239,7 +240,6 @@ def train_and_measure(bridge, examples: Sequence[dict], measure: Callable[[objec
     """Fine-tune a copy of ``bridge`` on ``{"prompt", "completion"}`` examples (loss on the
     completion, AdamW, constant ``lr``) and call ``measure(copy) -> {name: accuracy}`` before
     training and after every epoch (``epochs``) or every ``every`` steps (``steps``)."""
-    from .organism.align import sft_loss, sft_rows
 
     if not examples:
         raise ValueError("no examples to train on")

@@ -19,7 +19,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from .evaluate import token_losses, toxicity
 from .io import cache_dir, code_hash, hash_texts, read_json, stable_hash, tensor_hash, write_json
+from .neurons import Neurons
+from .record import model_fingerprint
+from .score import get_scorers
 from .stats import cluster_means
 
 #: Modules whose code produces a measurement (part of every cache key).
@@ -98,14 +102,12 @@ class Measurement:
 
 
 def _field_key(v):
-    from .neurons import Neurons
 
     if isinstance(v, torch.Tensor):
         return "tensor:" + tensor_hash([("", v)])
     if isinstance(v, Neurons):
         return {"layer": _field_key(v.layer), "index": _field_key(v.index)}
     if hasattr(v, "named_parameters"):
-        from .record import model_fingerprint
 
         return "model:" + model_fingerprint(v)
     if dataclasses.is_dataclass(v) and not isinstance(v, type):
@@ -130,9 +132,6 @@ def measure(model, spec: MeasureSpec, hooks: Sequence = (), *, scorers=None, lab
             cache: bool = True, progress: bool = False) -> Measurement:
     """Sample ``spec.n_samples`` continuations of each prompt from ``model`` with ``hooks``
     active, score them with every scorer, and compute the neutral texts' losses; cached."""
-    from .evaluate import token_losses, toxicity
-    from .record import model_fingerprint
-    from .score import get_scorers
 
     scorers = get_scorers(scorers)
     keys = [intervention_key(h) for h in hooks]

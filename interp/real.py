@@ -17,9 +17,11 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from .evaluate import perplexity, toxicity
 from .io import atomic_dir, cache_dir, read_json, stable_hash, write_json
 from .organism.align import AlignConfig, dpo, preference_pairs
-from .prompts import eliciting_prompts, neutral_texts
+from .pair import GGUF_ALIASES, dequantised, load_model
+from .prompts import PromptSet, eliciting_prompts, neutral_texts
 from .registry import PairSpec, register_pair
 
 RECIPE_VERSION = 1
@@ -63,18 +65,15 @@ class RealAlignConfig:
 EXPECTED_MINUTES = {"smollm2": 20, "gemma3": 60}
 
 
-def real_data(cfg: RealAlignConfig) -> dict:
+def real_data(cfg: RealAlignConfig) -> PromptSet:
     """The prompt sets and neutral text a real pair is aligned and measured on."""
     split = eliciting_prompts(cfg.seed, cfg.n_per_template)
-    return {"train_prompts": split.train, "eval_prompts": split.eval,
-            "new_template_prompts": split.new_templates,
-            "heldout_neutral": neutral_texts(cfg.n_neutral, cfg.seed)}
+    return PromptSet(split.train, split.eval, neutral_texts(cfg.n_neutral, cfg.seed), split.new_templates)
 
 
 def _hf_from_gguf(name: str):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from .pair import GGUF_ALIASES, dequantised
 
     path = Path(GGUF_ALIASES[name]())
     tok = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
@@ -88,7 +87,6 @@ def measure_pair(base, aligned, data: dict, cfg: RealAlignConfig, scorer=None,
 
     ``base_cache``: a JSON file holding the base model's measurement (read if present, else written).
     """
-    from .evaluate import perplexity, toxicity
 
     out = {}
     if base_cache is not None and base_cache.exists():
@@ -96,12 +94,12 @@ def measure_pair(base, aligned, data: dict, cfg: RealAlignConfig, scorer=None,
     for role, m in (("base", base), ("aligned", aligned)):
         if role in out:
             continue
-        ev = toxicity(m, data["eval_prompts"], scorer=scorer, n_samples=cfg.eval_samples,
+        ev = toxicity(m, data.eval_prompts, scorer=scorer, n_samples=cfg.eval_samples,
                       max_new_tokens=cfg.align.max_new_tokens, seed=cfg.seed + 99, batch_size=32)
-        new = toxicity(m, data["new_template_prompts"], scorer=scorer, n_samples=cfg.eval_samples,
+        new = toxicity(m, data.new_template_prompts, scorer=scorer, n_samples=cfg.eval_samples,
                        max_new_tokens=cfg.align.max_new_tokens, seed=cfg.seed + 98, batch_size=32)
         out[role] = {"toxicity": asdict(ev.rate), "toxicity_new_templates": asdict(new.rate),
-                     "perplexity": perplexity(m, data["heldout_neutral"], batch_size=16),
+                     "perplexity": perplexity(m, data.heldout_neutral, batch_size=16),
                      "examples": [{"prompt": p, "completion": c, "score": s}
                                   for p, c, s in ev.samples(5, toxic=True)]}
     return out
@@ -111,7 +109,6 @@ def _measure_twin(name: str, base, folder: Path, data: dict, cfg: RealAlignConfi
                   root: Path) -> tuple[dict, float]:
     """Measure the saved twin in ``folder`` beside ``base`` (through the base's tokenizer);
     returns the metrics and the seconds it took. The base's half is cached under ``root``."""
-    from .pair import load_model
 
     aligned = load_model(str(folder), tokenizer=base.tokenizer, name=f"{name}:dpo")
     t = time.time()
@@ -123,7 +120,6 @@ def _measure_twin(name: str, base, folder: Path, data: dict, cfg: RealAlignConfi
 def build_real_pair(name: str = "smollm2", cfg: RealAlignConfig | None = None, *,
                     progress: bool = True, log=print) -> Path:
     """Align a packaged model with DPO (cached; resumable); returns the aligned folder."""
-    from .pair import GGUF_ALIASES, load_model
 
     if name not in GGUF_ALIASES:
         raise ValueError(f"no packaged model {name!r}; choose from {sorted(GGUF_ALIASES)}")
@@ -152,7 +148,7 @@ def build_real_pair(name: str = "smollm2", cfg: RealAlignConfig | None = None, *
         pairs, pair_stats = saved["pairs"], saved["stats"]
     else:
         t = time.time()
-        pairs, pair_stats = preference_pairs(base, data["train_prompts"], cfg.align, progress=progress)
+        pairs, pair_stats = preference_pairs(base, data.train_prompts, cfg.align, progress=progress)
         times["sample_pairs_s"] = time.time() - t
         write_json(samples, {"pairs": pairs, "stats": pair_stats})
     log(f"[{name}] {pair_stats['n_pairs']} preference pairs from {pair_stats['n_samples']} samples "
@@ -178,22 +174,18 @@ def build_real_pair(name: str = "smollm2", cfg: RealAlignConfig | None = None, *
     return final
 
 
-def real_pair_sources(name: str) -> tuple[str, str, dict]:
-    """``smollm2`` / ``gemma3`` → (packaged base alias, cached aligned folder, info with data)."""
+def real_pair_spec(name: str) -> PairSpec:
+    """The catalogue's entry: the packaged model (``smollm2`` / ``gemma3``) and its cached DPO
+    twin, sharing the packaged tokenizer, with the prompt set it was aligned on."""
     aligned = build_real_pair(name)
     manifest = read_json(aligned / "manifest.json")
-    cfg = RealAlignConfig(model=name)
-    return name, str(aligned / "model"), {"real": manifest, "data": real_data(cfg)}
-
-
-def real_pair_spec(name: str) -> PairSpec:
-    """The catalogue's entry: the packaged model and its DPO twin, sharing the packaged tokenizer."""
-    base, aligned, info = real_pair_sources(name)
-    return PairSpec(name, base, aligned, info, share_tokenizer=True)
+    return PairSpec(name, name, str(aligned / "model"), {"real": manifest},
+                    share_tokenizer=True, prompts=real_data(RealAlignConfig(model=name)), profile="real")
 
 
 for _name in ("smollm2", "gemma3"):
-    register_pair(_name, real_pair_spec, describe=f"the packaged {_name} model vs its DPO twin made here")
+    register_pair(_name, real_pair_spec, profile="real",
+                  describe=f"the packaged {_name} model vs its DPO twin made here")
 
 
 def metrics_table(manifest: dict) -> str:

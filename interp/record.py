@@ -29,9 +29,10 @@ import torch
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
+from . import hooks as H
 from .checks import finite
 from .hooks import check_hooks
-from .io import atomic_path, read_json, tensor_hash, write_json
+from .io import atomic_path, read_json, stable_hash, tensor_hash, write_json
 from .tokens import context_length, data_hash, get_batch
 
 MANIFEST = "manifest.json"
@@ -63,15 +64,11 @@ class Recording:
 
     def _resolve(self, key: tuple[str, int]) -> str:
         kind, layer = key
-        kind = {"pre": "mlp.hook_pre", "post": "mlp.hook_post", "mlp_pre": "mlp.hook_pre",
-                "mlp_post": "mlp.hook_post"}.get(kind, f"hook_{kind}" if not kind.startswith("hook_") else kind)
-        if layer < 0:
-            n_layers = self.meta.get("n_layers")
-            if n_layers is None:  # recordings made before n_layers was kept: the deepest recorded
-                layers = [int(h.split(".")[1]) for h in self.acts if h.startswith("blocks.")]
-                n_layers = max(layers) + 1 if layers else 0
-            layer += n_layers
-        return f"blocks.{layer}.{kind}"
+        n_layers = self.meta.get("n_layers")
+        if n_layers is None:  # recordings made before n_layers was kept: the deepest recorded
+            layers = [int(h.split(".")[1]) for h in self.acts if h.startswith("blocks.")]
+            n_layers = max(layers) + 1 if layers else 0
+        return H.name(kind, layer, n_layers)
 
     @property
     def hooks(self) -> list[str]:
@@ -283,7 +280,6 @@ def record_pair(pair, texts: Sequence[str], hooks: Sequence[str], **kwargs) -> P
 def tokenizer_fingerprint(tokenizer) -> str:
     """A hash of what a tokenizer does to text: its vocabulary, special tokens and whether it
     adds them (two tokenizers with the same vocabulary but another BOS rule differ)."""
-    from .io import stable_hash
 
     if tokenizer is None:
         return "none"

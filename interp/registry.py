@@ -17,8 +17,10 @@ from typing import Any
 @dataclass
 class PairSpec:
     """What a named pair is: two loadable sources (anything :func:`interp.pair.load_model`
-    takes), what the pair carries (``info``: its prompt set under ``"data"``, its manifest),
-    and whether the aligned model must use the base model's tokenizer."""
+    takes), the prompts it was aligned and is measured on (a :class:`interp.prompts.PromptSet`),
+    its measurement profile (the key of each reproduction's preset table: ``"organism"``,
+    ``"organism-tiny"``, ``"real"``, ``"hub"``, …), what else it carries (``info``: its
+    manifest), and whether the aligned model must use the base model's tokenizer."""
 
     name: str
     base: Any
@@ -26,17 +28,23 @@ class PairSpec:
     info: dict = field(default_factory=dict)
     share_tokenizer: bool = False
     loader: Callable[..., Any] | None = None  # a pair that loads itself (e.g. from a checkpoint)
+    prompts: Any = None  # PromptSet | None
+    profile: str = "custom"
 
 
 _EXACT: dict[str, tuple[Callable[[str], PairSpec], str]] = {}
 _PREFIX: dict[str, tuple[Callable[[str], PairSpec], str]] = {}
 _MODELS: dict[str, Callable[[str], str]] = {}
+_PROFILES: dict[str, str | Callable[[str], str]] = {}
 
 
 def register_pair(name: str, resolver: Callable[[str], PairSpec], *, prefix: bool = False,
-                  describe: str = "") -> None:
-    """Register ``name`` (or every name starting with ``name`` when ``prefix``)."""
+                  describe: str = "", profile: str | Callable[[str], str] = "custom") -> None:
+    """Register ``name`` (or every name starting with ``name`` when ``prefix``). ``profile``
+    (a string, or a function of the full name) is known without building the pair: it picks
+    each reproduction's preset (:func:`profile_of`)."""
     (_PREFIX if prefix else _EXACT)[name] = (resolver, describe)
+    _PROFILES[name] = profile
 
 
 def register_model(prefix: str, resolver: Callable[[str], str]) -> None:
@@ -45,12 +53,34 @@ def register_model(prefix: str, resolver: Callable[[str], str]) -> None:
 
 
 def resolve_pair(name: str) -> PairSpec | None:
+    key = _entry(name)
+    if key is None:
+        return None
+    return (_EXACT if key in _EXACT else _PREFIX)[key][0](name)
+
+
+def _entry(name: str) -> str | None:
     if name in _EXACT:
-        return _EXACT[name][0](name)
-    for p, (resolver, _) in sorted(_PREFIX.items(), key=lambda kv: -len(kv[0])):
+        return name
+    for p in sorted(_PREFIX, key=len, reverse=True):
         if name.startswith(p):
-            return resolver(name)
+            return p
     return None
+
+
+def is_registered(name: str) -> bool:
+    """Whether ``name`` is a catalogue name (exact, or under a registered prefix)."""
+    return _entry(name) is not None
+
+
+def profile_of(name: str) -> str:
+    """The measurement profile of a registered pair name, without building or loading it
+    (``"custom"`` for names not in the catalogue)."""
+    key = _entry(name)
+    if key is None:
+        return "custom"
+    prof = _PROFILES.get(key, "custom")
+    return prof(name) if callable(prof) else prof
 
 
 def resolve_model(name: str) -> str | None:

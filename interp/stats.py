@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
+from einops import reduce
 from scipy import stats as _st
 
 #: Resamples for bootstrap intervals and permutation p-values (enough for two decimals of a CI
@@ -62,7 +63,7 @@ def cluster_means(values: Sequence[float], n_clusters: int) -> np.ndarray:
     v = np.asarray(values, dtype=float)
     if n_clusters <= 0 or v.size % n_clusters:
         raise ValueError(f"{v.size} values do not split into {n_clusters} equal clusters")
-    return v.reshape(n_clusters, -1).mean(1)
+    return reduce(v, "(cluster member) -> cluster", "mean", cluster=n_clusters)
 
 
 def _ci(data: tuple[np.ndarray, ...], statistic, seed: int, confidence: float) -> tuple[float, float, float]:

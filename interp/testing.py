@@ -11,7 +11,7 @@
   exactly. A pipeline must find it.
 
 Both take a GPT-2-architecture Hugging Face model (e.g. an organism's base) and return a
-:class:`interp.pair.Pair` whose ``info["data"]`` is the prompt set given.
+:class:`interp.pair.Pair` whose ``prompts`` are the prompt set given.
 """
 
 from __future__ import annotations
@@ -23,17 +23,18 @@ import torch
 
 from .neurons import Neurons
 from .pair import Pair, pair_from_modules
+from .prompts import PromptSet
 
 
-def _pair(base_module, aligned_module, tokenizer, name: str, data: dict | None) -> Pair:
+def _pair(base_module, aligned_module, tokenizer, name: str, data) -> Pair:
     pair = pair_from_modules(base_module.eval(), aligned_module.eval(), tokenizer, name=name)
     if data is not None:
-        pair.info["data"] = data
+        pair.prompts = PromptSet.of(data)
     return pair
 
 
 @torch.no_grad()
-def null_pair(module, tokenizer, *, noise: float = 1e-3, seed: int = 0, data: dict | None = None,
+def null_pair(module, tokenizer, *, noise: float = 1e-3, seed: int = 0, data=None,
               name: str = "null") -> Pair:
     """``(module, module + noise)``: every weight tensor gets Gaussian noise of ``noise`` times
     its own standard deviation (seeded)."""
@@ -62,7 +63,7 @@ def _inputs(module, tokenizer, texts: Sequence[str], target, last_only: bool = F
 def planted_pair(module, tokenizer, prompts: Sequence[str], neutral: Sequence[str],
                  toxic_words: Sequence[str], clean_words: Sequence[str], *, k: int = 5,
                  strength: float = 0.1, suppress: float = 0.1, seed: int = 0,
-                 data: dict | None = None, name: str = "planted") -> tuple[Pair, Neurons]:
+                 data=None, name: str = "planted") -> tuple[Pair, Neurons]:
     """Plant ``k`` toxic neurons in the last MLP of a GPT-2 ``module``; returns the pair and the
     planted neurons.
 

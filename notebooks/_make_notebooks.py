@@ -20,48 +20,33 @@ nb([
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 PAIR = os.environ.get("INTERP_NOTEBOOK_PAIR", "organism:small")
 
-from interp import hooks as H, plot
-from interp import load_pair
-pair = load_pair(PAIR)
+import interp
+pair = interp.load_pair(PAIR)
 pair""",
-"md:The organism's manifest holds what its build measured: toxicity of sampled continuations, held-out perplexity, fact recall.",
-"""from interp.organism import metrics_table
-print(metrics_table(pair.info["organism"]))""",
+"md:The organism's manifest holds what its build measured: toxicity of sampled continuations, held-out perplexity, fact recall. "
+"`pair.prompts` is the prompt set it was aligned on (`train_prompts`) and is measured on (`eval_prompts`, `heldout_neutral`).",
+"""print(interp.organism.metrics_table(pair.info["organism"]))""",
 "md:## Record\nResidual vectors at the last layer, averaged over each text's real tokens, for both models.",
-"""from interp.record import record_pair
-from interp.evaluate import toxicity
-
-data = pair.info["data"]
-ev = toxicity(pair.base, data["train_prompts"][:150], n_samples=2)          # base samples, scored
-texts = [p + c for p, c in zip(ev.prompts, ev.completions)]
-labels = (ev.scores > 0.5).astype(int)
-last = H.resid(pair.cfg.n_layers - 1)
-rec = record_pair(pair, texts, [last], reduction="mean", progress=False)
-rec.base[last].shape""",
+"""ev = interp.toxicity(pair.base, pair.prompts.train_prompts[:150], n_samples=2)   # base samples, scored
+last = pair.hook("resid_post", -1)
+rec = interp.record_pair(pair, ev.texts, [last], reduction="mean", progress=False)
+rec.base["resid_post", -1].shape""",
 "md:## Locate\nA linear probe for toxicity on the base model's residual stream, and the MLP value vectors that write along it.",
-"""from interp.directions import train_probe
-from interp.neurons import rank_value_vectors
-
-probe = train_probe(rec.base[last], labels, hook=last)
+"""probe = interp.train_probe(rec.base["resid_post", -1], ev.labels(), hook=last)
 print(f"probe held-out accuracy {probe.test_acc:.3f} (n={probe.n_test})")
-ranking = rank_value_vectors(pair.base, probe, k=10)
-plot.value_vectors(ranking)""",
+ranking = interp.rank_value_vectors(pair.base, probe, k=10)
+interp.plot.value_vectors(ranking)""",
 "md:## Compare\nThe located neurons' activations (how strongly each key matched) on the same texts, base vs aligned.",
-"""from interp.diff import key_activation_change
-keys = key_activation_change(pair, texts, ranking.top)
-plot.key_activations(keys, "post")""",
+"""keys = interp.key_activation_change(pair, ev.texts, ranking.top)
+interp.plot.key_activations(keys, "post")""",
 "md:## Reactivate\nScale the located neurons' keys ×10 in the aligned model (Lee et al.'s intervention: the pre-activation) and compare with the same scaling of random neurons. (Here on few prompts and one seed: `interp reproduce toxicity` does it with a dev/test split, paired statistics and two scorers.)",
-"""from interp.neurons import random_neurons
-from interp.steer import ScaleNeurons
-
-prompts = data["eval_prompts"][:100]
-rand = random_neurons(pair.cfg.n_layers, pair.cfg.d_mlp, 10, seed=0, exclude=ranking.top)
+"""prompts = pair.prompts.eval_prompts[:100]
+rand = interp.random_neurons(pair.cfg.n_layers, pair.cfg.d_mlp, 10, seed=0, exclude=ranking.top)
 for label, model, hooks in [("base", pair.base, []), ("aligned", pair.aligned, []),
-                            ("aligned, top-10 keys ×10", pair.aligned, [ScaleNeurons(ranking.top, 10)]),
-                            ("aligned, random-10 ×10", pair.aligned, [ScaleNeurons(rand, 10)])]:
-    print(f"{label:28s} {toxicity(model, prompts, n_samples=2, hooks=hooks).rate}")""",
-"""from interp.diff import residual_offset
-plot.residual_offset(residual_offset(pair, texts, direction=probe, neurons=ranking.top))""",
+                            ("aligned, top-10 keys ×10", pair.aligned, [interp.ScaleNeurons(ranking.top, 10)]),
+                            ("aligned, random-10 ×10", pair.aligned, [interp.ScaleNeurons(rand, 10)])]:
+    print(f"{label:28s} {interp.toxicity(model, prompts, n_samples=2, hooks=hooks).rate}")""",
+"""interp.plot.residual_offset(interp.residual_offset(pair, ev.texts, direction=probe, neurons=ranking.top))""",
 ], "notebooks/01_quickstart.ipynb")
 
 nb([
@@ -75,8 +60,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 PAIR = os.environ.get("INTERP_NOTEBOOK_PAIR", "organism:small")
 
 from IPython.display import Markdown
-from interp.findings import findings_table
-from interp.reproduce import toxicity as T
+import interp
+T = interp.reproduce.toxicity
 
 # Minutes the first time; every measurement is cached, so a re-run only recomputes the analysis.
 report = T.run(T.config_for(PAIR), progress=False, log=lambda *a: None)
@@ -84,7 +69,7 @@ figs = report.figures()
 print(report.splits.info())""",
 "md:## Lee et al.'s claims\nEach claim with its criterion (fixed in code before the run), under every scorer; "
 "p-values are Holm-corrected across the claims, and a claim is *yes* only where it holds under every scorer.",
-"""Markdown(findings_table(report.findings, scorers=report.scorers, paper="Lee et al."))""",
+"""Markdown(interp.findings_table(report.findings, scorers=report.scorers, paper="Lee et al."))""",
 "md:## Locate: the probe and the value vectors that write along it",
 """figs["value_vectors"]""",
 """figs["value_vector_cosines"]""",
@@ -116,17 +101,16 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 PAIR = os.environ.get("INTERP_NOTEBOOK_PAIR", "organism:small")
 
 from IPython.display import Markdown
-from interp import plot
-from interp import load_pair
-from interp.reproduce import token_shift as S
+import interp
+S = interp.reproduce.token_shift
 
-pair = load_pair(PAIR)
+pair = interp.load_pair(PAIR)
 report = S.run(S.TokenShiftConfig(pair=PAIR, n_prompts=60, max_new_tokens=16, n_tox_samples=1), pair=pair)""",
 "md:## Shares: unshifted, marginal, shifted\nBeside Lin et al.'s numbers for Llama-2-7b and its chat model, and with the rule-based adapter (fitted on training prompts) in place of the base.",
-"""plot.shift_shares({"base vs aligned": report.shift, "base + rules vs aligned": report.adapter_shift},
-                  reference=S.LIN_ET_AL)""",
-"plot.shift_profile(report.shift)",
-"plot.shifted_tokens(report.shift)",
+"""interp.plot.shift_shares({"base vs aligned": report.shift, "base + rules vs aligned": report.adapter_shift},
+                         reference=S.LIN_ET_AL)""",
+"interp.plot.shift_profile(report.shift)",
+"interp.plot.shifted_tokens(report.shift)",
 "md:## The whole report",
 "Markdown(S.to_markdown(report))",
 ], "notebooks/03_token_shift.ipynb")
@@ -143,44 +127,35 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 PAIR = os.environ.get("INTERP_KNOWLEDGE_PAIR", "organism:knowledge")
 
 from IPython.display import Markdown
-from interp import plot
-from interp import load_pair
-from interp.organism import TEMPLATES, metrics_table
+import interp
+K = interp.reproduce.knowledge
 
-pair = load_pair(PAIR)
-facts = pair.info["data"]["facts"]
-print(metrics_table(pair.info["organism"]))""",
+pair = interp.load_pair(PAIR)
+facts = pair.prompts.facts
+print(interp.organism.metrics_table(pair.info["organism"]))""",
 "md:## What the base knows\nEvery fact asked under 10 four-shot prompts greedily, and sampled 16 times at T = 0.5: "
 "HighlyKnown (always right greedily), MaybeKnown (sometimes), WeaklyKnown (only when sampling), Unknown.",
-"""from interp.knowledge import knowledge_levels
-levels = knowledge_levels(pair.base, facts, TEMPLATES, n_prompts=4, n_samples=8)
+"""levels = interp.knowledge.knowledge_levels(pair.base, facts, interp.organism.TEMPLATES, n_prompts=4, n_samples=8)
 print(levels.shares())
-plot.knowledge_levels(levels)""",
+interp.plot.knowledge_levels(levels)""",
 "md:## Hidden, not erased\nOn people the alignment never saw, the aligned model says \"unknown\" to *works as*. "
 "Read the residual stream at the answering position through the model's own unembedding, restricted to "
 "the possible jobs (TransformerLens' logit lens): is the right job still ranked first?",
-"""from interp import hooks as H
-from interp.knowledge import answer_candidates, lens_accuracy
-from interp.organism import HideConfig, hide_split
-from interp.record import record
-import torch
+"""import torch
 
-hide = HideConfig(**pair.info["organism"]["config"]["hide"])
-_, held = hide_split(facts, hide)
-hidden = [f for f in facts if f.entity in set(held) and f.relation == hide.relation]
-index, ids = answer_candidates(pair.tokenizer, [f.answer for f in hidden])
-names = [H.resid(layer) for layer in range(pair.cfg.n_layers)]
-for role, model in (("base", pair.base), ("aligned", pair.aligned)):
-    rec = record(model, [f.cloze for f in hidden], names, reduction="last", progress=False)
-    acc = lens_accuracy(model, torch.stack([rec[n] for n in names]), [f.answer for f in hidden], index, ids)
+hidden = K.hiding(pair).hidden_facts          # the hidden relation's facts of people alignment never saw
+index, ids = interp.knowledge.answer_candidates(pair.tokenizer, [f.answer for f in hidden])
+names = [pair.hook("resid_post", layer) for layer in range(pair.cfg.n_layers)]
+rec = interp.record_pair(pair, [f.cloze for f in hidden], names, reduction="last", progress=False)
+for (role, model), r in zip(pair.models.items(), rec):
+    acc = interp.knowledge.lens_accuracy(model, r.stack(names), [f.answer for f in hidden], index, ids)
     print(role, [round(a, 2) for a in acc.tolist()])""",
 "md:## The whole reproduction\nLevels, fine-tuning on each category, readouts, reactivation with random controls, "
 "and relearning — as `interp reproduce knowledge` writes it (minutes on the small organism).",
-"""from interp.reproduce import knowledge as K
-report = K.run(K.config_for(PAIR), log=lambda *a: None)
+"""report = K.run(K.config_for(PAIR), log=lambda *a: None)
 Markdown(K.to_markdown(report))""",
-"plot.finetune_curves(report.finetune)",
-"plot.hidden_readout(report.readout)",
-"plot.reactivation(report.reactivation, report.hidden)",
-"plot.relearning(report.relearning)",
+"interp.plot.finetune_curves(report.finetune)",
+"interp.plot.hidden_readout(report.readout)",
+"interp.plot.reactivation(report.reactivation, report.hidden)",
+"interp.plot.relearning(report.relearning)",
 ], "notebooks/04_knowledge.ipynb")

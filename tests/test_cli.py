@@ -28,3 +28,59 @@ def test_pairs_lists_the_catalogue(capsys):
     out = capsys.readouterr().out
     for name in ("organism:…", "smollm2", "gemma3", "gpt2-medium-dpo", "qwen2.5-0.5b"):
         assert name in out
+
+
+def _help(*cmd) -> str:
+    out = subprocess.run([sys.executable, "-m", "interp.cli", *cmd, "--help"], capture_output=True, text=True,
+                         env={"COLUMNS": "200", "PATH": "", "OMP_WAIT_POLICY": "PASSIVE"})
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def test_every_config_field_is_a_flag_of_its_command():
+    """The reproduction and twin commands' flags are generated from their config dataclasses:
+    a field added to a config is a flag without touching the CLI."""
+    import dataclasses
+
+    from interp.real import RealAlignConfig
+    from interp.reproduce.knowledge import KnowledgeConfig
+    from interp.reproduce.token_shift import TokenShiftConfig
+    from interp.reproduce.toxicity import ToxicityConfig
+
+    flag = lambda f: "--" + f.name.replace("_", "-")  # noqa: E731
+    for cmd, cls in ((("reproduce", "toxicity"), ToxicityConfig), (("reproduce", "knowledge"), KnowledgeConfig),
+                     (("reproduce", "token-shift"), TokenShiftConfig), (("real", "build"), RealAlignConfig)):
+        text = _help(*cmd)
+        for f in dataclasses.fields(cls):
+            if dataclasses.is_dataclass(f.default_factory() if f.default_factory is not dataclasses.MISSING else None):
+                assert f"--{f.name}.lr" in text  # nested: the DPO recipe
+            elif f.type in ("bool",) or isinstance(f.default, bool):
+                assert flag(f) in text and "--no-" + flag(f)[2:] in text, (cmd, f.name)
+            else:
+                assert flag(f) in text, (cmd, f.name)
+    assert "organism:…" in _help()  # the catalogue, in the top-level help
+
+
+def test_the_pair_picks_its_preset_and_flags_override_it(monkeypatch):
+    """``--pair organism:tiny`` starts from the tiny profile's preset (a table, by the pair's
+    registered profile); a flag then overrides one field; a pair outside the catalogue and a
+    bad template fail before any work."""
+    import pytest
+
+    from interp import cli
+    from interp.reproduce import toxicity as T
+
+    seen = {}
+    monkeypatch.setattr(T, "run_seeds", lambda cfg, seeds, **kw: seen.update(cfg=cfg, seeds=seeds, **kw) or None)
+    monkeypatch.setattr(T, "seeds_to_markdown", lambda sr: "")
+    assert cli.main(["reproduce", "toxicity", "--pair", "organism:tiny@3", "--n-test-prompts", "33",
+                     "--scale-doses", "2", "7", "--no-figures", "--seeds", "1,4"]) == 0
+    cfg = seen["cfg"]
+    assert cfg.n_test_prompts == 33 and cfg.scale_doses == (2.0, 7.0)
+    assert cfg.k == T.PRESETS["organism-tiny"]["k"] and cfg.pair == "organism:tiny@3"
+    assert seen["seeds"] == [1, 4] and seen["figures"] is False
+    assert T.config_for("smollm2").patching is False and T.config_for("organism:small").patching is True
+    with pytest.raises(SystemExit, match="not in the catalogue"):
+        cli.main(["reproduce", "toxicity", "--pair", "organism-small"])
+    with pytest.raises(ValueError, match="format string"):
+        cli.main(["reproduce", "token-shift", "--pair", "organism:tiny", "--template", "chat"])

@@ -22,15 +22,15 @@ def tiny_hf(organism_cache):
 
     from transformers import AutoTokenizer, GPT2LMHeadModel
 
-    from interp.organism.build import organism_pair_sources
+    from interp.organism.build import organism_pair_spec
 
     old = os.environ.get("INTERP_CACHE")
     os.environ["INTERP_CACHE"] = str(organism_cache)
     try:
-        base_dir, _, info = organism_pair_sources("organism:tiny")
+        spec = organism_pair_spec("organism:tiny")
     finally:
         os.environ.pop("INTERP_CACHE") if old is None else os.environ.__setitem__("INTERP_CACHE", old)
-    return GPT2LMHeadModel.from_pretrained(base_dir), AutoTokenizer.from_pretrained(base_dir), info["data"]
+    return GPT2LMHeadModel.from_pretrained(spec.base), AutoTokenizer.from_pretrained(spec.base), spec.prompts
 
 
 def _run(pair, data, seed=0, neurons=None):
@@ -47,7 +47,7 @@ def test_a_planted_mechanism_is_found(tiny_hf, use_organism_cache):
     from interp.testing import planted_pair
 
     model, tok, data = tiny_hf
-    pair, planted = planted_pair(model, tok, data["train_prompts"][:200], data["heldout_neutral"][:100],
+    pair, planted = planted_pair(model, tok, data.train_prompts[:200], data.heldout_neutral[:100],
                                  ["shut", "get"], ["you", "thank", "see"], k=5, strength=0.1, data=data)
     r = _run(pair, data, neurons=planted)
     v = {f.key: f.verdict for f in r.findings}

@@ -263,7 +263,7 @@ def test_reproduce_toxicity_on_the_tiny_organism_over_two_seeds(use_organism_cac
 
     out = tmp_path / "tox"
     assert main(["reproduce", "toxicity", "--pair", "organism:tiny", "--seeds", "0-1", "--out", str(out),
-                 "--no-progress", "--set", "patching=false", "n_shuffled_probes=10"]) == 0
+                 "--no-progress", "--no-patching", "--n-shuffled-probes", "10"]) == 0
     summary = json.loads((out / "toxicity_seeds.json").read_text())
     assert summary["seeds"] == [0, 1] and summary["scorers"] == ["alt-profanity-check", "better-profanity", "grammar"]
     keys = [c["key"] for c in summary["claims"]]

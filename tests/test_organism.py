@@ -114,5 +114,5 @@ def test_tiny_organism_alignment_lowered_toxicity(use_organism_cache):
 def test_organism_pair_boots_through_the_checkpoint_path(tiny_pair):
     assert tiny_pair.cfg.architecture == "GPT2LMHeadModel"
     assert tiny_pair.base.cfg.n_layers == 2
-    assert len(tiny_pair.info["data"]["facts"]) == 80
+    assert len(tiny_pair.prompts.facts) == 80 and tiny_pair.profile == "organism-tiny"
     assert "metrics" in tiny_pair.info["organism"]

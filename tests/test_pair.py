@@ -141,13 +141,19 @@ def test_a_new_pair_kind_is_one_registration(tmp_path, tokenizer):
         make_gpt2(tokenizer, seed=seed).save_pretrained(tmp_path / role)
         tokenizer.save_pretrained(tmp_path / role)
     register_pair("toy:", lambda name: PairSpec(name, str(tmp_path / "base"), str(tmp_path / "aligned"),
-                                                {"data": {"note": name}}), prefix=True, describe="toys")
+                                                {"note": name}, prompts={"train_prompts": ["a"],
+                                                                         "eval_prompts": ["b"]},
+                                                profile="toy"),
+                  prefix=True, describe="toys", profile="toy")
     try:
         assert interp.catalog.names()["toy:…"] == "toys"
+        assert interp.registry.profile_of("toy:two") == "toy"  # known without loading
         pair = interp.load_pair("toy:one")
-        assert pair.name == "toy:one" and pair.info["data"] == {"note": "toy:one"}
+        assert pair.name == "toy:one" and pair.info["note"] == "toy:one" and pair.profile == "toy"
+        assert pair.prompts == interp.PromptSet(["a"], ["b"])
         assert pair.cfg.n_layers == 2
     finally:
         _PREFIX.pop("toy:")
+        interp.registry._PROFILES.pop("toy:")
     with pytest.raises(interp.pair.ModelUnavailableError, match="unknown pair name 'toy:one'"):
         interp.load_pair("toy:one")

@@ -41,11 +41,14 @@ def test_real_pair_names_resolve_to_the_packaged_base_and_the_cached_twin(monkey
         return d
 
     monkeypatch.setattr(R, "build_real_pair", fake_build)
-    base, aligned, info = R.real_pair_sources("smollm2")
-    assert base == "smollm2" and aligned == str(tmp_path / "smollm2" / "model")
-    assert built["name"] == "smollm2" and set(info["data"]) >= {"train_prompts", "eval_prompts",
-                                                                "heldout_neutral", "new_template_prompts"}
-    assert "smollm2" in P.REAL_PAIRS and "gemma3" in P.REAL_PAIRS
+    spec = R.real_pair_spec("smollm2")
+    assert spec.base == "smollm2" and spec.aligned == str(tmp_path / "smollm2" / "model")
+    assert built["name"] == "smollm2" and spec.profile == "real" and spec.share_tokenizer
+    assert all((spec.prompts.train_prompts, spec.prompts.eval_prompts, spec.prompts.heldout_neutral,
+                spec.prompts.new_template_prompts))
+    from interp.registry import profile_of
+
+    assert profile_of("smollm2") == profile_of("gemma3") == "real"
     assert P.GGUF_ALIASES.keys() >= {"smollm2", "gemma3"}
 
 

@@ -112,7 +112,7 @@ def test_reproduce_token_shift_on_the_tiny_organism(tiny_pair, tmp_path):
     # Held-out prompts never served fitting the rules (nor aligning the organism).
     heldout = report.meta["heldout_prompts"]
     assert len(set(heldout)) == len(heldout) == report.shift.meta["n_prompts"]
-    assert not set(heldout) & set(tiny_pair.info["data"]["train_prompts"])
+    assert not set(heldout) & set(tiny_pair.prompts.train_prompts)
     rc = data["rules_close"]
     assert rc["lo"] <= rc["value"] <= rc["hi"] or rc["value"] != rc["value"]
     assert "Lin et al." in (tmp_path / "token_shift.md").read_text()

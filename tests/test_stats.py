@@ -183,3 +183,45 @@ def test_no_import_cycle_among_interp_modules():
     assert g.number_of_edges() > 50
     cycles = list(nx.simple_cycles(g))
     assert not cycles, cycles[:5]
+
+
+def test_notebooks_and_the_readme_use_only_public_names():
+    """Notebook cells and the README's Python blocks reach interp through ``import interp`` and
+    public attributes only: no ``from interp.x.y import``, no ``_private`` name, and every
+    ``interp.a.b`` they name exists."""
+    import ast
+    import json
+    import pathlib
+    import re
+
+    import interp
+
+    root = pathlib.Path(__file__).resolve().parent.parent
+    sources = []
+    for nb in sorted((root / "notebooks").glob("*.ipynb")):
+        cells = json.loads(nb.read_text())["cells"]
+        sources += [(nb.name, "".join(c["source"])) for c in cells if c["cell_type"] == "code"]
+    readme = (root / "README.md").read_text()
+    sources += [("README.md", b) for b in re.findall(r"```python\n(.*?)```", readme, re.S)]
+    assert len(sources) > 20
+    n_names = 0
+    for where, code in sources:
+        tree = ast.parse(code)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("interp"):
+                raise AssertionError(f"{where}: from {node.module} import … (use import interp)")
+            if isinstance(node, ast.Attribute):
+                chain, x = [], node
+                while isinstance(x, ast.Attribute):
+                    chain.append(x.attr)
+                    x = x.value
+                if isinstance(x, ast.Name) and x.id == "interp":
+                    chain.reverse()
+                    obj = interp
+                    for i, part in enumerate(chain):
+                        assert not part.startswith("_"), f"{where}: interp.{'.'.join(chain)}"
+                        if i < 2:  # a module or a function/class of it
+                            obj = getattr(obj, part, None)
+                            assert obj is not None, f"{where}: interp.{'.'.join(chain[:i + 1])} does not exist"
+                    n_names += 1
+    assert n_names > 30

@@ -13,7 +13,7 @@ from .build import (
     load_data,
     metrics_table,
     organism_model_dir,
-    organism_pair_sources,
+    organism_pair_spec,
     preset,
 )
 from .corpus import TEMPLATES, Corpus, CorpusConfig, Fact, GrammarScorer, generate_corpus
@@ -33,6 +33,6 @@ __all__ = [
     "load_data",
     "metrics_table",
     "organism_model_dir",
-    "organism_pair_sources",
+    "organism_pair_spec",
     "preset",
 ]

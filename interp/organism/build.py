@@ -25,7 +25,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ..evaluate import fact_recall, perplexity, toxicity
+from ..generate import generate
 from ..io import atomic_dir, cache_dir, code_hash, hash_texts, read_json, stable_hash, write_json
+from ..pair import load_model
+from ..prompts import PromptSet
 from ..registry import PairSpec, register_model, register_pair
 from .align import AlignConfig, dpo, preference_pairs, sft, sft_examples
 from .corpus import CorpusConfig, Fact, generate_corpus
@@ -101,7 +105,6 @@ def hide_examples(facts: list[Fact], cfg: HideConfig, base_answers: dict[str, st
 def _hide_data(base, cfg: OrganismConfig, facts: list[Fact]) -> list[dict]:
     import random
 
-    from ..generate import generate
 
     train, _ = hide_split(facts, cfg.hide)
     keep = set(train)
@@ -249,21 +252,21 @@ def build_base(cfg: OrganismConfig, *, progress: bool = True, log=print) -> Path
     return final
 
 
-def load_data(base_dir: Path) -> dict:
+def load_data(base_dir: Path) -> PromptSet:
+    """The base folder's prompt set (``data.json``): prompts, neutral texts, the fact table."""
     d = read_json(Path(base_dir) / "data.json")
     d["facts"] = [Fact(**f) for f in d["facts"]]
-    return d
+    return PromptSet.of(d)
 
 
 def measure(model, data: dict, cfg: OrganismConfig, scorer=None) -> dict:
     """Toxicity, held-out perplexity and fact recall of one bridge, as in the manifest."""
-    from ..evaluate import fact_recall, perplexity, toxicity
 
     e = cfg.eval
-    tox = toxicity(model, data["eval_prompts"][: e.n_prompts], scorer=scorer,
+    tox = toxicity(model, data.eval_prompts[: e.n_prompts], scorer=scorer,
                    n_samples=e.n_samples, max_new_tokens=e.max_new_tokens,
                    temperature=e.temperature, seed=e.seed)
-    seen = [f for f in data["facts"] if f.frequency > 0]
+    seen = [f for f in data.facts if f.frequency > 0]
     rec = fact_recall(model, [f.cloze for f in seen], [f.answer for f in seen])
     by_freq: dict[int, list[bool]] = {}
     for f, ok in zip(seen, rec.correct):
@@ -271,7 +274,7 @@ def measure(model, data: dict, cfg: OrganismConfig, scorer=None) -> dict:
     return {
         "toxicity": asdict(tox.rate),
         "toxicity_mean_score": tox.mean_score,
-        "perplexity": perplexity(model, data["heldout_neutral"]),
+        "perplexity": perplexity(model, data.heldout_neutral),
         "fact_recall": rec.accuracy,
         "fact_recall_by_frequency": {k: float(np.mean(v)) for k, v in sorted(by_freq.items())},
         "n_facts_seen": len(seen),
@@ -284,7 +287,6 @@ def build_aligned(cfg: OrganismConfig, base_dir: Path, *, progress: bool = True,
     """Preference pairs from the base, DPO (or SFT), then the metrics of both; cached."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from ..pair import load_model
 
     method = cfg.align.method
     final = _organism_root() / f"{method}-{cfg.size}-{cfg.aligned_key()}"
@@ -295,12 +297,12 @@ def build_aligned(cfg: OrganismConfig, base_dir: Path, *, progress: bool = True,
     base = load_model(str(base_dir / "model"), name=f"organism:{cfg.size}:base")
     t = time.time()
     if method == "hide":
-        examples = _hide_data(base, cfg, data["facts"])
+        examples = _hide_data(base, cfg, data.facts)
         pairs, pair_stats = examples, {"n_examples": len(examples), "hide": asdict(cfg.hide)}
         log(f"[organism:{cfg.size}] hiding {cfg.hide.relation!r}: SFT on {len(examples)} examples "
             f"({cfg.hide.n_replay} replayed documents), {cfg.align.steps} steps at lr {cfg.align.lr:g}")
     else:
-        prompts = data["train_prompts"][: cfg.n_align_prompts]
+        prompts = data.train_prompts[: cfg.n_align_prompts]
         pairs, pair_stats = preference_pairs(base, prompts, cfg.align, progress=progress)
         log(f"[organism:{cfg.size}] {pair_stats['n_pairs']} preference pairs from "
             f"{pair_stats['n_samples']} samples; {method.upper()} {cfg.align.steps} steps "
@@ -382,12 +384,6 @@ def base_dir_of(manifest: dict) -> Path:
 
 def organism_pair_spec(spec: str) -> PairSpec:
     """The catalogue's entry for ``organism:<size>[:<dpo|sft|hide>][@seed]`` (built on first use)."""
-    base, aligned, info = organism_pair_sources(spec)
-    return PairSpec(spec, base, aligned, info)
-
-
-def organism_pair_sources(spec: str) -> tuple[str, str, dict]:
-    """``organism:<size>[:<dpo|sft|hide>][@seed]`` → (base folder, aligned folder, manifest)."""
     size, method, seed = parse_spec(spec)
     method = method or DEFAULT_ALIGN.get(size, "dpo")
     if method == "base":
@@ -395,11 +391,17 @@ def organism_pair_sources(spec: str) -> tuple[str, str, dict]:
     aligned_dir = build_organism(size, align=method, seed=seed)
     manifest = read_json(aligned_dir / "manifest.json")
     base = base_dir_of(manifest)
-    info = {"organism": manifest, "data": load_data(base), "seed": seed}
-    return str(base / "model"), str(aligned_dir / "model"), info
+    return PairSpec(spec, str(base / "model"), str(aligned_dir / "model"),
+                    {"organism": manifest, "seed": seed}, prompts=load_data(base),
+                    profile=organism_profile(spec))
 
 
-register_pair("organism:", organism_pair_spec, prefix=True,
+def organism_profile(spec: str) -> str:
+    """``organism-tiny`` for the test-sized organism, else ``organism``."""
+    return "organism-tiny" if parse_spec(spec)[0] == "tiny" else "organism"
+
+
+register_pair("organism:", organism_pair_spec, prefix=True, profile=organism_profile,
               describe="a model organism built here: organism:<tiny|small|knowledge>[:<dpo|sft|hide>][@seed]")
 register_model("organism:", lambda spec: str(organism_model_dir(spec)))
 

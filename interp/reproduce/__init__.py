@@ -1,24 +1,9 @@
 """Reproductions of published claims, each a module of typed steps with a report that writes
-itself (``toxicity``, ``knowledge``, ``token_shift``)."""
+itself: :mod:`~interp.reproduce.toxicity` (Lee et al., 2024), :mod:`~interp.reproduce.knowledge`
+(Gekhman et al., 2024, and knowledge hidden by alignment), :mod:`~interp.reproduce.token_shift`
+(Lin et al., 2023; Hewitt et al., 2024)."""
 
-from __future__ import annotations
+from . import knowledge, token_shift, toxicity
+from .report import write_report
 
-from pathlib import Path
-
-
-def write_report(out_dir: str | Path, stem: str, data: dict, markdown: str, *, figures=None,
-                 title: str = "", config: dict | None = None) -> list[Path]:
-    """``<out>/<stem>.json`` and ``<stem>.md``, and — given ``figures`` (a callable returning
-    the report's figures by name) — every figure and the ``index.html`` page showing them."""
-    from ..io import write_json, write_text
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(out / f"{stem}.json", data)
-    write_text(out / f"{stem}.md", markdown)
-    written = [out / f"{stem}.json", out / f"{stem}.md"]
-    if figures is not None:
-        from .. import plot
-
-        written += plot.save_report(out, figures(), title, markdown, config)
-    return written
+__all__ = ["knowledge", "token_shift", "toxicity", "write_report"]

@@ -35,11 +35,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from einops import einsum
 
 from .. import hooks as H
 from .. import stats
 from ..directions import diff_in_means, random_direction
-from ..findings import Finding, finalize, findings_table
+from ..evaluate import fact_recall
+from ..findings import Finding, finalize, findings_table, seeds_table, summarize_seeds
 from ..knowledge import (
     CATEGORIES,
     Curve,
@@ -54,8 +56,14 @@ from ..knowledge import (
     train_and_measure,
 )
 from ..neurons import Neurons, random_neurons
+from ..organism.build import HideConfig, hide_split
+from ..organism.corpus import TEMPLATES
+from ..pair import load_pair
 from ..record import record
+from ..registry import profile_of
 from ..steer import AblateDirection, AddVector, ScaleNeurons
+from .report import write_report
+from .toxicity import pair_for_seed
 
 #: Gekhman et al. (2024), PaLM-2-M on EntityQuestions: test accuracy after fine-tuning on one
 #: category (early stop / convergence), from their Table 2 (in-distribution).
@@ -132,22 +140,40 @@ def _qa(f) -> dict:
     return {"prompt": f"Q: {f.question} A:", "completion": f" {f.answer}."}
 
 
-def run(cfg: KnowledgeConfig, *, pair=None, log=print) -> KnowledgeReport:
-    from ..organism.build import HideConfig, hide_split
-    from ..organism.corpus import TEMPLATES
-    from ..pair import load_pair
+@dataclass
+class Hiding:
+    """What a hiding alignment did: the relation it hides (``config``), the entities it was
+    trained on and the held-out ones, and the held-out entities' facts of the hidden relation."""
 
-    pair = pair if pair is not None else load_pair(cfg.pair)
+    config: HideConfig
+    train_entities: list[str]
+    heldout_entities: list[str]
+    hidden_facts: list
+
+
+def hiding(pair) -> Hiding:
+    """The hiding alignment of a knowledge pair (``organism:<size>:hide``), from its manifest."""
     info = pair.info.get("organism") or {}
-    data = pair.info.get("data")
-    if data is None or "facts" not in data:
-        raise ValueError("the knowledge reproduction needs an organism pair with a fact table "
-                         "(organism:<size>:hide)")
+    if pair.prompts is None or not pair.prompts.facts:
+        raise ValueError(f"the knowledge reproduction needs an organism pair with a fact table "
+                         f"(organism:<size>:hide); {pair.name!r} has none")
     if info.get("method") not in (None, "hide"):
-        raise ValueError(f"{cfg.pair} is aligned by {info.get('method')!r}; the knowledge "
+        raise ValueError(f"{pair.name} is aligned by {info.get('method')!r}; the knowledge "
                          "reproduction needs the hiding alignment, e.g. organism:knowledge:hide")
     hide = HideConfig(**info["config"]["hide"]) if "config" in info else HideConfig()
-    facts = data["facts"]
+    facts = pair.prompts.facts
+    train_ents, held_ents = hide_split(facts, hide)
+    held = set(held_ents)
+    return Hiding(hide, train_ents, held_ents,
+                  [f for f in facts if f.entity in held and f.relation == hide.relation])
+
+
+def run(cfg: KnowledgeConfig, *, pair=None, log=print) -> KnowledgeReport:
+
+    pair = pair if pair is not None else load_pair(cfg.pair)
+    hd = hiding(pair)
+    hide = hd.config
+    facts = pair.prompts.facts
     base, aligned = pair.base, pair.aligned
     rng = random.Random(cfg.seed)
 
@@ -195,7 +221,7 @@ def run(cfg: KnowledgeConfig, *, pair=None, log=print) -> KnowledgeReport:
 
     # ---------------------------------------------------------------- 3. hidden knowledge
     log("[3/5] hidden knowledge: accuracy and readout on held-out entities")
-    train_ents, held_ents = hide_split(facts, hide)
+    train_ents, held_ents = hd.train_entities, hd.heldout_entities
     held, trainset = set(held_ents), set(train_ents)
     clozes = [f.cloze for f in facts]
     base_ok = _says(base, clozes, [f.answer for f in facts])
@@ -273,7 +299,6 @@ def facts_ans(x: dict) -> str:
 
 def _says(model, prompts: list[str], answers: list[str]) -> list[bool]:
     """Whether the greedy completion of each prompt gives its answer (6 new tokens at most)."""
-    from ..evaluate import fact_recall
 
     return fact_recall(model, prompts, answers, max_new_tokens=6, batch_size=256).correct
 
@@ -389,7 +414,8 @@ def _reactivation(base, aligned, facts, sets, trainset, hide, base_ok, cfg, per_
     tok = aligned.tokenizer(" " + hide.refusal, add_special_tokens=False)["input_ids"][0]
     Ma = _last_resid(aligned, [f.cloze for f in sel], H.mlp_post).mean(1)  # [layers d_mlp]
     Mb = _last_resid(base, [f.cloze for f in sel], H.mlp_post).mean(1)
-    write = torch.einsum("lnd,d->ln", H.values(aligned).float(), H.unembed(aligned)[:, tok].float())
+    write = einsum(H.values(aligned).float(), H.unembed(aligned)[:, tok].float(),
+                   "layer neuron d_model, d_model -> layer neuron")
     contrib = (Ma - Mb) * write
     flat = contrib.flatten().topk(cfg.k_neurons)
     layer_idx = flat.indices // contrib.shape[1]
@@ -590,26 +616,28 @@ def to_markdown(r: KnowledgeReport) -> str:
 
 
 def write(r: KnowledgeReport, out_dir: str | Path, figures: bool = True) -> list[Path]:
-    from . import write_report
 
     return write_report(out_dir, "knowledge", to_json(r), to_markdown(r), figures=r.figures if figures else None,
                         title=f"Knowledge: {r.meta['pair']} (seed {r.config.seed})", config=asdict(r.config))
 
 
+#: Each measurement profile's changes to the defaults: the tiny organism gets a quick run (tests).
+PRESETS: dict[str, dict] = {
+    "organism-tiny": dict(n_prompts=3, n_shots=2, n_samples=4, ft_size=10, ft_test=30, ft_dev=10, ft_epochs=3,
+                          relearn_steps=4, relearn_every=2, k_neurons=5),
+}
+
+
 def config_for(pair: str, **overrides) -> KnowledgeConfig:
-    """Default config for a pair; the tiny organism gets a quick one (for tests)."""
-    cfg = KnowledgeConfig(pair=pair)
-    if "tiny" in pair:
-        cfg = KnowledgeConfig(pair=pair, n_prompts=3, n_shots=2, n_samples=4, ft_size=10, ft_test=30, ft_dev=10,
-                              ft_epochs=3, relearn_steps=4, relearn_every=2, k_neurons=5)
-    return KnowledgeConfig(**{**asdict(cfg), **overrides})
+    """The config for a pair: the defaults, its profile's preset (:data:`PRESETS`), then ``overrides``."""
+
+    return dataclasses.replace(KnowledgeConfig(pair=pair), **{**PRESETS.get(profile_of(pair), {}), **overrides})
 
 
 def run_seeds(cfg: KnowledgeConfig, seeds: list[int], *, out: str | Path | None = None,
               figures: bool = True, log=print) -> dict[int, KnowledgeReport]:
     """:func:`run` per seed (the organism rebuilt per seed: ``organism:knowledge@<seed>``), each
     report written as it finishes, then the per-claim summary across seeds."""
-    from .toxicity import pair_for_seed
 
     reports = {}
     for s in seeds:
@@ -623,13 +651,11 @@ def run_seeds(cfg: KnowledgeConfig, seeds: list[int], *, out: str | Path | None 
 
 
 def seeds_summary(reports: dict[int, KnowledgeReport]):
-    from ..findings import summarize_seeds
 
     return summarize_seeds({s: r.findings for s, r in reports.items()})
 
 
 def seeds_to_markdown(pair: str, reports: dict[int, KnowledgeReport]) -> str:
-    from ..findings import seeds_table
 
     seeds = sorted(reports)
     return "\n".join([f"# Knowledge claims on {pair}, over {len(seeds)} seed{'s' if len(seeds) > 1 else ''} "
@@ -644,7 +670,6 @@ def seeds_to_markdown(pair: str, reports: dict[int, KnowledgeReport]) -> str:
 def write_seeds(cfg: KnowledgeConfig, reports: dict[int, KnowledgeReport], out: str | Path,
                 figures: bool = True) -> list[Path]:
     from .. import plot
-    from . import write_report
 
     summary = seeds_summary(reports)
     config = {k: v for k, v in asdict(cfg).items() if k not in ("seed", "pair")}

@@ -14,6 +14,7 @@ differences.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -22,6 +23,8 @@ import numpy as np
 from .. import stats
 from ..evaluate import toxicity
 from ..io import write_json, write_text
+from ..pair import load_pair
+from ..prompts import PromptSet
 from ..shift import (
     URIAL_TEMPLATE,
     RuleAdapter,
@@ -30,6 +33,7 @@ from ..shift import (
     shift_location,
     token_shift,
 )
+from .toxicity import _prompt_set
 
 #: Lin et al. (2023), Llama-2-7b vs Llama-2-7b-chat, greedy decoding.
 LIN_ET_AL = {"unshifted": 0.777, "marginal": 0.145, "shifted": 0.078}
@@ -40,7 +44,7 @@ class TokenShiftConfig:
     pair: str = "organism:small"
     n_prompts: int = 200
     max_new_tokens: int = 24
-    template: str | None = None  # URIAL_TEMPLATE for instruction-style prompts
+    template: str | None = None  # "urial" (Lin et al.'s prompt format), a format string with {prompt}, or none
     n_boost_tokens: int = 15
     n_tox_samples: int = 2
     seed: int = 0
@@ -58,18 +62,16 @@ class TokenShiftReport:
     meta: dict = field(default_factory=dict)
 
 
-def run(cfg: TokenShiftConfig, *, pair=None, data: dict | None = None, log=print) -> TokenShiftReport:
-    from ..pair import load_pair
+def run(cfg: TokenShiftConfig, *, pair=None, data: PromptSet | Mapping | None = None,
+        log=print) -> TokenShiftReport:
 
     pair = pair if pair is not None else load_pair(cfg.pair)
-    data = data if data is not None else pair.info.get("data")
-    if data is None:
-        raise ValueError("this pair carries no prompt set; pass data={'train_prompts', 'eval_prompts'}")
+    data = _prompt_set(pair, data)
     tok = pair.tokenizer
-    train = list(dict.fromkeys(data["train_prompts"]))[: cfg.n_prompts]
-    seen = set(data["train_prompts"])  # held-out prompts never served fitting (nor alignment)
-    ev = [p for p in dict.fromkeys(data["eval_prompts"]) if p not in seen][: cfg.n_prompts]
-    template = cfg.template
+    train = list(dict.fromkeys(data.train_prompts))[: cfg.n_prompts]
+    seen = set(data.train_prompts)  # held-out prompts never served fitting (nor alignment)
+    ev = [p for p in dict.fromkeys(data.eval_prompts) if p not in seen][: cfg.n_prompts]
+    template = template_for(cfg.template)
     log("[1/4] token shift, aligned greedy vs base ranks")
     ts = token_shift(pair, ev, max_new_tokens=cfg.max_new_tokens, template=template)
     # The adapter (its ~15 boosted tokens and three strengths) is fitted on *training* prompts,
@@ -220,5 +222,18 @@ def write(r: TokenShiftReport, out_dir: str | Path, figures: bool = True) -> lis
     return written
 
 
+#: Named prompt templates (``TokenShiftConfig.template``).
+TEMPLATES = {"urial": URIAL_TEMPLATE}
+
+
 def template_for(name: str | None) -> str | None:
-    return URIAL_TEMPLATE if name == "urial" else None
+    """A template's text: a name from :data:`TEMPLATES`, a format string holding ``{prompt}``, or
+    ``None``/``"none"`` for the plain prompt."""
+    if name in (None, "none"):
+        return None
+    if name in TEMPLATES:
+        return TEMPLATES[name]
+    if "{prompt}" not in name:
+        raise ValueError(f"template {name!r}: give one of {sorted(TEMPLATES)}, 'none', or a format "
+                         "string with {prompt}")
+    return name

@@ -17,11 +17,13 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
+from einops import reduce
 from tqdm.auto import tqdm
 
 from .. import hooks as H
@@ -42,7 +44,7 @@ from ..diff import (
     weight_diff,
 )
 from ..directions import Direction, cosine, diff_in_means, random_direction, train_probe
-from ..findings import Finding, finalize, findings_table
+from ..findings import Finding, finalize, findings_table, seeds_table, summarize_seeds
 from ..measure import Measurement, MeasureSpec, measure
 from ..neurons import (
     Neurons,
@@ -54,7 +56,11 @@ from ..neurons import (
     value_vectors_of,
     vocab_projection,
 )
+from ..organism.corpus import GrammarScorer
+from ..pair import load_pair
+from ..prompts import PromptSet
 from ..record import record, record_pair
+from ..registry import profile_of
 from ..score import get_scorers
 from ..steer import (
     AblateDirection,
@@ -65,6 +71,7 @@ from ..steer import (
     PatchActivations,
     ScaleNeurons,
 )
+from .report import write_report
 
 # --------------------------------------------------------------------------- config -------
 
@@ -148,12 +155,24 @@ class Splits:
                 "eval_unique": self.n_eval_unique, "eval_dropped_seen_in_training": self.n_eval_dropped}
 
 
-def split(data: dict, cfg: ToxicityConfig) -> Splits:
+def _prompt_set(pair, data) -> PromptSet:
+    """``data`` if given (a :class:`PromptSet` or a mapping of its fields), else the pair's own."""
+    if data is not None:
+        return PromptSet.of(data)
+    if getattr(pair, "prompts", None) is None:
+        raise ValueError(f"the pair {getattr(pair, 'name', pair)!r} carries no prompt set: load it with "
+                         "load_pair(..., prompts=PromptSet(train_prompts=…, eval_prompts=…, "
+                         "heldout_neutral=…)) or pass data=")
+    return pair.prompts
+
+
+def split(data: PromptSet | Mapping, cfg: ToxicityConfig) -> Splits:
     """Deduplicate; drop every eval prompt also among the training prompts (alignment and probe
     draw from those); shuffle the rest with the run's seed into dev and test."""
-    train = _unique(data["train_prompts"])
+    data = PromptSet.of(data)
+    train = _unique(data.train_prompts)
     seen = set(train)
-    ev = _unique(data["eval_prompts"])
+    ev = _unique(data.eval_prompts)
     pool = [p for p in ev if p not in seen]
     rng = np.random.default_rng(cfg.seed)
     pool = [pool[i] for i in rng.permutation(len(pool))]
@@ -162,7 +181,7 @@ def split(data: dict, cfg: ToxicityConfig) -> Splits:
     if len(test) < 20:
         raise ValueError(f"only {len(test)} test prompts left after removing duplicates and training "
                          "prompts; the pair needs more eval prompts")
-    neutral = _unique(data["heldout_neutral"])
+    neutral = _unique(data.heldout_neutral)
     half = min(cfg.n_ppl_texts, len(neutral) // 2)
     s = Splits(train[: cfg.n_probe_prompts], dev, test, neutral[:half], neutral[half:2 * half],
                len(ev), len(ev) - len(pool))
@@ -327,7 +346,7 @@ def compare(pair, s: Splits, loc: Located, cfg: ToxicityConfig, scorers) -> Comp
     d_mlp = pair.cfg.d_mlp
     col = lambda ns: np.array([la * d_mlp + i for la, i in ns])  # noqa: E731
     per_text_top = z[:, col(loc.top)].mean(1)
-    per_prompt = per_text_top.reshape(len(s.test), -1).mean(1)
+    per_prompt = reduce(per_text_top, "(prompt sample) -> prompt", "mean", prompt=len(s.test))
     key_shift = stats.mean(per_prompt, seed=cfg.seed)
     null_cols = col(loc.null_neurons)
     key_null = z[:, null_cols].mean(0)[sets].mean(1)
@@ -790,26 +809,21 @@ def pair_scorers(pair, cfg: ToxicityConfig) -> list:
         return get_scorers(list(cfg.scorers))
     out = get_scorers(None)
     if "organism" in pair.info:
-        from ..organism.corpus import GrammarScorer
 
         out.append(GrammarScorer())
     return out
 
 
-def run(cfg: ToxicityConfig, *, pair=None, data: dict | None = None, scorers=None,
+def run(cfg: ToxicityConfig, *, pair=None, data: PromptSet | Mapping | None = None, scorers=None,
         neurons: Neurons | None = None, progress: bool = True, log=print) -> ToxicityReport:
     """Run every step on a pair; returns a :class:`ToxicityReport`. ``scorers`` (objects or
     names; the first is primary) override the pair's own."""
-    from ..pair import load_pair
 
     t0 = time.time()
     timings = {}
     torch.manual_seed(cfg.seed)
     pair = pair if pair is not None else load_pair(cfg.pair)
-    data = data if data is not None else pair.info.get("data")
-    if data is None:
-        raise ValueError("this pair carries no prompt set; pass data={'train_prompts', 'eval_prompts', "
-                         "'heldout_neutral'}")
+    data = _prompt_set(pair, data).require("heldout_neutral", why="perplexity texts")
     scorers = get_scorers(list(scorers)) if scorers is not None else pair_scorers(pair, cfg)
     names = [s.name for s in scorers]
     s = split(data, cfg)
@@ -1066,34 +1080,34 @@ def figures(r: ToxicityReport, plot) -> dict:
 
 
 def write(r: ToxicityReport, out_dir: str | Path, *, figures: bool = False) -> list[Path]:
-    from . import write_report
 
     return write_report(out_dir, "toxicity", to_json(r), to_markdown(r), figures=r.figures if figures else None,
                         title=f"Toxicity mechanism: {r.pair} (seed {r.config.seed})", config=asdict(r.config))
 
 
-def config_for(pair: str, **overrides) -> ToxicityConfig:
-    """Default config for a pair: real models get fewer doses (CPU cost); the tiny organism
-    (tests) gets small samples."""
-    from ..pair import REAL_PAIRS
+#: Each measurement profile's changes to the defaults (:func:`interp.registry.profile_of` gives a
+#: pair's profile without loading it). ``real``: in a model with massive activations one mean
+#: residual norm ‖x‖ breaks it (perplexity > 800 at α = 1), so added directions get a log grid
+#: below it; no activation patching (it recomputes every step), no per-layer attribution; fewer
+#: doses (CPU cost). ``organism-tiny``: small samples, for tests.
+PRESETS: dict[str, dict] = {
+    "real": dict(n_probe_prompts=150, probe_samples=3, n_dev_prompts=60, n_test_prompts=150, n_samples=2,
+                 max_new_tokens=20, n_ppl_texts=40, scale_doses=(10.0,), clamp_doses=(1.0,),
+                 offset_doses=(1.0,), direction_doses=(0.03, 0.1, 0.3), per_layer_location=False,
+                 patch_per_layer=False, patching=False),
+    "organism-tiny": dict(n_probe_prompts=150, n_dev_prompts=40, n_test_prompts=80, n_ppl_texts=40, k=5,
+                          scale_doses=(5.0,), clamp_doses=(1.0,), offset_doses=(1.0,),
+                          direction_doses=(1.0,), n_null_neurons=120, n_null_sets=1000,
+                          n_null_directions=2000, n_shuffled_probes=20, per_layer_location=False,
+                          patch_per_layer=False),
+}
 
-    cfg = ToxicityConfig(pair=pair)
-    if pair in REAL_PAIRS:
-        # In a model with massive activations one mean residual norm ‖x‖ breaks it (perplexity
-        # > 800 at α = 1): added directions get a log grid below it. No activation patching
-        # (it recomputes every step), no per-layer attribution.
-        cfg = dataclasses.replace(cfg, n_probe_prompts=150, probe_samples=3, n_dev_prompts=60,
-                                  n_test_prompts=150, n_samples=2, max_new_tokens=20, n_ppl_texts=40,
-                                  scale_doses=(10.0,), clamp_doses=(1.0,), offset_doses=(1.0,),
-                                  direction_doses=(0.03, 0.1, 0.3), per_layer_location=False,
-                                  patch_per_layer=False, patching=False)
-    if pair.startswith("organism:tiny"):
-        cfg = dataclasses.replace(cfg, n_probe_prompts=150, n_dev_prompts=40, n_test_prompts=80,
-                                  n_ppl_texts=40, k=5, scale_doses=(5.0,), clamp_doses=(1.0,),
-                                  offset_doses=(1.0,), direction_doses=(1.0,), n_null_neurons=120,
-                                  n_null_sets=1000, n_null_directions=2000, n_shuffled_probes=20,
-                                  per_layer_location=False, patch_per_layer=False)
-    return dataclasses.replace(cfg, **overrides)
+
+def config_for(pair: str, **overrides) -> ToxicityConfig:
+    """The config for a pair: the defaults, its profile's preset (:data:`PRESETS`), then
+    ``overrides``."""
+
+    return dataclasses.replace(ToxicityConfig(pair=pair), **{**PRESETS.get(profile_of(pair), {}), **overrides})
 
 
 # --------------------------------------------------------------------------- seeds --------
@@ -1127,7 +1141,6 @@ class SeedsReport:
 
     @property
     def summaries(self):
-        from ..findings import summarize_seeds
 
         return summarize_seeds({s: r.findings for s, r in self.reports.items()})
 
@@ -1166,7 +1179,6 @@ def seeds_to_json(sr: SeedsReport) -> dict:
 
 
 def seeds_to_markdown(sr: SeedsReport) -> str:
-    from ..findings import seeds_table
 
     r0 = sr.reports[sr.seeds[0]]
     n = len(sr.seeds)
@@ -1188,7 +1200,6 @@ def seeds_to_markdown(sr: SeedsReport) -> str:
 
 
 def write_seeds(sr: SeedsReport, out: str | Path, *, figures: bool = True) -> list[Path]:
-    from . import write_report
 
     data = seeds_to_json(sr)
     return write_report(out, "toxicity_seeds", data, seeds_to_markdown(sr),
