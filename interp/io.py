@@ -103,8 +103,18 @@ def write_text(path: str | os.PathLike, text: str) -> None:
         tmp.write_text(text)
 
 
+class CorruptFileError(ValueError):
+    """A file interp wrote (a manifest, a cache entry, a model folder) cannot be read back; the
+    message names its path."""
+
+
 def read_json(path: str | os.PathLike) -> Any:
-    return json.loads(Path(path).read_text())
+    """A JSON file; a damaged one raises :class:`CorruptFileError` naming its path."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CorruptFileError(f"{path}: not valid JSON ({e})") from None
 
 
 def check_replaceable(path: str | os.PathLike) -> Path:

@@ -27,7 +27,7 @@ import torch
 
 from . import hooks as H
 from .checks import finite_weights
-from .io import cache_dir
+from .io import CorruptFileError, cache_dir
 from .prompts import PromptSet, eliciting_prompts, neutral_texts
 from .registry import PairSpec, pair_names, register_pair, resolve_model, resolve_pair
 
@@ -244,12 +244,15 @@ def _boot(src: str, tokenizer, device, dtype, name: str):
         bridge = TransformerBridge.boot_transformers(
             src, tokenizer=tokenizer, device=device or "cpu", dtype=dtype
         )
-    except (OSError, ValueError) as e:  # hub unreachable, repo not found, no cache
+    except Exception as e:  # a damaged folder; hub unreachable, repo not found, no cache
+        first = (str(e).splitlines() or [""])[0][:200]
         if Path(src).is_dir():
+            raise CorruptFileError(f"{src}: the model folder cannot be loaded ({type(e).__name__}: {first})") from e
+        if not isinstance(e, OSError | ValueError):
             raise
         raise ModelUnavailableError(
             f"could not load {src!r} from the Hugging Face hub or its local cache "
-            f"({type(e).__name__}: {str(e).splitlines()[0][:200]}). Without network, pass a local "
+            f"({type(e).__name__}: {first}). Without network, pass a local "
             "folder in HF format, a .gguf file, an alias of a packaged model "
             f"({', '.join(GGUF_ALIASES)}) or an organism (organism:tiny, organism:small)."
         ) from None

@@ -186,3 +186,42 @@ def test_small_misuses_get_clear_errors(tokenizer, gpt2):
         record(gpt2, TEXTS, [H.resid(0)], batch_size=0, progress=False)
     with pytest.raises(ValueError, match="max_length=1000"):
         record(gpt2, TEXTS, [H.resid(0)], max_length=1000, progress=False)
+
+
+def test_a_damaged_organism_cache_entry_is_named_set_aside_and_rebuilt(organism_cache, tmp_path, monkeypatch):
+    """The organism's stored ``weights_sha256`` is checked whenever a cached entry is used:
+    same-size damage to the weights, a truncated manifest or weights file is named with its
+    path, the entry is moved aside (not deleted), and the organism is rebuilt to the same hash."""
+    import shutil
+
+    from interp.io import CorruptFileError, read_json
+    from interp.organism import build as B
+    from interp.pair import load_model
+
+    cache = tmp_path / "cache"
+    shutil.copytree(organism_cache, cache)
+    monkeypatch.setenv("INTERP_CACHE", str(cache))
+    aligned = B.build_organism("tiny", progress=False, log=lambda *a: None)
+    want = read_json(aligned / "manifest.json")["weights_sha256"]
+    weights = aligned / "model" / "model.safetensors"
+    raw = bytearray(weights.read_bytes())
+    raw[len(raw) // 2: len(raw) // 2 + 64] = bytes(64)  # same size, other numbers
+    weights.write_bytes(bytes(raw))
+    logged = []
+    again = B.build_organism("tiny", progress=False, log=logged.append)
+    assert any("damaged cache entry" in m and "weights hash" in m for m in logged), logged
+    assert again == aligned and read_json(again / "manifest.json")["weights_sha256"] == want
+    aside = [p for p in aligned.parent.iterdir() if p.name.startswith(aligned.name + ".damaged-")]
+    assert len(aside) == 1 and (aside[0] / "model" / "model.safetensors").exists()
+
+    # A truncated manifest: a readable error naming the file, and the entry set aside.
+    (aligned / "manifest.json").write_text('{"size": "tiny", "weig')
+    with pytest.raises(CorruptFileError, match="manifest.json: not valid JSON"):
+        read_json(aligned / "manifest.json")
+    assert not B._entry_ok(aligned, log=logged.append) and not aligned.exists()
+    # A truncated weights file: loading the folder names it.
+    folder = tmp_path / "broken"
+    shutil.copytree(aside[0] / "model", folder)
+    (folder / "model.safetensors").write_bytes(raw[:100])
+    with pytest.raises(CorruptFileError, match=str(folder)):
+        load_model(str(folder))

@@ -87,3 +87,16 @@ def test_cosine_histogram_draws_every_neuron_once_per_layer():
         else:
             counts = np.asarray(fig.data[0].customdata)
             assert counts.shape[0] == n_layers and (counts.sum(1) == 200).all()
+
+
+def test_the_readmes_step_by_step_block_runs(use_organism_cache):
+    """The README's step-by-step block, run as written on the tiny organism."""
+    import re
+
+    import interp
+
+    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+    step = next(b for b in blocks if "pair.prompts" in b)
+    ns = {"interp": interp, "pair": interp.load_pair("organism:tiny")}
+    exec(step, ns)
+    assert ns["probe"].n_test > 0 and len(ns["ranking"].top) == 10

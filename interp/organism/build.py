@@ -27,7 +27,16 @@ import numpy as np
 
 from ..evaluate import fact_recall, perplexity, toxicity
 from ..generate import generate
-from ..io import atomic_dir, cache_dir, code_hash, hash_texts, read_json, stable_hash, write_json
+from ..io import (
+    CorruptFileError,
+    atomic_dir,
+    cache_dir,
+    code_hash,
+    hash_texts,
+    read_json,
+    stable_hash,
+    write_json,
+)
 from ..pair import load_model
 from ..prompts import PromptSet
 from ..registry import PairSpec, register_model, register_pair
@@ -200,6 +209,59 @@ def weights_hash(model) -> str:
     return h.hexdigest()[:16]
 
 
+_VERIFIED: dict[tuple, str] = {}
+
+
+def _weights_sha(model_dir: Path) -> str:
+    """:func:`weights_hash` of a saved model folder (memoised per file state in this process)."""
+    from transformers import AutoModelForCausalLM
+
+    files = sorted(model_dir.glob("*.safetensors"))
+    state = tuple((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in files)
+    key = (str(model_dir), state)
+    if key not in _VERIFIED:
+        if not files:
+            raise CorruptFileError(f"{model_dir}: no weights file")
+        from transformers.utils import logging as hf_logging
+
+        bar = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()  # a check, not a load the user asked for
+        try:
+            model = AutoModelForCausalLM.from_pretrained(str(model_dir))
+        except Exception as e:
+            raise CorruptFileError(f"{model_dir}: the weights cannot be loaded ({type(e).__name__}: "
+                                   f"{(str(e).splitlines() or [''])[0][:200]})") from e
+        finally:
+            if bar:
+                hf_logging.enable_progress_bar()
+        _VERIFIED[key] = weights_hash(model)
+    return _VERIFIED[key]
+
+
+def _entry_ok(folder: Path, log=print) -> bool:
+    """Whether a cache entry is there and whole: its manifest (and, for a base, its prompt set)
+    reads, and its weights hash to the SHA-256 the manifest recorded when it was built. A
+    damaged entry is moved aside (``<name>.damaged-<time>``, named in the log) so it is rebuilt;
+    nothing is deleted."""
+    if not (folder / "manifest.json").exists():
+        return False
+    try:
+        m = read_json(folder / "manifest.json")
+        want = m["weights_sha256"]
+        want = want if isinstance(want, str) else want[m["method"]]
+        if (folder / "data.json").exists() or "method" not in m:
+            read_json(folder / "data.json")
+        got = _weights_sha(folder / "model")
+        if got != want:
+            raise CorruptFileError(f"{folder / 'model'}: weights hash {got}, the manifest says {want}")
+    except (CorruptFileError, KeyError, TypeError, OSError) as e:
+        aside = folder.with_name(f"{folder.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+        folder.rename(aside)
+        log(f"[organism] damaged cache entry {folder}: {e}. Moved to {aside}; rebuilding.")
+        return False
+    return True
+
+
 def _organism_root() -> Path:
     return cache_dir() / "organism"
 
@@ -214,7 +276,7 @@ def build_base(cfg: OrganismConfig, *, progress: bool = True, log=print) -> Path
     from .tokenizer import train_tokenizer
 
     final = _organism_root() / f"base-{cfg.size}-{cfg.base_key()}"
-    if (final / "manifest.json").exists():
+    if _entry_ok(final, log):
         return final
     times = {}
     t = time.time()
@@ -290,7 +352,7 @@ def build_aligned(cfg: OrganismConfig, base_dir: Path, *, progress: bool = True,
 
     method = cfg.align.method
     final = _organism_root() / f"{method}-{cfg.size}-{cfg.aligned_key()}"
-    if (final / "manifest.json").exists():
+    if _entry_ok(final, log):
         return final
     data = load_data(base_dir)
     times = {}
