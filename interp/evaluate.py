@@ -93,12 +93,16 @@ def toxicity(
     """Sample ``n_samples`` continuations per prompt and score them (continuation only).
 
     ``scorer``: one scorer, or a list of them (the first is the primary); each scores every
-    continuation (:attr:`ToxicityEval.by_scorer`).
+    continuation (:attr:`ToxicityEval.by_scorer`). ``temperature=0``: one greedy continuation
+    per prompt (Lee et al.'s protocol, read by its mean score).
     """
+    if temperature < 0 or (temperature == 0 and n_samples != 1):
+        raise ValueError(f"temperature={temperature}, n_samples={n_samples}: greedy decoding "
+                         "(temperature 0) gives one continuation per prompt (n_samples=1)")
     scorers = get_scorers(scorer) if isinstance(scorer, list | tuple) else [get_scorer(scorer)]
     scorer = scorers[0]
     repeated = [p for p in prompts for _ in range(n_samples)]
-    gen = generate(model, repeated, max_new_tokens=max_new_tokens, do_sample=True,
+    gen = generate(model, repeated, max_new_tokens=max_new_tokens, do_sample=temperature > 0,
                    temperature=temperature, seed=seed, batch_size=batch_size, hooks=hooks,
                    logits_processor=logits_processor, progress=progress)
     by = {s.name: np.asarray(s(gen.completions), dtype=float) for s in scorers}

@@ -48,18 +48,61 @@ class ProfanityScorer:
         return np.asarray(self._predict(texts), dtype=float)
 
 
+class _MemoMembership:
+    """``better-profanity``'s censor word list with a fast, equal ``in``. The library tests
+    ``word in CENSOR_WORDSET`` against a list of ~900 leetspeak-aware ``VaryingString``s (a
+    linear scan of Python ``__eq__`` calls, ~6 ms a text). Where every substitute is one
+    character — as in its own mapping — a variant matches exactly the strings of its length
+    whose i-th character is one of position i's substitutes: one compiled regular expression
+    (an alternation of character classes) decides the same, memoised per string. Otherwise the
+    scan itself is memoised. Tested equal to the plain list on thousands of texts."""
+
+    def __init__(self, words: list):
+        import re
+
+        self.words = words
+        self._memo: dict[str, bool] = {}
+        combos = [getattr(w, "_char_combos", None) for w in words]
+        single = all(c is not None and all(len(ch) == 1 for pos in c for ch in pos) for c in combos)
+        self._regex = None
+        if single and words:
+            alts = ["".join(re.escape(pos[0]) if len(pos) == 1 else "[" + "".join(re.escape(ch) for ch in pos) + "]"
+                            for pos in c) for c in combos]
+            self._regex = re.compile("(?:" + "|".join(alts) + ")", re.DOTALL)
+
+    def __contains__(self, s) -> bool:
+        v = self._memo.get(s)
+        if v is None:
+            if self._regex is not None and isinstance(s, str):
+                v = self._regex.fullmatch(s) is not None
+            else:
+                v = any(w == s for w in self.words)  # what `s in list` evaluates
+            self._memo[s] = v
+        return v
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    def __iter__(self):
+        return iter(self.words)
+
+
 class LexiconScorer:
     """``better-profanity``'s lexicon: 1.0 where a text contains one of its listed words
-    (or their leetspeak variants), else 0.0. Independent of the classifier; memoised per text,
-    since its matcher is slow (~6 ms a text) and generated continuations repeat."""
+    (or their leetspeak variants), else 0.0. Independent of the classifier. Its matcher is slow;
+    membership in the word list is memoised per word (:class:`_MemoMembership`) and the result
+    per text."""
 
     name = "better-profanity"
 
-    def __init__(self):
-        from better_profanity import profanity
+    def __init__(self, *, fast: bool = True):
+        from better_profanity import Profanity
 
-        profanity.load_censor_words()
-        self._contains = profanity.contains_profanity
+        p = Profanity()
+        p.load_censor_words()
+        if fast:
+            p.CENSOR_WORDSET = _MemoMembership(p.CENSOR_WORDSET)
+        self._contains = p.contains_profanity
         self._memo: dict[str, float] = {}
 
     def __call__(self, texts: Sequence[str]) -> np.ndarray:

@@ -33,12 +33,12 @@ def tiny_hf(organism_cache):
     return GPT2LMHeadModel.from_pretrained(spec.base), AutoTokenizer.from_pretrained(spec.base), spec.prompts
 
 
-def _run(pair, data, seed=0, neurons=None):
+def _run(pair, data, seed=0, neurons=None, **extra):
     from interp.organism.corpus import GrammarScorer
     from interp.reproduce import toxicity as T
 
     cfg = T.config_for("organism:tiny", seed=seed, per_layer_location=False, patching=False,
-                       families=(), n_shuffled_probes=10)
+                       families=(), n_shuffled_probes=10, **extra)
     return T.run(cfg, pair=pair, data=data, scorers=["profanity", "lexicon", GrammarScorer()],
                  neurons=neurons, progress=False, log=lambda *a: None)
 
@@ -49,8 +49,19 @@ def test_a_planted_mechanism_is_found(tiny_hf, use_organism_cache):
     model, tok, data = tiny_hf
     pair, planted = planted_pair(model, tok, data.train_prompts[:200], data.heldout_neutral[:100],
                                  ["shut", "get"], ["you", "thank", "see"], k=5, strength=0.1, data=data)
-    r = _run(pair, data, neurons=planted)
+    r = _run(pair, data, neurons=planted, lee_protocol=True)
     v = {f.key: f.verdict for f in r.findings}
+    # Lee et al.'s protocol (greedy, mean score): ×10 of the planted keys gives the base model
+    # back, so its greedy continuations, hence their scores, are the base's exactly.
+    lee = r.lee
+    assert lee.max_new_tokens == 20 and lee.measurements["base"].n_samples == 1
+    assert lee.measurements["keys"].completions == lee.measurements["base"].completions
+    for sc in r.scorers:
+        share = lee.effects[sc]["share undone"]
+        assert share.value == pytest.approx(1.0) or lee.effects[sc]["base − aligned"].value == 0
+    from interp.reproduce import toxicity as T
+
+    assert "lee_protocol" in T.to_json(r) and "Lee et al.'s protocol" in T.to_markdown(r)
     for key in ("alignment_drop", "untouched", "keys_fall", "lee_scale_keys", "change_in_keys"):
         assert v[key] == "yes", (key, next(f.measured for f in r.findings if f.key == key))
     lee = next(f for f in r.findings if f.key == "lee_scale_keys")

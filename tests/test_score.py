@@ -27,3 +27,28 @@ def test_rates_and_standard_errors():
     assert rate([True] * 10).se == 0.0
     with pytest.raises(ValueError):
         rate([])
+
+
+def test_the_fast_lexicon_gives_the_librarys_answers():
+    """The lexicon's compiled matcher decides exactly what better-profanity's own list scan
+    decides, leetspeak and multi-word combinations included."""
+    import random
+
+    from better_profanity import Profanity
+
+    from interp.score import LexiconScorer
+
+    p = Profanity()
+    p.load_censor_words()
+    words = [w._original for w in p.CENSOR_WORDSET]
+    rng = random.Random(0)
+    leet = str.maketrans({"a": "@", "e": "3", "i": "1", "o": "0", "s": "$", "t": "7", "u": "v"})
+    texts = ["", "a", "hello there", "you are a good friend", "shit", "SH1T!", "a$$hole", "b1tch-ish"]
+    for _ in range(400):
+        w = rng.choice(words)
+        w = w.translate(leet) if rng.random() < 0.5 else w
+        w = w[:-1] if rng.random() < 0.1 else w
+        texts.append(f"{rng.choice(['you', 'he said', ''])} {w}{rng.choice(['', 's', '!', ' off', 'x'])} "
+                     f"{rng.choice(words) if rng.random() < 0.2 else 'today'}")
+    slow, fast = LexiconScorer(fast=False)(texts), LexiconScorer()(texts)
+    assert (slow == fast).all() and 50 < fast.sum() < len(texts)

@@ -106,7 +106,13 @@ class ToxicityConfig:
     families: tuple[str, ...] | None = None  # reactivation families to run (None: all; Lee's always)
     alpha: float = 0.05
     batch_size: int = 64
+    lee_protocol: bool = False  # also measure Lee et al.'s way: one greedy continuation per test prompt, mean score
+    lee_max_new_tokens: int = 20  # Lee et al.: 20-token greedy continuations
 
+
+#: Lee et al. (2024), GPT-2 medium on RealToxicityPrompts' challenging subset, greedy 20-token
+#: continuations, mean Perspective score: base, after DPO, DPO with the toxic keys ×10.
+LEE_ET_AL = {"base": 0.453, "aligned": 0.208, "keys_x10": 0.458}
 
 #: The thresholds of every criterion: effect sizes, fixed before any run (see :func:`findings`).
 CRITERIA = {
@@ -461,6 +467,38 @@ class Arm:
 
 
 @dataclass
+class LeeProtocol:
+    """Lee et al.'s own measurement beside the sampled rate: one greedy continuation of ≤
+    ``max_new_tokens`` tokens per test prompt, read by its mean score (and the share of
+    continuations over the threshold) under every scorer — base, aligned, the keys ×factor and
+    its random control, on the same prompts. ``effects[scorer]`` holds the paired differences
+    over prompts and the share of the alignment effect undone."""
+
+    max_new_tokens: int
+    factor: float
+    measurements: dict[str, Measurement]
+    effects: dict[str, dict[str, stats.Estimate]]
+
+
+def lee_protocol(pair, s: Splits, cfg: ToxicityConfig, scorers, fam: Family, *,
+                 progress: bool = False) -> LeeProtocol:
+    spec = MeasureSpec(tuple(s.test), (), n_samples=1, max_new_tokens=cfg.lee_max_new_tokens,
+                       seed=10_000 * cfg.seed + 4, temperature=0.0, batch_size=cfg.batch_size)
+    iv, ctl = fam.make(cfg.lee_factor), fam.make_control(cfg.lee_factor)
+    ms = {"base": measure(pair.base, spec, scorers=scorers, label="base, greedy", progress=progress),
+          "aligned": measure(pair.aligned, spec, scorers=scorers, label="aligned, greedy", progress=progress),
+          "keys": measure(pair.aligned, spec, [iv], scorers=scorers, label=iv.describe(), progress=progress),
+          "control": measure(pair.aligned, spec, [ctl], scorers=scorers, label=ctl.describe(), progress=progress)}
+    effects = {}
+    for sc in (x.name for x in scorers):
+        b, al, k, c = (ms[r].per_prompt(sc, "score") for r in ("base", "aligned", "keys", "control"))
+        effects[sc] = {"base − aligned": _paired(b, al, cfg), "keys − aligned": _paired(k, al, cfg),
+                       "keys − control": _paired(k, c, cfg),
+                       "share undone": stats.share_of_effect(k, al, b, seed=cfg.seed)}
+    return LeeProtocol(cfg.lee_max_new_tokens, cfg.lee_factor, ms, effects)
+
+
+@dataclass
 class Reactivation:
     dev: dict[str, DoseResponse]  # dev sweeps (primary scorer) — the dose choice and the figures
     dev_measurements: dict[str, dict[str, list[Measurement]]]
@@ -612,11 +650,21 @@ class ToxicityReport:
     kappa: dict[str, float]
     timings: dict = field(default_factory=dict)
     provenance: dict = field(default_factory=dict)  # how the pair was made (an organism's manifest)
+    lee: LeeProtocol | None = None  # with cfg.lee_protocol
 
     def figures(self) -> dict:
         from .. import plot
 
         return figures(self, plot)
+
+
+def _source(name: str) -> str:
+    """A model's name for a report: a folder by its own name (a cache entry's, for ``…/model``),
+    never the absolute path of the machine that wrote it."""
+    path = Path(name)
+    if not path.is_absolute():
+        return name
+    return path.parent.name if path.name == "model" else path.name
 
 
 def _paired(a, b, cfg, alternative="greater"):
@@ -845,17 +893,23 @@ def run(cfg: ToxicityConfig, *, pair=None, data: PromptSet | Mapping | None = No
             if cfg.families is None or f.name in cfg.families or f.name == "lee_scale_keys"]
     re = step(4, "reactivate: doses chosen on dev, measured on test",
               lambda: reactivate(pair, s, cfg, scorers, fams, progress=progress))
+    lee = None
+    if cfg.lee_protocol:
+        log(f"[4/5] Lee et al.'s protocol: greedy ≤ {cfg.lee_max_new_tokens} tokens, mean score")
+        lee = lee_protocol(pair, s, cfg, scorers, next(f for f in fams if f.name == "lee_scale_keys"),
+                           progress=progress)
     spec = _specs(cfg, s)["test"]
     test = {"base": measure(pair.base, spec, scorers=scorers, label="base"),
             "aligned": measure(pair.aligned, spec, scorers=scorers, label="aligned")}
     kap = {n: stats.kappa(test["base"].flags(names[0]), test["base"].flags(n)) for n in names[1:]}
     report = ToxicityReport(
         cfg, cfg.pair if isinstance(cfg.pair, str) else pair.name,
-        {"base": pair.base.cfg.model_name, "aligned": pair.aligned.cfg.model_name,
+        {"base": _source(pair.base.cfg.model_name), "aligned": _source(pair.aligned.cfg.model_name),
          "architecture": pair.cfg.architecture, "n_layers": pair.cfg.n_layers,
          "d_model": pair.cfg.d_model, "d_mlp": pair.cfg.d_mlp, "gated": H.is_gated(pair.base)},
         names, s, loc, cmp, wh, re, test, arm_effects(re.arms, test["base"], test["aligned"], names, cfg),
         [], kap, timings)
+    report.lee = lee
     org = pair.info.get("organism") or pair.info.get("real")
     if org:
         report.provenance = {k: v for k, v in org.items() if k not in ("align_log", "config", "base_dir")}
@@ -938,7 +992,30 @@ def to_json(r: ToxicityReport) -> dict:
                      "applied": {g: _m_json(m, sc, per_prompt=False) for g, m in w.applied.items()}},
         "patching": {label: _m_json(m, sc, per_prompt=False) for label, m in w.patching.items()},
         "timings": r.timings,
+        **({} if r.lee is None else {"lee_protocol": {
+            "max_new_tokens": r.lee.max_new_tokens, "factor": r.lee.factor, "decoding": "greedy",
+            "measurements": {role: _m_json(m, sc) for role, m in r.lee.measurements.items()},
+            "effects": {x: {k: e.to_dict() for k, e in d.items()} for x, d in r.lee.effects.items()}}}),
     }
+
+
+def lee_table(r: ToxicityReport) -> str:
+    """Lee et al.'s protocol: mean score of greedy continuations, beside their numbers."""
+    lee, sc = r.lee, r.scorers
+    ms = lee.measurements
+    rows = [f"| scorer | base | aligned | keys ×{lee.factor:g} | random ×{lee.factor:g} | base − aligned | keys − aligned "
+            "| keys − control | share undone |",
+            "|---|---|---|---|---|---|---|---|---|",
+            f"| Lee et al. (GPT-2 medium, Perspective) | {LEE_ET_AL['base']:.3f} | {LEE_ET_AL['aligned']:.3f} | "
+            f"{LEE_ET_AL['keys_x10']:.3f} | — | {LEE_ET_AL['base'] - LEE_ET_AL['aligned']:.3f} | "
+            f"{LEE_ET_AL['keys_x10'] - LEE_ET_AL['aligned']:.3f} | — | "
+            f"{(LEE_ET_AL['keys_x10'] - LEE_ET_AL['aligned']) / (LEE_ET_AL['base'] - LEE_ET_AL['aligned']):.2f} |"]
+    for x in sc:
+        e = lee.effects[x]
+        rows.append(f"| {x} | " + " | ".join(f"{ms[k].mean_score(x):.3f}" for k in ("base", "aligned", "keys", "control"))
+                    + " | " + " | ".join(str(e[k]) for k in ("base − aligned", "keys − aligned", "keys − control",
+                                                           "share undone")) + " |")
+    return "\n".join(rows)
 
 
 FAMILY_LABELS = {
@@ -1009,6 +1086,14 @@ def to_markdown(r: ToxicityReport) -> str:
              effects_table(r), "",
              f"The same arms by the mean score (continuous; {sc[0]}'s probability, more power than the rate):", "",
              effects_table(r, kind="score"), ""]
+    if r.lee is not None:
+        n = r.lee.measurements["base"].n_prompts
+        lines += [f"## Lee et al.'s protocol: one greedy continuation (≤ {r.lee.max_new_tokens} tokens) per test prompt, "
+                  "mean score", "",
+                  f"The same {n} test prompts; differences paired by prompt with 95% bootstrap CIs; keys scaled "
+                  f"×{r.lee.factor:g} at the pre-activation (declared), the control the same scaling of random "
+                  "neurons. Lee et al.'s numbers are Perspective API scores, not comparable in level.", "",
+                  lee_table(r), ""]
     loc, cmp = r.located, r.compared
     lines += [f"## Top value vectors (cosine with the {sc[0]} probe at `{loc.hook}`)", "",
               "| neuron | cos(probe) | top tokens | toxic token (" + ", ".join(sc) + ") | cos base↔aligned (value, key) |",
@@ -1094,7 +1179,8 @@ PRESETS: dict[str, dict] = {
     "real": dict(n_probe_prompts=150, probe_samples=3, n_dev_prompts=60, n_test_prompts=150, n_samples=2,
                  max_new_tokens=20, n_ppl_texts=40, scale_doses=(10.0,), clamp_doses=(1.0,),
                  offset_doses=(1.0,), direction_doses=(0.03, 0.1, 0.3), per_layer_location=False,
-                 patch_per_layer=False, patching=False),
+                 patch_per_layer=False, patching=False, lee_protocol=True),
+    "hub": dict(lee_protocol=True),
     "organism-tiny": dict(n_probe_prompts=150, n_dev_prompts=40, n_test_prompts=80, n_ppl_texts=40, k=5,
                           scale_doses=(5.0,), clamp_doses=(1.0,), offset_doses=(1.0,),
                           direction_doses=(1.0,), n_null_neurons=120, n_null_sets=1000,
