@@ -58,7 +58,8 @@ def cmd_real_build(argv: list[str]) -> int:
     model = _pre(argv, "--model", "smollm2")
     run = _config_cli(RealAlignConfig(model=model), argv, "interp real build",
                       "Align a packaged model with DPO here (cached by its recipe), print its measurements.",
-                      options={"out": (str | None, None, "also write the twin's recipe and measurements here")},
+                      options={"out": (str | None, None, "also write the twin's recipe and measurements here"),
+                               "progress": RUN_OPTIONS["progress"]},
                       prefix=False)
     cfg = run.cfg
     t = time.time()

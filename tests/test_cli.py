@@ -84,3 +84,23 @@ def test_the_pair_picks_its_preset_and_flags_override_it(monkeypatch):
         cli.main(["reproduce", "toxicity", "--pair", "organism-small"])
     with pytest.raises(ValueError, match="format string"):
         cli.main(["reproduce", "token-shift", "--pair", "organism:tiny", "--template", "chat"])
+
+
+def test_real_build_takes_the_recipe_and_the_run_options(monkeypatch, tmp_path):
+    """``interp real build`` parses the DPO recipe (``--align.*``) and ``--out``/``--no-progress``
+    and hands them to the builder."""
+    import interp.real as R
+    from interp import cli
+
+    seen = {}
+
+    def fake(name, cfg, *, progress=True, **kw):
+        seen.update(name=name, cfg=cfg, progress=progress)
+        raise SystemExit(0)
+
+    monkeypatch.setattr(R, "build_real_pair", fake)
+    import pytest
+
+    with pytest.raises(SystemExit):
+        cli.main(["real", "build", "--model", "gemma3", "--align.lr", "3e-6", "--no-progress", "--out", str(tmp_path)])
+    assert seen["name"] == "gemma3" and seen["cfg"].align.lr == 3e-6 and seen["progress"] is False
