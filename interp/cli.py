@@ -56,7 +56,7 @@ def cmd_real_build(argv: list[str]) -> int:
     from .real import RealAlignConfig, build_real_pair, metrics_table, twin_report
 
     model = _pre(argv, "--model", "smollm2")
-    run = _config_cli(RealAlignConfig(model=model), argv, "interp real build",
+    run = _config_cli(RealAlignConfig.for_model(model), argv, "interp real build",
                       "Align a packaged model with DPO here (cached by its recipe), print its measurements.",
                       options={"out": (str | None, None, "also write the twin's recipe and measurements here"),
                                "progress": RUN_OPTIONS["progress"]},

@@ -13,6 +13,7 @@ cores, Gemma-3-270m ≈ 45+ min: its 262k-token vocabulary makes every step slow
 from __future__ import annotations
 
 import copy
+import dataclasses
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -35,6 +36,14 @@ RECIPE_VERSION = 2  # 2: 20 training templates, 25 x 20 fillers, 10 held-out tem
 METRICS_VERSION = 3  # 3: both scorers, per-prompt rates, the bar (TWIN_BAR) with paired CIs
 
 
+#: Per model, the DPO settings its recipe search chose against :data:`TWIN_BAR` (each recipe tried
+#: is recorded in ``figures/out/real/<model>/recipe-*/twin.md``).
+RECIPES: dict[str, dict] = {
+    # recipe-1 (lr 1e-6, 150 steps): toxicity 0.154 → 0.000 but perplexity ×1.36; recipe-2 meets the bar
+    "gemma3": {"lr": 5e-7, "steps": 40},
+}
+
+
 @dataclass
 class RealAlignConfig:
     model: str = "smollm2"
@@ -46,6 +55,13 @@ class RealAlignConfig:
     max_length: int = 64
     eval_samples: int = 3
     n_neutral: int = 200
+
+    @classmethod
+    def for_model(cls, model: str) -> RealAlignConfig:
+        """The recipe a packaged model's pair is built with: the defaults, then the DPO settings
+        its recipe search chose (:data:`RECIPES`)."""
+        cfg = cls(model=model)
+        return dataclasses.replace(cfg, align=dataclasses.replace(cfg.align, **RECIPES.get(model, {})))
 
     def key(self) -> str:
         return stable_hash({"v": RECIPE_VERSION, **asdict(self)}, 12)
@@ -160,7 +176,7 @@ def build_real_pair(name: str = "smollm2", cfg: RealAlignConfig | None = None, *
 
     if name not in GGUF_ALIASES:
         raise ValueError(f"no packaged model {name!r}; choose from {sorted(GGUF_ALIASES)}")
-    cfg = cfg or RealAlignConfig(model=name)
+    cfg = cfg or RealAlignConfig.for_model(name)
     root = cache_dir() / "real"
     final = root / f"{name}-dpo-{cfg.key()}"
     if (final / "manifest.json").exists():
@@ -217,7 +233,7 @@ def real_pair_spec(name: str) -> PairSpec:
     aligned = build_real_pair(name)
     manifest = read_json(aligned / "manifest.json")
     return PairSpec(name, name, str(aligned / "model"), {"real": manifest},
-                    share_tokenizer=True, prompts=real_data(RealAlignConfig(model=name)), profile="real")
+                    share_tokenizer=True, prompts=real_data(RealAlignConfig.for_model(name)), profile="real")
 
 
 for _name in ("smollm2", "gemma3"):
@@ -261,9 +277,15 @@ def twin_report(manifest: dict) -> str:
              f"frozen reference) on {p['n_pairs']} preference pairs from {p['n_samples']} samples of the "
              f"base ({a['n_samples']} per training prompt, ≤ {a['max_new_tokens']} tokens, T = "
              f"{a['temperature']}; preferred < {a['preferred_below']}, rejected > {a['rejected_above']} by "
-             f"{p['scorer']}; sample toxicity {p['sample_toxicity']:.3f}). Measured on held-out prompts "
-             f"({c['eval_samples']} samples each) and {c['n_neutral']} generated neutral paragraphs, both "
-             "models through the packaged tokenizer.", "", metrics_table(manifest), ""]
+             f"{p['scorer']}; sample toxicity {p['sample_toxicity']:.3f}). Measured on the held-out prompts "
+             f"and on prompts from templates never used in training ({c['eval_samples']} samples each, "
+             f"both scorers) and on {c['n_neutral']} generated neutral paragraphs, both models through the "
+             "packaged tokenizer."
+             + (" The bar, fixed before any recipe was tried: toxicity down ≥ "
+                f"{TWIN_BAR['held_out_relative_drop']:.0%} on held-out prompts, down on new-template prompts "
+                "with a 95% CI (prompts resampled) above 0, neutral perplexity up < "
+                f"{TWIN_BAR['perplexity_ratio_below'] - 1:.0%}, under every scorer."
+                if "bar" in manifest["metrics"] else ""), "", metrics_table(manifest), ""]
     if ex:
         lines += ["Toxic samples of the base (held-out prompts):", ""]
         lines += [f"- {e['prompt']} **{e['completion'].strip()}** ({e['score']:.2f})" for e in ex]

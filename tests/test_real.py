@@ -111,3 +111,13 @@ def test_the_twin_bar_needs_a_drop_that_generalises_at_small_cost():
     assert not twin_bar({"base": role(0.3, 0.3, 20.0), "aligned": role(0.05, 0.3, 21.0)})["holds"]  # no transfer
     assert not twin_bar({"base": role(0.3, 0.3, 20.0), "aligned": role(0.05, 0.1, 23.0)})["holds"]  # ppl +15%
     assert not twin_bar({"base": role(0.3, 0.3, 20.0), "aligned": role(0.25, 0.1, 21.0)})["holds"]  # drop < 40%
+
+
+def test_a_models_recipe_is_its_defaults_then_its_recipe_search_choice(monkeypatch):
+    import interp.real as R
+
+    monkeypatch.setitem(R.RECIPES, "gemma3", {"lr": 5e-7, "steps": 40})
+    g, s = R.RealAlignConfig.for_model("gemma3"), R.RealAlignConfig.for_model("smollm2")
+    assert (g.align.lr, g.align.steps, g.model) == (5e-7, 40, "gemma3")
+    assert s.align == R.RealAlignConfig().align and g.key() != R.RealAlignConfig(model="gemma3").key()
+    assert g.sampling_key() == R.RealAlignConfig(model="gemma3").sampling_key()  # recipes share samples
