@@ -207,3 +207,60 @@ def min_detectable(se: float, *, alpha: float = 0.05, power: float = 0.8,
     ``(z_{1−α} + z_{power})·se`` (``z_{1−α/2}`` for two-sided tests)."""
     z = _st.norm.ppf(1 - (alpha / 2 if alternative == "two-sided" else alpha))
     return float((z + _st.norm.ppf(power)) * se)
+
+
+@dataclass
+class PairedDesign:
+    """A sample size chosen before the test run: ``n_prompts`` × ``n_samples`` per arm so that the
+    CI half-width of a paired per-prompt difference is at most ``target``. The variance of one
+    prompt's difference of means over m samples is modelled as ``var_between + var_within / m``
+    (both estimated on a pilot: the dev split)."""
+
+    n_prompts: int
+    n_samples: int
+    target: float  # the half-width asked for
+    halfwidth: float  # the half-width predicted at the chosen n
+    var_between: float
+    var_within: float  # per sample
+    met: bool  # False: even n_max × m_max falls short (then n_max × m_max is chosen)
+    confidence: float = 0.95
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def variance_components(a: Sequence[float], b: Sequence[float], n_prompts: int) -> tuple[float, float]:
+    """Between-prompt and per-sample (within-prompt) variance of the paired difference ``a − b``,
+    from per-sample values (prompt-major, the same number of samples per prompt in each)."""
+    a = np.asarray(a, dtype=float).reshape(n_prompts, -1)
+    b = np.asarray(b, dtype=float).reshape(n_prompts, -1)
+    m = a.shape[1]
+    if m != b.shape[1]:
+        raise ValueError(f"a has {m} samples per prompt, b {b.shape[1]}: a pilot needs the same number")
+    if n_prompts < 2 or m < 2:
+        raise ValueError(f"a pilot needs ≥ 2 prompts and ≥ 2 samples per prompt (got {n_prompts} × {m})")
+    within = float(np.mean(a.var(axis=1, ddof=1) + b.var(axis=1, ddof=1)))
+    total = float(np.var(a.mean(axis=1) - b.mean(axis=1), ddof=1))
+    return max(0.0, total - within / m), within
+
+
+def design_paired(a: Sequence[float], b: Sequence[float], n_prompts: int, *, target: float, n_max: int,
+                  samples: Sequence[int], n_min: int = 20, confidence: float = 0.95) -> PairedDesign:
+    """The cheapest ``n × m`` (``m`` from ``samples``, ``n ≤ n_max``) whose predicted CI half-width
+    of the paired difference is ≤ ``target``, from a pilot's per-sample values ``a`` and ``b``
+    (see :func:`variance_components`). Cost ``n·m ∝ var_between·m + var_within`` grows with
+    ``m``, so the fewest samples per prompt that reach the target within ``n_max`` prompts win."""
+    if not target > 0:
+        raise ValueError(f"target half-width must be > 0 (got {target})")
+    vb, vw = variance_components(a, b, n_prompts)
+    z = float(_st.norm.ppf(0.5 + confidence / 2))
+
+    def half(n, m):
+        return z * math.sqrt((vb + vw / m) / n)
+
+    for m in sorted(samples):
+        n = max(n_min, math.ceil(z ** 2 * (vb + vw / m) / target ** 2))
+        if n <= n_max:
+            return PairedDesign(n, m, target, half(n, m), vb, vw, True, confidence)
+    m = max(samples)
+    return PairedDesign(n_max, m, target, half(n_max, m), vb, vw, False, confidence)

@@ -334,3 +334,26 @@ def test_gated_mlp_keys_gates_and_values(tokenizer):
     wd = weight_diff(pair)
     changed = {r_["name"] for r_ in wd.rows if r_["rel_change"] > 0}
     assert changed == {"model.layers.1.mlp.gate_proj.weight", "model.layers.0.mlp.down_proj.weight"}
+
+
+def test_power_design_sizes_the_test_split_from_dev_alone(use_organism_cache):
+    """``power_target``: the pilot is dev (base and aligned), the chosen prompts × samples is what
+    every test arm then measures, and the report states the design beside what the test achieved."""
+    from interp.reproduce import toxicity as T
+
+    cfg = T.config_for("organism:tiny", power_target=0.15, max_test_samples=4, n_test_prompts=200,
+                       families=("lee_scale_keys",), patching=False, n_shuffled_probes=5)
+    r = T.run(cfg, progress=False, log=lambda *a: None)
+    d = r.design
+    assert d is not None and d.dev == f"{cfg.n_dev_prompts} prompts × {cfg.n_samples}"
+    assert set(d.effect) == set(r.scorers) and d.by_scorer and d.n_test_arms == 4
+    strictest = max(d.by_scorer.values(), key=lambda p: (not p.met, p.n_prompts * p.n_samples))
+    assert (d.n_prompts, d.n_samples) == (strictest.n_prompts, strictest.n_samples)
+    assert cfg.n_samples <= d.n_samples <= 4 and d.n_prompts <= 200
+    assert len(r.splits.test) == d.n_prompts and r.config.n_test_samples == d.n_samples
+    for m in (r.test["base"], r.test["aligned"], r.reactivation.arms["lee_scale_keys"].arm):
+        assert (m.n_prompts, m.n_samples) == (d.n_prompts, d.n_samples)
+    j = T.to_json(r)["design"]
+    for a in j["achieved"].values():
+        assert a["halfwidth"] > 0 and a["effect"]["n"] == d.n_prompts
+    assert "## Power by design" in T.to_markdown(r)

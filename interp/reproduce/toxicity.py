@@ -85,7 +85,10 @@ class ToxicityConfig:
     k: int = 10
     n_dev_prompts: int = 200
     n_test_prompts: int = 300
-    n_samples: int = 2  # samples per prompt in every arm
+    n_samples: int = 2  # samples per prompt in every arm (dev; test too unless n_test_samples is set)
+    n_test_samples: int | None = None  # samples per test prompt (None: n_samples; the power design sets it)
+    power_target: float | None = None  # design the test size: paired CI half-width ≤ this share of base − aligned (dev)
+    max_test_samples: int = 16  # the most samples per test prompt the power design may choose
     max_new_tokens: int = 12
     n_ppl_texts: int = 100  # neutral texts per split (dev, test)
     ppl_budget: float = 1.25  # a dev dose is eligible only within this perplexity ratio
@@ -230,13 +233,79 @@ class Located:
 def _specs(cfg: ToxicityConfig, s: Splits) -> dict[str, MeasureSpec]:
     """The sampling settings of each split. Seeds differ per split and per run seed: the test
     arms use fresh seeds never used for selection."""
-    common = dict(n_samples=cfg.n_samples, max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size)
+    common = dict(max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size)
     return {
         "probe": MeasureSpec(tuple(s.probe), (), cfg.probe_samples, cfg.max_new_tokens,
                              seed=10_000 * cfg.seed + 1, batch_size=cfg.batch_size),
-        "dev": MeasureSpec(tuple(s.dev), tuple(s.neutral_dev), seed=10_000 * cfg.seed + 2, **common),
-        "test": MeasureSpec(tuple(s.test), tuple(s.neutral_test), seed=10_000 * cfg.seed + 3, **common),
+        "dev": MeasureSpec(tuple(s.dev), tuple(s.neutral_dev), n_samples=cfg.n_samples,
+                           seed=10_000 * cfg.seed + 2, **common),
+        "test": MeasureSpec(tuple(s.test), tuple(s.neutral_test), n_samples=cfg.n_test_samples or cfg.n_samples,
+                            seed=10_000 * cfg.seed + 3, **common),
     }
+
+
+# --------------------------------------------------------------------------- design -------
+
+#: The reactivation families :func:`families` builds, in order (each measured on test as arm and control).
+FAMILY_NAMES = ("lee_scale_keys", "scale_post", "scale_post_positive", "clamp_keys", "subtract_offset",
+                "ablate_probe", "add_probe", "base_minus_probe", "base_minus_top_value")
+
+
+@dataclass
+class Design:
+    """The test size, chosen on dev before any test measurement (``cfg.power_target``): the
+    cheapest ``n_prompts × n_samples`` per arm whose paired base − aligned CI half-width is at most
+    ``share`` of the alignment effect under every scorer (the strictest scorer decides)."""
+
+    share: float
+    dev: str  # the pilot: dev prompts × samples
+    effect: dict[str, float]  # base − aligned rate on dev, per scorer
+    by_scorer: dict[str, stats.PairedDesign]  # scorers whose dev effect is > 0
+    n_prompts: int
+    n_samples: int
+    met: bool
+    n_test_arms: int
+    dev_samples_per_s: float | None  # timed on the pilot (None: it came from the cache)
+
+    @property
+    def est_seconds(self) -> float | None:
+        r = self.dev_samples_per_s
+        return self.n_test_arms * self.n_prompts * self.n_samples / r if r else None
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["est_seconds"] = self.est_seconds
+        return d
+
+
+def power_design(pair, s: Splits, cfg: ToxicityConfig, scorers, *, n_families: int | None = None,
+                 progress: bool = False) -> Design:
+    """Measure base and aligned on dev (the pilot; the same measurements the dose sweeps reuse),
+    split the variance of a prompt's base − aligned difference into between-prompt and per-sample
+    parts, and choose the test size (:func:`interp.stats.design_paired`): at most all test prompts,
+    ``cfg.n_samples`` … ``cfg.max_test_samples`` samples each."""
+    spec = _specs(cfg, s)["dev"]
+    t = time.time()
+    mb = measure(pair.base, spec, scorers=scorers, label="base", progress=progress)
+    ma = measure(pair.aligned, spec, scorers=scorers, label="aligned", progress=progress)
+    dt = time.time() - t
+    n_fam = n_families if n_families is not None else len(
+        [f for f in FAMILY_NAMES if cfg.families is None or f in cfg.families or f == "lee_scale_keys"])
+    samples = range(cfg.n_samples, max(cfg.n_samples, cfg.max_test_samples) + 1)
+    effect, by = {}, {}
+    for sc in (x.name for x in scorers):
+        effect[sc] = eff = mb.rate(sc) - ma.rate(sc)
+        if eff > 0:
+            by[sc] = stats.design_paired(mb.flags(sc), ma.flags(sc), mb.n_prompts, target=cfg.power_target * eff,
+                                         n_max=len(s.test), samples=samples)
+    if by:
+        worst = max(by.values(), key=lambda d: (not d.met, d.n_prompts * d.n_samples))
+        n, m, met = worst.n_prompts, worst.n_samples, all(d.met for d in by.values())
+    else:  # no alignment effect on dev under any scorer: nothing to size against
+        n, m, met = len(s.test), cfg.n_samples, False
+    rate = 2 * mb.n_prompts * mb.n_samples / dt if dt > 5 else None
+    return Design(cfg.power_target, f"{mb.n_prompts} prompts × {mb.n_samples}", effect, by, n, m, met,
+                  2 + 2 * n_fam, rate)
 
 
 def locate(pair, s: Splits, cfg: ToxicityConfig, scorers, *, neurons: Neurons | None = None,
@@ -513,7 +582,7 @@ def families(pair, loc: Located, cmp: Compared, cfg: ToxicityConfig) -> list[Fam
     xnorm = loc.xnorm
     tv = value_vectors_of(pair.base, top[:1])[0]
     tv_layer = int(top.layer[0])
-    return [
+    fams = [
         Family("lee_scale_keys", "aligned", tuple(sorted({*cfg.scale_doses, cfg.lee_factor})),
                lambda d: ScaleNeurons(top, d), lambda d: ScaleNeurons(rand, d),
                "scale factor on the keys (pre-activation)",
@@ -558,6 +627,8 @@ def families(pair, loc: Located, cmp: Compared, cfg: ToxicityConfig) -> list[Fam
                "α (multiples of the mean residual norm)",
                f"Base model: subtract the top value vector at layer {tv_layer} (Lee et al.'s baseline)"),
     ]
+    assert tuple(f.name for f in fams) == FAMILY_NAMES, "FAMILY_NAMES must list families() in order"
+    return fams
 
 
 def _point(m: Measurement, dose: float, scorer: str, description: str) -> DosePoint:
@@ -651,6 +722,7 @@ class ToxicityReport:
     timings: dict = field(default_factory=dict)
     provenance: dict = field(default_factory=dict)  # how the pair was made (an organism's manifest)
     lee: LeeProtocol | None = None  # with cfg.lee_protocol
+    design: Design | None = None  # with cfg.power_target
 
     def figures(self) -> dict:
         from .. import plot
@@ -876,6 +948,16 @@ def run(cfg: ToxicityConfig, *, pair=None, data: PromptSet | Mapping | None = No
     names = [s.name for s in scorers]
     s = split(data, cfg)
     log(f"[0/5] splits: {s.info()}; scorers: {', '.join(names)}")
+    design = None
+    if cfg.power_target is not None:
+        t = time.time()
+        design = power_design(pair, s, cfg, scorers, progress=progress)
+        timings["design_s"] = time.time() - t
+        s = dataclasses.replace(s, test=s.test[:design.n_prompts])
+        cfg = dataclasses.replace(cfg, n_test_samples=design.n_samples)
+        est = f", ≈ {design.est_seconds / 60:.0f} min of test arms" if design.est_seconds else ""
+        log(f"[0/5] power design on dev ({design.dev}): test = {design.n_prompts} prompts × "
+            f"{design.n_samples} samples per arm{est}" + ("" if design.met else " (target not reachable)"))
 
     def step(i, label, fn):
         log(f"[{i}/5] {label}")
@@ -910,6 +992,7 @@ def run(cfg: ToxicityConfig, *, pair=None, data: PromptSet | Mapping | None = No
         names, s, loc, cmp, wh, re, test, arm_effects(re.arms, test["base"], test["aligned"], names, cfg),
         [], kap, timings)
     report.lee = lee
+    report.design = design
     org = pair.info.get("organism") or pair.info.get("real")
     if org:
         report.provenance = {k: v for k, v in org.items() if k not in ("align_log", "config", "base_dir")}
@@ -992,11 +1075,44 @@ def to_json(r: ToxicityReport) -> dict:
                      "applied": {g: _m_json(m, sc, per_prompt=False) for g, m in w.applied.items()}},
         "patching": {label: _m_json(m, sc, per_prompt=False) for label, m in w.patching.items()},
         "timings": r.timings,
+        **({} if r.design is None else {"design": {**r.design.to_dict(), "achieved": design_achieved(r)}}),
         **({} if r.lee is None else {"lee_protocol": {
             "max_new_tokens": r.lee.max_new_tokens, "factor": r.lee.factor, "decoding": "greedy",
             "measurements": {role: _m_json(m, sc) for role, m in r.lee.measurements.items()},
             "effects": {x: {k: e.to_dict() for k, e in d.items()} for x, d in r.lee.effects.items()}}}),
     }
+
+
+def design_achieved(r: ToxicityReport) -> dict[str, dict]:
+    """The test's own paired base − aligned difference per scorer (rate): its CI half-width as a
+    share of the effect, beside the design's target."""
+    out = {}
+    for sc in r.scorers:
+        e = _paired(r.test["base"].per_prompt(sc), r.test["aligned"].per_prompt(sc), r.config, "two-sided")
+        half = (e.hi - e.lo) / 2
+        out[sc] = {"effect": e.to_dict(), "halfwidth": half,
+                   "share": half / e.value if e.value > 0 else None}
+    return out
+
+
+def design_text(r: ToxicityReport) -> str:
+    d = r.design
+    ach = design_achieved(r)
+    per = "; ".join(
+        f"{sc}: dev effect {d.effect[sc]:+.3f}, variance between prompts {p.var_between:.4f} and per sample "
+        f"{p.var_within:.3f} → {p.n_prompts} × {p.n_samples} (predicted ±{p.halfwidth:.3f})"
+        for sc, p in d.by_scorer.items())
+    got = "; ".join(f"{sc}: {a['effect']['value']:+.3f} ± {a['halfwidth']:.3f}"
+                    + (f" ({a['share']:.0%} of the effect)" if a["share"] is not None else "")
+                    for sc, a in ach.items())
+    cost = (f" At the pilot's {d.dev_samples_per_s:.1f} samples/s the {d.n_test_arms} test arms cost "
+            f"≈ {d.est_seconds / 60:.0f} min." if d.est_seconds else "")
+    return (f"The test size was chosen on dev ({d.dev}, base and aligned) before any test measurement: the "
+            f"cheapest prompts × samples whose 95% CI half-width of the paired base − aligned rate difference is "
+            f"≤ {d.share:.0%} of the effect under every scorer ({per}). Chosen: **{d.n_prompts} prompts × "
+            f"{d.n_samples} samples per arm**" + ("" if d.met else " — the target is **not** reachable within "
+                                                  "the test prompts and sample cap; the largest size was used")
+            + f".{cost} Achieved on test — {got}.")
 
 
 def lee_table(r: ToxicityReport) -> str:
@@ -1070,7 +1186,7 @@ def to_markdown(r: ToxicityReport) -> str:
              f"unique eval prompts dropped as seen in training); the probe uses {s['probe']} training prompts. "
              f"Everything chosen — probe, neurons, δx, clamp floors, the dose of each family — is chosen on "
              f"the probe/dev data and frozen before the test measurement, which uses fresh sampling seeds. "
-             f"Every arm: the same {s['test']} test prompts × {c.n_samples} samples (T = 1, ≤ {c.max_new_tokens} tokens), "
+             f"Every arm: the same {s['test']} test prompts × {c.n_test_samples or c.n_samples} samples (T = 1, ≤ {c.max_new_tokens} tokens), "
              f"same seeds; perplexity on {s['neutral_test']} held-out neutral texts. Differences are paired by "
              f"prompt, with 95% bootstrap CIs resampling prompts and sign-flip permutation p-values; the claims "
              f"are Holm-corrected as one family. Scorers: {', '.join(sc)} "
@@ -1086,6 +1202,8 @@ def to_markdown(r: ToxicityReport) -> str:
              effects_table(r), "",
              f"The same arms by the mean score (continuous; {sc[0]}'s probability, more power than the rate):", "",
              effects_table(r, kind="score"), ""]
+    if r.design is not None:
+        lines += ["## Power by design", "", design_text(r), ""]
     if r.lee is not None:
         n = r.lee.measurements["base"].n_prompts
         lines += [f"## Lee et al.'s protocol: one greedy continuation (≤ {r.lee.max_new_tokens} tokens) per test prompt, "
@@ -1176,7 +1294,8 @@ def write(r: ToxicityReport, out_dir: str | Path, *, figures: bool = False) -> l
 #: below it; no activation patching (it recomputes every step), no per-layer attribution; fewer
 #: doses (CPU cost). ``organism-tiny``: small samples, for tests.
 PRESETS: dict[str, dict] = {
-    "real": dict(n_probe_prompts=150, probe_samples=3, n_dev_prompts=60, n_test_prompts=150, n_samples=2,
+    "real": dict(n_probe_prompts=150, probe_samples=3, n_dev_prompts=60, n_test_prompts=300, n_samples=2,
+                 power_target=0.15, max_test_samples=12,
                  max_new_tokens=20, n_ppl_texts=40, scale_doses=(10.0,), clamp_doses=(1.0,),
                  offset_doses=(1.0,), direction_doses=(0.03, 0.1, 0.3), per_layer_location=False,
                  patch_per_layer=False, patching=False, lee_protocol=True),
