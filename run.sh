@@ -59,7 +59,9 @@ case "$cmd" in
         setup
         browser  # the report page is checked in a real headless Chromium
         "$VENV/bin/ruff" check interp tests benchmarks figures
-        "$VENV/bin/python" -m pytest -q -m "not slow and not rebuild" "$@"
+        "$VENV/bin/python" -m pytest -q -m "not slow and not rebuild and not distributed" "$@"
+        # Two processes under torchrun (gloo) against one: identical reports and recordings.
+        "$VENV/bin/python" -m pytest -q -m distributed tests/test_distributed.py
         # The committed organism:small seed-0 report, rebuilt from an empty cache (~10 min).
         if [ -z "${INTERP_SKIP_REBUILD:-}" ]; then
             "$VENV/bin/python" -m pytest -q -m rebuild tests/test_rebuild.py

@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+from . import distributed
 from .organism.build import ALIGN_METHODS, SIZES
 
 
@@ -136,6 +137,10 @@ def _config_cli(default, argv: list[str], prog: str, description: str, *, option
                     args=argv, prog=prog, description=description)
 
 
+def _silent(*args, **kwargs) -> None:
+    """The log of a rank other than 0 under torchrun."""
+
+
 def _pairs_line() -> str:
     from .catalog import names
 
@@ -169,9 +174,12 @@ def cmd_reproduce_toxicity(argv: list[str]) -> int:
     cfg = run.cfg
     out = run.out or f"out/toxicity/{cfg.pair.replace(':', '-')}"
     seeds = T.parse_seeds(run.seeds if run.seeds is not None else cfg.seed)
-    sr = T.run_seeds(cfg, seeds, out=out, figures=run.figures, progress=run.progress)
-    print(T.seeds_to_markdown(sr))
-    print(f"wrote {out}/toxicity_seeds.md and seed-*/toxicity.md")
+    main_rank = distributed.is_main()  # under torchrun rank 0 alone writes and prints
+    sr = T.run_seeds(cfg, seeds, out=out if main_rank else None, figures=run.figures,
+                     progress=run.progress and main_rank, log=print if main_rank else _silent)
+    if main_rank:
+        print(T.seeds_to_markdown(sr))
+        print(f"wrote {out}/toxicity_seeds.md and seed-*/toxicity.md")
     return 0
 
 
@@ -188,9 +196,10 @@ def cmd_reproduce_token_shift(argv: list[str]) -> int:
     S.template_for(run.cfg.template)  # a bad template fails now, not after the run
     report = S.run(run.cfg)
     out = run.out or f"out/token-shift/{run.cfg.pair.replace(':', '-')}"
-    written = S.write(report, out, figures=run.figures)
-    print(S.to_markdown(report))
-    print("wrote " + ", ".join(str(w) for w in written))
+    if distributed.is_main():
+        written = S.write(report, out, figures=run.figures)
+        print(S.to_markdown(report))
+        print("wrote " + ", ".join(str(w) for w in written))
     return 0
 
 
@@ -209,9 +218,12 @@ def cmd_reproduce_knowledge(argv: list[str]) -> int:
     cfg = run.cfg
     out = run.out or f"out/knowledge/{cfg.pair.replace(':', '-')}"
     seeds = parse_seeds(run.seeds if run.seeds is not None else cfg.seed)
-    reports = K.run_seeds(cfg, seeds, out=out, figures=run.figures)
-    print(K.seeds_to_markdown(cfg.pair, reports))
-    print(f"wrote {out}/knowledge_seeds.md and seed-*/knowledge.md")
+    main_rank = distributed.is_main()
+    reports = K.run_seeds(cfg, seeds, out=out if main_rank else None, figures=run.figures,
+                          **({} if main_rank else {"log": _silent}))
+    if main_rank:
+        print(K.seeds_to_markdown(cfg.pair, reports))
+        print(f"wrote {out}/knowledge_seeds.md and seed-*/knowledge.md")
     return 0
 
 
@@ -302,6 +314,7 @@ def main(argv=None) -> int:
     fg.set_defaults(func=cmd_figures)
 
     argv = list(sys.argv[1:] if argv is None else argv)
+    distributed.init()  # under torchrun: join the process group (gloo on CPU, nccl on GPUs)
     if tuple(argv[:2]) in CONFIG_COMMANDS:
         _quiet_libraries()
         return CONFIG_COMMANDS[tuple(argv[:2])][0](argv[2:])

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from einops import rearrange
 
+from . import distributed
 from .generate import as_fwd_hooks, generate
 from .score import Rate, get_scorer, get_scorers, toxicity_rate
 from .stats import cluster_means
@@ -117,11 +118,15 @@ def token_losses(model, texts: Sequence[str], *, batch_size: int = 64, hooks: Se
 
     Returns ``(loss_sum [n_texts], n_tokens [n_texts])``.
     """
-    sums, counts = [], []
+    mine = []  # under torchrun this rank's batches (interp.distributed), else all of them
     device = next(model.parameters()).device
     prepare = preparers(hooks)
+    n = 0
     with model.hooks(fwd_hooks=as_fwd_hooks(hooks, model)):
-        for b in batches(model.tokenizer, texts, batch_size, max_length=model.cfg.n_ctx):
+        for i, b in enumerate(batches(model.tokenizer, texts, batch_size, max_length=model.cfg.n_ctx)):
+            n += 1
+            if not distributed.owns(i):
+                continue
             ids, mask = b.input_ids.to(device), b.attention_mask.to(device)
             for fn in prepare:
                 fn(ids, mask, b.position_ids.to(device))
@@ -129,9 +134,9 @@ def token_losses(model, texts: Sequence[str], *, batch_size: int = 64, hooks: Se
             lp = F.cross_entropy(rearrange(logits[:, :-1], "batch pos vocab -> batch vocab pos"), ids[:, 1:],
                                  reduction="none")
             m = mask[:, 1:].float()
-            sums.append((lp * m).sum(-1).cpu())
-            counts.append(m.sum(-1).cpu())
-    return torch.cat(sums), torch.cat(counts)
+            mine.append((i, ((lp * m).sum(-1).cpu(), m.sum(-1).cpu())))
+    done = distributed.gather(mine, n)
+    return torch.cat([s for s, _ in done]), torch.cat([c for _, c in done])
 
 
 def perplexity(model, texts: Sequence[str], *, batch_size: int = 64, hooks: Sequence = ()) -> float:

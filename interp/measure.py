@@ -47,7 +47,8 @@ class MeasureSpec:
     def key(self) -> dict:
         d = dataclasses.asdict(self)
         d["prompts"], d["ppl_texts"] = hash_texts(self.prompts), hash_texts(self.ppl_texts)
-        return d  # batch_size stays: sampling seeds are laid out per batch
+        del d["batch_size"]  # samples are keyed per (seed, prompt, sample): the batch size changes none
+        return d
 
 
 @dataclass

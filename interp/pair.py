@@ -18,6 +18,7 @@ import importlib.util
 import logging
 import os
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,9 +26,11 @@ from typing import Any
 
 import torch
 
+from . import distributed
 from . import hooks as H
 from .checks import finite_weights
 from .io import CorruptFileError, cache_dir
+from .memory import memory_estimate
 from .prompts import PromptSet, eliciting_prompts, neutral_texts
 from .registry import PairSpec, pair_names, register_pair, resolve_model, resolve_pair
 
@@ -210,12 +213,33 @@ def dequantised(model):
     return model
 
 
-def load_model(source, *, tokenizer=None, device=None, dtype=torch.float32, name: str | None = None):
+def default_device() -> str:
+    """Where a model loads when no device is given: ``$INTERP_DEVICE`` if set, else this process's
+    GPU (under torchrun, the local rank's) if CUDA is available, else the CPU."""
+    env = os.environ.get("INTERP_DEVICE")
+    if env:
+        return env
+    return f"cuda:{torch.cuda.current_device()}" if torch.cuda.is_available() else "cpu"
+
+
+def load_model(source, *, tokenizer=None, device=None, dtype=torch.float32, name: str | None = None,
+               device_map=None, max_memory: dict | None = None):
     """Load one model as a ``TransformerBridge`` from any source (see the module docstring).
 
     Returns a bridge in eval mode with gradients off. Raises :class:`ModelUnavailableError`
-    with a readable message when the source cannot be reached.
+    with a readable message when the source cannot be reached. ``device_map`` (``"auto"``, a dict
+    as accelerate takes it) and ``max_memory`` split a hub or folder model across devices through
+    accelerate (TransformerLens' ``boot_transformers``; instead of ``device``); its memory estimate
+    (:func:`memory_estimate`) is logged first.
     """
+    if device is None and device_map is None and isinstance(source, str | os.PathLike):
+        device = default_device()
+    if device_map is not None:
+        if not isinstance(source, str | os.PathLike) or str(source) in GGUF_ALIASES or str(source).endswith(".gguf"):
+            raise ValueError(f"device_map needs a hub name or a model folder (got {_source_name(source, 'a module')!r}); "
+                             "load the model whole with device=… instead")
+        if device is not None:
+            raise ValueError("give device or device_map, not both")
     if not isinstance(source, str | os.PathLike):
         if tokenizer is None:  # TransformerLens would go looking for one on the hub
             raise ValueError(f"an in-memory model ({type(source).__name__}) needs its tokenizer: "
@@ -230,20 +254,26 @@ def load_model(source, *, tokenizer=None, device=None, dtype=torch.float32, name
     if src.endswith(".gguf"):
         return load_gguf(src, device=device, dtype=dtype, name=name)
     path = Path(src)
+    split = {} if device_map is None else {"device_map": device_map, "max_memory": max_memory}
     if path.is_dir():
-        return _boot(str(path), tokenizer, device, dtype, name or path.name)
+        return _boot(str(path), tokenizer, device, dtype, name or path.name, **split)
     if not re.fullmatch(r"[\w.-]+(/[\w.-]+)?", src) or src.startswith("."):
         raise ModelUnavailableError(f"no model folder or file at {src!r}")
-    return _boot(src, tokenizer, device, dtype, name or src)
+    return _boot(src, tokenizer, device, dtype, name or src, **split)
 
 
-def _boot(src: str, tokenizer, device, dtype, name: str):
+def _boot(src: str, tokenizer, device, dtype, name: str, device_map=None, max_memory=None):
     from transformer_lens.model_bridge import TransformerBridge
 
+    where = {"device": device or "cpu"}
+    if device_map is not None:
+        where = {"device_map": device_map, "max_memory": max_memory}
+        try:
+            print(f"{src}: {memory_estimate(src, dtype=dtype, n_models=1)}", file=sys.stderr)
+        except Exception as e:  # the estimate is advice; the load itself reports real failures
+            print(f"{src}: no memory estimate ({type(e).__name__}: {e})", file=sys.stderr)
     try:
-        bridge = TransformerBridge.boot_transformers(
-            src, tokenizer=tokenizer, device=device or "cpu", dtype=dtype
-        )
+        bridge = TransformerBridge.boot_transformers(src, tokenizer=tokenizer, dtype=dtype, **where)
     except Exception as e:  # a damaged folder; hub unreachable, repo not found, no cache
         first = (str(e).splitlines() or [""])[0][:200]
         if Path(src).is_dir():
@@ -296,7 +326,8 @@ def check_comparable(base, aligned) -> None:
 
 def load_pair(base, aligned=None, *, device=None, dtype=torch.float32, name: str | None = None,
               info: dict | None = None, share_tokenizer: bool = False,
-              prompts: PromptSet | Mapping | None = None, profile: str = "custom") -> Pair:
+              prompts: PromptSet | Mapping | None = None, profile: str = "custom",
+              device_map=None, max_memory: dict | None = None) -> Pair:
     """Load a :class:`Pair`.
 
     ``load_pair(name)`` resolves a registered pair (:mod:`interp.registry`; ``import interp``
@@ -304,25 +335,48 @@ def load_pair(base, aligned=None, *, device=None, dtype=torch.float32, name: str
     lists them). ``load_pair(base_source, aligned_source)`` takes any two sources that
     :func:`load_model` accepts; ``prompts`` (a :class:`~interp.prompts.PromptSet` or a mapping of
     its fields) gives such a pair the prompts the reproductions need.
+
+    A pair too big for one device: ``device_map="auto"`` (or an accelerate dict) and ``dtype``
+    split each model across the visible devices; a pair ``(base_map, aligned_map)`` puts the two
+    models on disjoint device sets (two hub names or folders; see :func:`load_model`).
     """
     info = dict(info or {})
+    maps = device_map if isinstance(device_map, tuple | list) else (device_map, device_map)
+    if len(maps) != 2:
+        raise ValueError(f"device_map: one map, or (base_map, aligned_map); got {len(maps)} maps")
+    split = {"device_map": maps, "max_memory": max_memory} if device_map is not None else {}
     if aligned is None:
         if not isinstance(base, str):
             raise TypeError("load_pair(x) with one argument needs a pair name")
-        spec = resolve_pair(base)
-        if spec is None:
-            known = ", ".join(pair_names()) or "(none registered: import interp)"
-            raise ModelUnavailableError(f"unknown pair name {base!r}; known: {known}")
-        if spec.loader is not None:
-            return spec.loader(device=device, dtype=dtype)
-        return load_pair(spec.base, spec.aligned, device=device, dtype=dtype, name=name or spec.name,
-                         info=spec.info, share_tokenizer=spec.share_tokenizer,
-                         prompts=spec.prompts, profile=spec.profile)
-    b = load_model(base, device=device, dtype=dtype, name=_source_name(base, "base"))
+        with distributed.main_first():  # under torchrun rank 0 builds what the cache lacks
+            return _load_named(base, device=device, dtype=dtype, name=name, **split)
+    return _load_two(base, aligned, device=device, dtype=dtype, name=name, info=info,
+                     share_tokenizer=share_tokenizer, prompts=prompts, profile=profile, **split)
+
+
+def _load_named(base: str, *, device, dtype, name, **split) -> Pair:
+    spec = resolve_pair(base)
+    if spec is None:
+        known = ", ".join(pair_names()) or "(none registered: import interp)"
+        raise ModelUnavailableError(f"unknown pair name {base!r}; known: {known}")
+    if spec.loader is not None:
+        if split:
+            raise ValueError(f"{base!r} is loaded by its own loader, which takes no device_map; "
+                             "load it with device=…")
+        return spec.loader(device=device, dtype=dtype)
+    return _load_two(spec.base, spec.aligned, device=device, dtype=dtype, name=name or spec.name,
+                     info=dict(spec.info or {}), share_tokenizer=spec.share_tokenizer,
+                     prompts=spec.prompts, profile=spec.profile, **split)
+
+
+def _load_two(base, aligned, *, device, dtype, name, info, share_tokenizer, prompts, profile,
+              device_map=(None, None), max_memory=None) -> Pair:
+    b = load_model(base, device=device, dtype=dtype, name=_source_name(base, "base"),
+                   device_map=device_map[0], max_memory=max_memory)
     # A real pair's twin was trained through the packaged model's own tokenizer: use it for both.
     shared = b.tokenizer if share_tokenizer else None
     a = load_model(aligned, tokenizer=shared, device=device, dtype=dtype,
-                   name=_source_name(aligned, "aligned"))
+                   name=_source_name(aligned, "aligned"), device_map=device_map[1], max_memory=max_memory)
     if a.tokenizer is None and b.tokenizer is not None:
         a.tokenizer = b.tokenizer
     check_comparable(b, a)

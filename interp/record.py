@@ -29,6 +29,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
+from . import distributed
 from . import hooks as H
 from .checks import finite
 from .hooks import check_hooks
@@ -232,19 +233,20 @@ def record(
                      overwrite=overwrite,
                      max_length=max_length, on_overflow=on_overflow, progress=progress)
         return load_recording(out_dir)
-    parts: dict[str, list[torch.Tensor]] = {h: [] for h in hooks}
-    index: list[torch.Tensor] = []
     starts = range(0, len(texts), batch_size)
+    mine = []  # under torchrun this rank's batches (interp.distributed), else all of them
     with _collecting(model, hooks, reduction) as collector:
-        for lo in tqdm(starts, desc=f"record {model.cfg.model_name}", disable=not progress):
+        bar = tqdm(starts, desc=f"record {model.cfg.model_name}", disable=not progress or not distributed.is_main())
+        for b, lo in enumerate(bar):
+            if not distributed.owns(b):
+                continue
             batch = get_batch(model.tokenizer, texts, lo, min(lo + batch_size, len(texts)),
                               max_length=max_length, on_overflow=on_overflow)
             got = _forward_collect(model, batch, collector)
-            for h in hooks:
-                parts[h].append(got[h])
-            if reduction == "all":
-                index.append(_token_index(batch))
-    acts = {h: torch.cat(v) for h, v in parts.items()}
+            mine.append((b, (got, _token_index(batch) if reduction == "all" else None)))
+    done = distributed.gather(mine, len(starts))
+    acts = {h: torch.cat([got[h] for got, _ in done]) for h in hooks}
+    index = [i for _, i in done if i is not None]
     return Recording(
         acts,
         reduction,
@@ -344,27 +346,58 @@ def write_shards(
     _check_sizes(model, batch_size, max_length)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(out_dir / ".lock"))
+    rank, size = distributed.world()
+    lock = FileLock(str(out_dir / (".lock" if size == 1 else f".lock.rank-{rank}")))
     try:
         lock.acquire(timeout=0)
     except Timeout:
         raise RuntimeError(f"another process is recording into {out_dir}; wait for it or choose "
                            "another out_dir") from None
     try:
-        return _write_shards(model, texts, hooks, out_dir, reduction, batch_size, max_length,
-                             on_overflow, progress, overwrite)
+        _write_shards(model, texts, hooks, out_dir, reduction, batch_size, max_length,
+                      on_overflow, progress, overwrite)
     finally:
         lock.release()
+    if size > 1:  # every rank has written its shards (and its own manifest); rank 0 merges them
+        distributed.barrier()
+        if rank == 0:
+            _merge_rank_manifests(out_dir, model, texts, hooks, reduction, batch_size,
+                                  max_length or context_length(model), size)
+        distributed.barrier()
+    return out_dir
+
+
+def _rank_manifests(out_dir: Path) -> list[Path]:
+    return sorted(out_dir.glob("manifest.rank-*.json"))
+
+
+def _merge_rank_manifests(out_dir: Path, model, texts, hooks, reduction, batch_size, max_length, size) -> None:
+    """One ``manifest.json`` from the ranks' own (each lists the shards that rank wrote)."""
+    key = _manifest_key(model, texts, hooks, reduction, batch_size, max_length)
+    shards = {}
+    for p in [out_dir / MANIFEST, *_rank_manifests(out_dir)]:
+        if p.exists():
+            m = read_json(p)
+            if {k: m.get(k) for k in key} == key:
+                shards.update({s["start"]: s for s in m["shards"] if _shard_ok(out_dir, s)})
+    n_batches = -(-len(texts) // batch_size)
+    write_json(out_dir / MANIFEST, {**key, "shards": [shards[k] for k in sorted(shards)],
+                                    "complete": len(shards) == n_batches, "ranks": size})
+    for p in _rank_manifests(out_dir):
+        p.unlink()
 
 
 def _write_shards(model, texts, hooks, out_dir: Path, reduction, batch_size, max_length,
                   on_overflow, progress, overwrite) -> Path:
     max_length = max_length or context_length(model)
     key = _manifest_key(model, texts, hooks, reduction, batch_size, max_length)
-    manifest_path = out_dir / MANIFEST
+    rank, size = distributed.world()
+    merged_path = out_dir / MANIFEST
+    # Under torchrun each rank lists its own shards in manifest.rank-<r>.json (rank 0 merges them).
+    manifest_path = merged_path if size == 1 else out_dir / f"manifest.rank-{rank}.json"
     manifest = {**key, "shards": [], "complete": False}
-    if manifest_path.exists():
-        old = read_json(manifest_path)
+    if merged_path.exists():
+        old = read_json(merged_path)
         if {k: old.get(k) for k in key} == key:
             manifest = old
         elif not overwrite:
@@ -373,17 +406,24 @@ def _write_shards(model, texts, hooks, out_dir: Path, reduction, batch_size, max
                 f"{out_dir} holds a recording with other settings ({', '.join(changed)} differ); "
                 "record(..., overwrite=True) replaces it, or choose another out_dir"
             )
-    done = {s["start"] for s in manifest["shards"] if _shard_ok(out_dir, s)}
+    listed = list(manifest["shards"])
+    for p in _rank_manifests(out_dir):  # an interrupted distributed run: what each rank finished
+        m = read_json(p)
+        if {k: m.get(k) for k in key} == key:
+            listed += m["shards"]
+    done = {s["start"] for s in listed if _shard_ok(out_dir, s)}
     if manifest["complete"] and len(done) == len(manifest["shards"]):
         return out_dir
     manifest["complete"] = False  # a listed shard is missing or corrupt: record it again
-    manifest["shards"] = [s for s in manifest["shards"] if s["start"] in done]
+    manifest["shards"] = list({s["start"]: s for s in listed if s["start"] in done}.values())
+    if size > 1:  # this rank's manifest lists the shards it writes now; the merge keeps the rest
+        manifest = {**key, "shards": [], "complete": False}
     n_batches = -(-len(texts) // batch_size)
     bar = tqdm(total=n_batches, initial=len(done), desc=f"record {model.cfg.model_name}",
-               disable=not progress)
+               disable=not progress or rank != 0)
     with _collecting(model, hooks, reduction) as collector:
-        for lo in range(0, len(texts), batch_size):
-            if lo in done:
+        for b, lo in enumerate(range(0, len(texts), batch_size)):
+            if lo in done or not distributed.owns(b):
                 continue
             batch = get_batch(model.tokenizer, texts, lo, min(lo + batch_size, len(texts)),
                               max_length=max_length, on_overflow=on_overflow)
@@ -401,8 +441,9 @@ def _write_shards(model, texts, hooks, out_dir: Path, reduction, batch_size, max
             write_json(manifest_path, manifest)
             bar.update(1)
     bar.close()
-    manifest["complete"] = True
-    write_json(manifest_path, manifest)
+    if size == 1:
+        manifest["complete"] = True
+        write_json(manifest_path, manifest)
     return out_dir
 
 

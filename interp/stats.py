@@ -245,11 +245,14 @@ def variance_components(a: Sequence[float], b: Sequence[float], n_prompts: int) 
 
 
 def design_paired(a: Sequence[float], b: Sequence[float], n_prompts: int, *, target: float, n_max: int,
-                  samples: Sequence[int], n_min: int = 20, confidence: float = 0.95) -> PairedDesign:
+                  samples: Sequence[int], n_min: int = 20, slack: float = 0.05,
+                  confidence: float = 0.95) -> PairedDesign:
     """The cheapest ``n × m`` (``m`` from ``samples``, ``n ≤ n_max``) whose predicted CI half-width
     of the paired difference is ≤ ``target``, from a pilot's per-sample values ``a`` and ``b``
     (see :func:`variance_components`). Cost ``n·m ∝ var_between·m + var_within`` grows with
-    ``m``, so the fewest samples per prompt that reach the target within ``n_max`` prompts win."""
+    ``m``, so the fewest samples per prompt that reach the target within ``n_max`` prompts win.
+    Where none does: ``n_max`` prompts and the fewest samples whose half-width is within ``slack``
+    (relative) of the best reachable one, ``met=False``."""
     if not target > 0:
         raise ValueError(f"target half-width must be > 0 (got {target})")
     vb, vw = variance_components(a, b, n_prompts)
@@ -262,5 +265,8 @@ def design_paired(a: Sequence[float], b: Sequence[float], n_prompts: int, *, tar
         n = max(n_min, math.ceil(z ** 2 * (vb + vw / m) / target ** 2))
         if n <= n_max:
             return PairedDesign(n, m, target, half(n, m), vb, vw, True, confidence)
-    m = max(samples)
+    # Out of reach: all n_max prompts, and the fewest samples per prompt within `slack` of the best
+    # half-width reachable (more samples per prompt cannot beat the between-prompt variance).
+    best = half(n_max, max(samples))
+    m = min(m for m in samples if half(n_max, m) <= (1 + slack) * best)
     return PairedDesign(n_max, m, target, half(n_max, m), vb, vw, False, confidence)

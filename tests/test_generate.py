@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from interp import hooks as H
-from interp.generate import generate
+from interp.generate import generate, sample_keys, sample_next
 from interp.pair import bridge_from_module
 
 from .conftest import make_gpt2, make_llama
@@ -54,6 +54,46 @@ def test_sampling_is_seeded(gpt2, use_cache):
     c = generate(gpt2, PROMPTS, do_sample=True, seed=4, max_new_tokens=8, use_cache=use_cache)
     assert a.completions == b.completions
     assert not torch.equal(a.tokens, c.tokens)
+
+
+@pytest.mark.parametrize("maker", [make_gpt2, make_llama], ids=["gpt2", "llama"])
+def test_samples_do_not_depend_on_batch_order_or_path(tokenizer, maker):
+    """A prompt's j-th sample is keyed by (seed, text, j): batch size 7 or 64, the prompts in
+    another order, the KV-cached or the recomputing path, and a shard of the list given its keys
+    all draw the same tokens; top-k, top-p and temperature too."""
+    bridge = bridge_from_module(maker(tokenizer), tokenizer)
+    prompts = [p for p in PROMPTS * 5 for _ in range(3)]  # repeated prompts, three samples each
+    for kw in (dict(), dict(temperature=0.7, top_k=20, top_p=0.9)):
+        kw = dict(do_sample=True, seed=11, max_new_tokens=10, **kw)
+        ref = generate(bridge, prompts, batch_size=64, **kw)
+        assert len(set(ref.completions)) > len(prompts) // 3  # samples, not copies
+        assert ref.completions == generate(bridge, prompts, batch_size=7, **kw).completions
+        assert ref.completions == generate(bridge, prompts, batch_size=7, use_cache=False, **kw).completions
+        order = list(reversed(range(len(prompts))))
+        rev = generate(bridge, [prompts[i] for i in order], batch_size=16, **kw)
+        # Reversal also reverses which occurrence of a text comes first: key the shard explicitly.
+        keys = sample_keys(prompts, 11)
+        shard = generate(bridge, prompts[5:23], keys=keys[5:23], batch_size=4, **kw)
+        assert shard.completions == ref.completions[5:23]
+        assert sorted(rev.completions) == sorted(ref.completions)
+    with pytest.raises(ValueError, match="keys: 2 for 3"):
+        generate(bridge, PROMPTS[:3], do_sample=True, keys=[1, 2])
+
+
+def test_keyed_sampling_draws_from_the_softmax():
+    """Inverse-CDF sampling at keyed uniforms: frequencies match the distribution (χ² test) and
+    a token with probability 0 (filtered) is never drawn."""
+    from scipy.stats import chisquare
+
+    logits = torch.tensor([[2.0, 1.0, 0.0, -1.0, float("-inf")]]).repeat(20_000, 1)
+    keys = sample_keys([str(i) for i in range(20_000)], 5)
+    got = sample_next(logits, keys, step=3)
+    counts = torch.bincount(got, minlength=5)
+    assert counts[4] == 0
+    p = logits[0, :4].double().softmax(-1)
+    assert chisquare(counts[:4].double().numpy(), (p * counts[:4].sum()).numpy()).pvalue > 1e-3
+    top2 = sample_next(logits[:2000], keys[:2000], step=0, top_k=2)
+    assert set(top2.tolist()) == {0, 1}
 
 
 def test_hooks_are_active_during_generation(gpt2):

@@ -157,3 +157,47 @@ def test_a_new_pair_kind_is_one_registration(tmp_path, tokenizer):
         interp.registry._PROFILES.pop("toy:")
     with pytest.raises(interp.pair.ModelUnavailableError, match="unknown pair name 'toy:one'"):
         interp.load_pair("toy:one")
+
+
+@pytest.mark.parametrize("maker", [make_gpt2, make_llama], ids=["gpt2", "llama"])
+def test_memory_estimate_counts_the_parameters_from_the_config(tokenizer, maker):
+    from interp.memory import memory_estimate
+
+    module = maker(tokenizer)
+    n = sum(p.numel() for p in module.parameters())
+    est = memory_estimate(module.config, dtype=torch.bfloat16, batch_size=8, n_ctx=128)
+    assert est.n_params == pytest.approx(n, rel=0.03) and est.bytes_per_param == 2
+    cfg = module.config
+    heads = getattr(cfg, "num_key_value_heads", None) or getattr(cfg, "n_head", None) or cfg.num_attention_heads
+    d = getattr(cfg, "hidden_size", None) or cfg.n_embd
+    d_head = getattr(cfg, "head_dim", None) or d // (getattr(cfg, "num_attention_heads", None) or cfg.n_head)
+    layers = getattr(cfg, "num_hidden_layers", None) or cfg.n_layer
+    assert est.kv_cache_bytes == 2 * layers * 8 * 128 * heads * d_head * 2
+    assert est.total_bytes == 2 * (est.n_params * 2 + est.kv_cache_bytes) and "GiB" in str(est)
+
+
+def test_device_map_loads_through_accelerate_and_computes_the_same(tokenizer, tmp_path, capsys):
+    """A ``device_map`` load (here the whole model on the CPU, the one device this machine has;
+    a real split is the GPU check's) prints its memory estimate first and gives the logits and
+    samples of a plain load; sources that cannot be dispatched are refused by name."""
+    from interp.generate import generate
+
+    for role, seed in (("b", 0), ("a", 1)):
+        make_gpt2(tokenizer, seed=seed).save_pretrained(tmp_path / role)
+        tokenizer.save_pretrained(tmp_path / role)
+    plain = load_pair(tmp_path / "b", tmp_path / "a")
+    split = load_pair(tmp_path / "b", tmp_path / "a", device_map={"": "cpu"})
+    assert "GiB" in capsys.readouterr().err
+    ids = tokenizer(["the cat sat on"], return_tensors="pt").input_ids
+    with torch.no_grad():
+        for x, y in ((plain.base, split.base), (plain.aligned, split.aligned)):
+            assert torch.allclose(x(ids), y(ids), atol=1e-6)
+    kw = dict(do_sample=True, seed=2, max_new_tokens=6)
+    assert generate(split.aligned, ["the cat", "a dog"], **kw).completions == \
+        generate(plain.aligned, ["the cat", "a dog"], **kw).completions
+    with pytest.raises(ValueError, match="device or device_map"):
+        load_model(tmp_path / "b", device="cpu", device_map="auto")
+    with pytest.raises(ValueError, match="hub name or a model folder"):
+        load_model(make_gpt2(tokenizer), tokenizer=tokenizer, device_map="auto")
+    with pytest.raises(ValueError, match="got 1 maps"):
+        load_pair(tmp_path / "b", tmp_path / "a", device_map=("auto",))

@@ -89,6 +89,7 @@ class ToxicityConfig:
     n_test_samples: int | None = None  # samples per test prompt (None: n_samples; the power design sets it)
     power_target: float | None = None  # design the test size: paired CI half-width ≤ this share of base − aligned (dev)
     max_test_samples: int = 16  # the most samples per test prompt the power design may choose
+    test_new_templates: bool = False  # dev and test also draw on prompts from templates never used in training
     max_new_tokens: int = 12
     n_ppl_texts: int = 100  # neutral texts per split (dev, test)
     ppl_budget: float = 1.25  # a dev dose is eligible only within this perplexity ratio
@@ -176,12 +177,15 @@ def _prompt_set(pair, data) -> PromptSet:
 
 
 def split(data: PromptSet | Mapping, cfg: ToxicityConfig) -> Splits:
-    """Deduplicate; drop every eval prompt also among the training prompts (alignment and probe
-    draw from those); shuffle the rest with the run's seed into dev and test."""
+    """Deduplicate; drop every eval prompt (and, with ``cfg.test_new_templates``, new-template
+    prompt) also among the training prompts (alignment and probe draw from those); shuffle the
+    rest with the run's seed into dev and test."""
     data = PromptSet.of(data)
     train = _unique(data.train_prompts)
     seen = set(train)
     ev = _unique(data.eval_prompts)
+    if cfg.test_new_templates:
+        ev = _unique([*ev, *data.require("new_template_prompts", why="test_new_templates").new_template_prompts])
     pool = [p for p in ev if p not in seen]
     rng = np.random.default_rng(cfg.seed)
     pool = [pool[i] for i in rng.permutation(len(pool))]
@@ -1111,7 +1115,8 @@ def design_text(r: ToxicityReport) -> str:
             f"cheapest prompts × samples whose 95% CI half-width of the paired base − aligned rate difference is "
             f"≤ {d.share:.0%} of the effect under every scorer ({per}). Chosen: **{d.n_prompts} prompts × "
             f"{d.n_samples} samples per arm**" + ("" if d.met else " — the target is **not** reachable within "
-                                                  "the test prompts and sample cap; the largest size was used")
+                                                  "the test prompts: all of them, with the fewest samples per "
+                                                  "prompt within 5% of the best reachable half-width")
             + f".{cost} Achieved on test — {got}.")
 
 
@@ -1181,7 +1186,9 @@ def to_markdown(r: ToxicityReport) -> str:
     lines = [f"# Toxicity mechanism: {r.pair} (seed {c.seed})", "",
              f"{r.models['architecture']}, {r.models['n_layers']} layers, d_model {r.models['d_model']}, "
              f"d_mlp {r.models['d_mlp']}{', gated MLP' if r.models['gated'] else ''}.", "",
-             f"**Protocol.** Prompts: {s['test']} test and {s['dev']} dev eliciting prompts, deduplicated and "
+             f"**Protocol.** Prompts: {s['test']} test and {s['dev']} dev eliciting prompts"
+             + (" (training templates with held-out fillers, and templates never used in training)"
+                if c.test_new_templates else "") + ", deduplicated and "
              f"disjoint from every training prompt ({s['eval_dropped_seen_in_training']} of {s['eval_unique']} "
              f"unique eval prompts dropped as seen in training); the probe uses {s['probe']} training prompts. "
              f"Everything chosen — probe, neurons, δx, clamp floors, the dose of each family — is chosen on "
@@ -1295,7 +1302,7 @@ def write(r: ToxicityReport, out_dir: str | Path, *, figures: bool = False) -> l
 #: doses (CPU cost). ``organism-tiny``: small samples, for tests.
 PRESETS: dict[str, dict] = {
     "real": dict(n_probe_prompts=150, probe_samples=3, n_dev_prompts=60, n_test_prompts=300, n_samples=2,
-                 power_target=0.15, max_test_samples=12,
+                 power_target=0.15, max_test_samples=12, test_new_templates=True,
                  max_new_tokens=20, n_ppl_texts=40, scale_doses=(10.0,), clamp_doses=(1.0,),
                  offset_doses=(1.0,), direction_doses=(0.03, 0.1, 0.3), per_layer_location=False,
                  patch_per_layer=False, patching=False, lee_protocol=True),
