@@ -3,7 +3,9 @@
 Runs ``interp reproduce toxicity`` on a pair once as a single process (all threads) and once as
 ``torchrun --standalone --nproc-per-node N`` (threads split evenly), each on a fresh copy of the
 cache without measurements, and prints both wall times, their ratio, and whether the two reports
-agree number for number (timings aside).
+agree number for number (timings aside) — and if not, how far apart they are: with different
+thread counts per process BLAS may sum in another order (the test runs both at one thread and
+asserts identity).
 
 Run: ``python benchmarks/distributed.py [--pair organism:tiny] [--nproc 2] [--json FILE] [-- extra flags]``.
 """
@@ -27,6 +29,27 @@ def _strip(d):
     if isinstance(d, list):
         return [_strip(v) for v in d]
     return d
+
+
+def _leaves(d, path=""):
+    if isinstance(d, dict):
+        for k, v in d.items():
+            yield from _leaves(v, f"{path}.{k}")
+    elif isinstance(d, list):
+        for i, v in enumerate(d):
+            yield from _leaves(v, f"{path}[{i}]")
+    else:
+        yield path, d
+
+
+def compare(a: dict, b: dict) -> dict:
+    """How two reports differ: differing leaves, the largest numeric difference, same verdicts."""
+    la, lb = dict(_leaves(_strip(a))), dict(_leaves(_strip(b)))
+    diff = [k for k in la.keys() | lb.keys() if la.get(k) != lb.get(k)]
+    num = [abs(la[k] - lb[k]) for k in diff if isinstance(la.get(k), float) and isinstance(lb.get(k), float)]
+    verdicts = [f["holds"] for f in a["findings"]] == [f["holds"] for f in b["findings"]]
+    return {"leaves": len(la), "differing": len(diff), "max_abs_numeric_diff": max(num, default=0.0),
+            "same_verdicts": verdicts, "examples": sorted(diff)[:5]}
 
 
 def main(argv=None) -> dict:
@@ -65,10 +88,10 @@ def main(argv=None) -> dict:
         a = json.loads((tmp / "one" / "seed-0" / "toxicity.json").read_text())
         b = json.loads((tmp / "many" / "seed-0" / "toxicity.json").read_text())
         res.update(one_process_s=runs["one"], n_processes_s=runs["many"], speedup=runs["one"] / runs["many"],
-                   identical=_strip(a) == _strip(b))
+                   identical=_strip(a) == _strip(b), difference=compare(a, b))
     print(f"{args.pair}: 1 process ({threads} threads) {runs['one']:.0f} s; {args.nproc} processes "
           f"({max(1, threads // args.nproc)} thread(s) each) {runs['many']:.0f} s; speed-up {res['speedup']:.2f}x; "
-          f"reports identical: {res['identical']}")
+          f"reports identical: {res['identical']} ({res['difference']})")
     if args.json:
         Path(args.json).write_text(json.dumps(res, indent=2))
     return res

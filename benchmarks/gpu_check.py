@@ -32,6 +32,12 @@ def _sync():
         torch.cuda.synchronize()
 
 
+def _err(e: Exception) -> str:
+    import traceback
+
+    return f"{type(e).__name__}: {e} | " + " / ".join(traceback.format_exc().strip().splitlines()[-6:])
+
+
 def timed_measure(pair, spec, scorers, label):
     from interp.measure import measure
 
@@ -42,6 +48,51 @@ def timed_measure(pair, spec, scorers, label):
     _sync()
     dt = time.perf_counter() - t
     return m, dt
+
+
+def _guard(res: dict, key: str, fn):
+    """Run one check; a device-specific failure is a finding: record it and go on."""
+    try:
+        out = fn()
+        if key != "reproduction":
+            res[key] = out
+        return out
+    except Exception as e:
+        res[f"{key}_error"] = _err(e)
+        print(f"{key}: FAILED {res[f'{key}_error']}")
+        return None
+
+
+def _device_map_check(pair_name: str, prompts) -> dict:
+    import interp
+
+    folder = str(interp.registry.resolve_model(f"{pair_name}:base"))
+    plain = interp.load_model(folder, device="cuda")
+    split = interp.load_model(folder, device_map="auto")
+    ids = plain.tokenizer(list(prompts[:8]), return_tensors="pt", padding=True).input_ids.to("cuda")
+    with torch.no_grad():
+        diff = (plain(ids) - split(ids)).abs().max().item()
+    print(f"device_map='auto': max |logit difference| vs a plain CUDA load {diff:.2e}")
+    return {"max_abs_logit_diff": diff,
+            "hf_device_map": {k: str(v) for k, v in (getattr(split.original_model, "hf_device_map", None) or {}).items()}}
+
+
+def _reproduction(pair_name: str, pair, out, cuda: bool) -> dict:
+    from interp.reproduce import toxicity as T
+
+    cfg = T.config_for(pair_name)
+    t = time.perf_counter()
+    report = T.run(cfg, pair=pair, progress=False, log=lambda *a: None)
+    res = {"reproduction_s": time.perf_counter() - t, "reproduction_timings": report.timings,
+           "reproduction_findings": {f.key: f.holds for f in report.findings}}
+    committed = Path(__file__).parents[1] / "figures/out/organism-small/seed-0/toxicity.json"
+    if committed.exists():
+        res["reproduction_cpu_committed_s"] = json.loads(committed.read_text())["timings"]["total_s"]
+    print(f"reproduction (seed 0) on {'CUDA' if cuda else 'CPU'}: {res['reproduction_s']:.0f} s "
+          f"(committed CPU run: {res.get('reproduction_cpu_committed_s', float('nan')):.0f} s)")
+    if out:
+        T.write(report, out, figures=False)
+    return res
 
 
 def main(argv=None) -> dict:
@@ -55,7 +106,6 @@ def main(argv=None) -> dict:
 
     import interp
     from interp.measure import MeasureSpec
-    from interp.reproduce import toxicity as T
 
     cuda = torch.cuda.is_available()
     res: dict = {"pair": args.pair, "cuda": torch.cuda.get_device_name(0) if cuda else None,
@@ -73,46 +123,29 @@ def main(argv=None) -> dict:
         runs["cuda bf16"] = (interp.load_pair(args.pair, device="cuda", dtype=torch.bfloat16), None)
     ms = {}
     for label, (pair, _) in runs.items():
-        m, dt = timed_measure(pair, spec, scorers, label)
+        try:
+            m, dt = timed_measure(pair, spec, scorers, label)
+        except Exception as e:  # a device-specific failure is a finding: record it, go on
+            res[label] = {"error": _err(e)}
+            print(f"{label}: FAILED {res[label]['error']}")
+            continue
         ms[label] = m
         res[label] = {"samples_per_s": n / dt, "seconds": dt, "toxicity": m.rate(scorers[0].name),
                       "toxicity_lexicon": m.rate(scorers[1].name), "perplexity": m.perplexity}
         print(f"{label:10s}: {n / dt:8.1f} samples/s ({dt:.2f} s for {n}), toxicity {res[label]['toxicity']:.3f}, "
               f"perplexity {m.perplexity:.3f}")
     for label in ms:
-        if label != "cpu fp32":
+        if label != "cpu fp32" and "cpu fp32" in ms:
             same = sum(a == b for a, b in zip(ms[label].completions, ms["cpu fp32"].completions))
             res[label]["same_completions_as_cpu"] = same / n
             res[label]["speedup_vs_cpu"] = res[label]["samples_per_s"] / res["cpu fp32"]["samples_per_s"]
             print(f"{label}: {same}/{n} completions identical to the CPU's; {res[label]['speedup_vs_cpu']:.1f}x its speed")
 
     if cuda:
-        folder = str(interp.registry.resolve_model(f"{args.pair}:base"))
-        plain = interp.load_model(folder, device="cuda")
-        split = interp.load_model(folder, device_map="auto")
-        ids = plain.tokenizer(list(prompts[:8]), return_tensors="pt", padding=True).input_ids.to("cuda")
-        with torch.no_grad():
-            diff = (plain(ids) - split(ids)).abs().max().item()
-        res["device_map_auto"] = {"max_abs_logit_diff": diff,
-                                  "hf_device_map": {k: str(v) for k, v in
-                                                    (getattr(split.original_model, "hf_device_map", None) or {}).items()}}
-        print(f"device_map='auto': max |logit difference| vs a plain CUDA load {diff:.2e}")
-
+        _guard(res, "device_map_auto", lambda: _device_map_check(args.pair, prompts))
     if not args.skip_reproduction:
-        cfg = T.config_for(args.pair)
         pair = runs["cuda fp32" if cuda else "cpu fp32"][0]
-        t = time.perf_counter()
-        report = T.run(cfg, pair=pair, progress=False, log=lambda *a: None)
-        res["reproduction_s"] = time.perf_counter() - t
-        res["reproduction_timings"] = report.timings
-        committed = Path(__file__).parents[1] / "figures/out/organism-small/seed-0/toxicity.json"
-        if committed.exists():
-            res["reproduction_cpu_committed_s"] = json.loads(committed.read_text())["timings"]["total_s"]
-        res["reproduction_findings"] = {f.key: f.holds for f in report.findings}
-        print(f"reproduction (seed 0) on {'CUDA' if cuda else 'CPU'}: {res['reproduction_s']:.0f} s "
-              f"(committed CPU run: {res.get('reproduction_cpu_committed_s', float('nan')):.0f} s)")
-        if args.out:
-            T.write(report, args.out, figures=False)
+        res.update(_guard(res, "reproduction", lambda: _reproduction(args.pair, pair, args.out, cuda)) or {})
     if args.json:
         Path(args.json).write_text(json.dumps(res, indent=2, default=str))
     return res

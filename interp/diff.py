@@ -122,10 +122,11 @@ class NeuronWeightDiff:
 
 
 def _vector_cosines(pair, neurons: Neurons):
-    k = cosine(keys_of(pair.base, neurons), keys_of(pair.aligned, neurons))
-    v = cosine(value_vectors_of(pair.base, neurons), value_vectors_of(pair.aligned, neurons))
+    """Per-neuron cosines base↔aligned, on the CPU (results never stay on a model's device)."""
+    k = cosine(keys_of(pair.base, neurons), keys_of(pair.aligned, neurons)).cpu()
+    v = cosine(value_vectors_of(pair.base, neurons), value_vectors_of(pair.aligned, neurons)).cpu()
     gb, ga = gates_of(pair.base, neurons), gates_of(pair.aligned, neurons)
-    g = None if gb is None else cosine(gb, ga)
+    g = None if gb is None else cosine(gb, ga).cpu()
     return k, v, g
 
 
@@ -222,11 +223,11 @@ def residual_offset(pair, texts: Sequence[str], *, where: str = "post", directio
     xa = record(pair.aligned, texts, hooks, reduction="mean", batch_size=batch_size, progress=False)
     delta = torch.stack([(xa[h] - xb[h]).mean(0) for h in hooks])
     base_norm = torch.stack([xb[h].norm(dim=-1).mean() for h in hooks])
-    cos_dir = None if direction is None else cosine(delta, direction.vector.view(1, -1))
+    cos_dir = None if direction is None else cosine(delta, direction.vector.cpu().view(1, -1))
     cos_keys = None
     if neurons is not None:
         cos_keys = torch.full((L,), float("nan"))
-        keys = keys_of(pair.base, neurons)
+        keys = keys_of(pair.base, neurons).float().cpu()
         for layer in range(L):
             sel = neurons.layer == layer
             if sel.any():

@@ -33,11 +33,12 @@ def world() -> tuple[int, int]:
 
 def init() -> bool:
     """Join the process group torchrun describes (``WORLD_SIZE`` > 1 in the environment): NCCL
-    with one GPU per local rank where CUDA is available, else gloo. Returns whether distributed."""
+    with one GPU per local rank where CUDA is available (and ``$INTERP_DEVICE`` does not say
+    ``cpu``), else gloo. Returns whether distributed."""
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
         return False
     if not dist.is_initialized():
-        cuda = torch.cuda.is_available()
+        cuda = torch.cuda.is_available() and not os.environ.get("INTERP_DEVICE", "").startswith("cpu")
         if cuda:
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
         dist.init_process_group("nccl" if cuda else "gloo")

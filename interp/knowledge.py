@@ -204,8 +204,8 @@ def probe_accuracy(X_train: torch.Tensor, y_train: Sequence[str], X_test: torch.
     if len(set(y_train)) < 2:
         raise ValueError("the probe needs at least two distinct answers to train on")
     clf = LogisticRegression(C=C, max_iter=5000, random_state=seed)
-    clf.fit(torch.as_tensor(X_train).float().numpy(), list(y_train))
-    return float(np.mean(clf.predict(torch.as_tensor(X_test).float().numpy()) == np.asarray(y_test)))
+    clf.fit(torch.as_tensor(X_train).float().cpu().numpy(), list(y_train))
+    return float(np.mean(clf.predict(torch.as_tensor(X_test).float().cpu().numpy()) == np.asarray(y_test)))
 
 
 # ----------------------------------------------------------------------------- training loops

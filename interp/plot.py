@@ -123,7 +123,7 @@ def neuron_cosines(nwd) -> go.Figure:
     for i, (_label, located, rnd) in enumerate(parts):
         for vals, name, colour, dx in ((located, "located neurons", ALIGNED, -0.15),
                                        (rnd, "random neurons", CONTROL, 0.15)):
-            y = np.clip(1 - vals.double().numpy(), 1e-9, None)
+            y = np.clip(1 - vals.double().cpu().numpy(), 1e-9, None)
             fig.add_scatter(x=np.full(len(y), i + dx), y=y, mode="markers", name=name,
                             marker=dict(color=colour, size=9, line=dict(width=0.5, color="#333")),
                             showlegend=i == 0, legendgroup=name)
@@ -165,7 +165,7 @@ def key_activations(kac, point: str = "pre", max_points: int = 4000) -> go.Figur
     fig = _fig(f"Key activations of the located neurons: {label}", width=1000, height=480)
     rng = np.random.default_rng(0)
     for role in ("base", "aligned"):
-        x = data[role].float().numpy()
+        x = data[role].float().cpu().numpy()
         rows = rng.choice(len(x), min(max_points, len(x)), replace=False) if len(x) > max_points else slice(None)
         xs = x[rows]
         fig.add_violin(x=np.tile(names, xs.shape[0]), y=xs.ravel(), name=role,
@@ -207,7 +207,7 @@ def residual_offset(off) -> go.Figure:
 def residual_pca(pca) -> go.Figure:
     """Both models' residuals in one PCA; colour = model, symbol = the text's label."""
     fig = _fig(f"PCA of the residual stream at {pca.hook}", width=800, height=600)
-    coords = pca.coords.numpy()
+    coords = pca.coords.cpu().numpy()
     labels = pca.label or ["text"] * len(pca.model)
     symbols = {lab: s for lab, s in zip(sorted(set(labels)), ["circle", "x", "diamond", "square"])}
     for role in ("base", "aligned"):

@@ -102,8 +102,8 @@ def run(cfg: TokenShiftConfig, *, pair=None, data: PromptSet | Mapping | None = 
 
 def _per_prompt(ts: TokenShift, n_prompts: int) -> dict[str, np.ndarray]:
     """Per prompt: positions, and positions in each band (the cluster unit of the intervals)."""
-    p = ts.prompt.numpy()
-    r = ts.rank.numpy()
+    p = ts.prompt.cpu().numpy()
+    r = ts.rank.cpu().numpy()
     count = lambda m: np.bincount(p[m], minlength=n_prompts).astype(float)  # noqa: E731
     return {"n": count(np.ones_like(r, dtype=bool)), "unshifted": count(r == 1),
             "marginal": count((r >= 2) & (r <= 3)), "shifted": count(r > 3)}

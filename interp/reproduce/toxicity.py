@@ -409,7 +409,7 @@ def compare(pair, s: Splits, loc: Located, cfg: ToxicityConfig, scorers) -> Comp
     nwd = neuron_weight_diff(pair, loc.top, loc.null_neurons)
     v_top = float((1 - nwd.value_cos).mean())
     sets = _ksets(len(loc.null_neurons), k, cfg.n_null_sets, cfg.seed + 2)
-    v_null = (1 - nwd.random_value_cos).numpy()[sets].mean(1)
+    v_null = (1 - nwd.random_value_cos).cpu().numpy()[sets].mean(1)
 
     # Keys on test texts (the base model's own samples of the test prompts). How strongly a key
     # matches is the neuron's activation (mlp.hook_post); its pre-activation is a poor summary
@@ -421,7 +421,7 @@ def compare(pair, s: Splits, loc: Located, cfg: ToxicityConfig, scorers) -> Comp
     xb = torch.cat([rec.base[h] for h in hooks], -1).double()  # [n_texts, L*d_mlp]
     xa = torch.cat([rec.aligned[h] for h in hooks], -1).double()
     sd = xb.std(0).clamp_min(1e-8)
-    z = ((xa - xb) / sd).numpy()  # per text, per neuron, in s.d. across texts
+    z = ((xa - xb) / sd).cpu().numpy()  # per text, per neuron, in s.d. across texts
     d_mlp = pair.cfg.d_mlp
     col = lambda ns: np.array([la * d_mlp + i for la, i in ns])  # noqa: E731
     per_text_top = z[:, col(loc.top)].mean(1)
@@ -435,9 +435,9 @@ def compare(pair, s: Splits, loc: Located, cfg: ToxicityConfig, scorers) -> Comp
     dx = off.delta[loc.layer]
     g = torch.Generator().manual_seed(cfg.seed + 3)
     rand = torch.randn(cfg.n_null_directions, pair.cfg.d_model, generator=g)
-    null_random = cosine(rand, dx.view(1, -1)).numpy()
-    null_shuffled = cosine(loc.shuffled_dirs, dx.view(1, -1)).numpy() if len(loc.shuffled_dirs) else np.zeros(0)
-    off_cos = {n: float(cosine(dx, p.vector)) for n, p in loc.probes.items() if p is not None}
+    null_random = cosine(rand, dx.cpu().view(1, -1)).numpy()
+    null_shuffled = cosine(loc.shuffled_dirs.cpu(), dx.cpu().view(1, -1)).numpy() if len(loc.shuffled_dirs) else np.zeros(0)
+    off_cos = {n: float(cosine(dx.cpu(), p.vector.cpu())) for n, p in loc.probes.items() if p is not None}
     y = base_test.flags(loc.primary)
     pca = residual_pca(pair, texts, loc.layer, labels=["toxic" if v else "non-toxic" for v in y])
 
@@ -582,9 +582,9 @@ def families(pair, loc: Located, cmp: Compared, cfg: ToxicityConfig) -> list[Fam
     top, rand, layer, k = loc.top, loc.control, loc.layer, len(loc.top)
     probe = loc.probe
     rdir = random_direction(pair.cfg.d_model, seed=cfg.seed).vector
-    dx = cmp.dev_offset
+    dx = cmp.dev_offset.cpu()
     xnorm = loc.xnorm
-    tv = value_vectors_of(pair.base, top[:1])[0]
+    tv = value_vectors_of(pair.base, top[:1])[0].float().cpu()
     tv_layer = int(top.layer[0])
     fams = [
         Family("lee_scale_keys", "aligned", tuple(sorted({*cfg.scale_doses, cfg.lee_factor})),
