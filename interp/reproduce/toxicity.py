@@ -1301,7 +1301,7 @@ def write(r: ToxicityReport, out_dir: str | Path, *, figures: bool = False) -> l
 #: below it; no activation patching (it recomputes every step), no per-layer attribution; fewer
 #: doses (CPU cost). ``organism-tiny``: small samples, for tests.
 PRESETS: dict[str, dict] = {
-    "real": dict(n_probe_prompts=150, probe_samples=3, n_dev_prompts=60, n_test_prompts=300, n_samples=2,
+    "real": dict(n_probe_prompts=150, probe_samples=3, n_dev_prompts=60, n_test_prompts=10_000, n_samples=2,
                  power_target=0.15, max_test_samples=12, test_new_templates=True,
                  max_new_tokens=20, n_ppl_texts=40, scale_doses=(10.0,), clamp_doses=(1.0,),
                  offset_doses=(1.0,), direction_doses=(0.03, 0.1, 0.3), per_layer_location=False,
