@@ -23,10 +23,13 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+_ALONE = False  # inside main_first, rank 0 works as one process (no collectives)
+
 
 def world() -> tuple[int, int]:
-    """``(rank, world size)``; ``(0, 1)`` outside a process group."""
-    if dist.is_available() and dist.is_initialized():
+    """``(rank, world size)``; ``(0, 1)`` outside a process group, and on rank 0 inside
+    :func:`main_first` (it then works alone: its batch loops take every batch)."""
+    if dist.is_available() and dist.is_initialized() and not _ALONE:
         return dist.get_rank(), dist.get_world_size()
     return 0, 1
 
@@ -72,14 +75,21 @@ def gather(local: list[tuple[int, Any]], n: int) -> list[Any]:
 
 @contextmanager
 def main_first():
-    """Rank 0 runs the block first (e.g. builds a cache entry); the others wait, then run it (and
-    find the entry). One process: just runs it."""
+    """Rank 0 runs the block first, alone (e.g. builds a cache entry, generating as one process);
+    the others wait, then run it (and find the entry). One process: just runs it."""
+    global _ALONE
     rank, size = world()
     if size > 1 and rank != 0:
         dist.barrier()
-    yield
     if size > 1 and rank == 0:
-        dist.barrier()
+        _ALONE = True
+        try:
+            yield
+        finally:
+            _ALONE = False
+            dist.barrier()
+    else:
+        yield
 
 
 def barrier() -> None:

@@ -57,6 +57,21 @@ def test_two_processes_reproduce_toxicity_exactly_as_one(organism_cache, tmp_pat
     assert two.stdout.count("wrote ") == 1  # rank 0 alone writes and prints
 
 
+@pytest.mark.parametrize("command, pair, report", [
+    ("token-shift", "organism:tiny", "token_shift.json"),
+    ("knowledge", "organism:tiny:hide", "seed-0/knowledge.json"),
+])
+def test_two_processes_run_the_other_reproductions_as_one(organism_cache, tmp_path, command, pair, report):
+    args = ["-m", "interp", "reproduce", command, "--pair", pair, "--no-figures"]
+    for n, name in ((1, "one"), (2, "two")):  # each on its own cache copy: nothing read from the other
+        cache = tmp_path / f"cache-{name}"
+        shutil.copytree(organism_cache, cache, ignore=shutil.ignore_patterns("measurements"))
+        _torchrun(n, [*args, "--out", str(tmp_path / name)], {**_env(organism_cache), "INTERP_CACHE": str(cache)})
+    a, b = ((tmp_path / d / report).read_text() for d in ("one", "two"))
+    # NaN where a set is empty: compare the serialised reports, where NaN equals NaN.
+    assert json.dumps(_strip(json.loads(a)), sort_keys=True) == json.dumps(_strip(json.loads(b)), sort_keys=True)
+
+
 _RECORD = """
 import sys, interp
 from interp import distributed
