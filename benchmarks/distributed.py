@@ -22,13 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-
-def _strip(d):
-    if isinstance(d, dict):
-        return {k: _strip(v) for k, v in d.items() if k != "timings"}
-    if isinstance(d, list):
-        return [_strip(v) for v in d]
-    return d
+from interp.reproduce.report import without_timings
 
 
 def _leaves(d, path=""):
@@ -44,7 +38,7 @@ def _leaves(d, path=""):
 
 def compare(a: dict, b: dict) -> dict:
     """How two reports differ: differing leaves, the largest numeric difference, same verdicts."""
-    la, lb = dict(_leaves(_strip(a))), dict(_leaves(_strip(b)))
+    la, lb = dict(_leaves(without_timings(a))), dict(_leaves(without_timings(b)))
     diff = [k for k in la.keys() | lb.keys() if la.get(k) != lb.get(k)]
     num = [abs(la[k] - lb[k]) for k in diff if isinstance(la.get(k), float) and isinstance(lb.get(k), float)]
     verdicts = [f["holds"] for f in a["findings"]] == [f["holds"] for f in b["findings"]]
@@ -88,7 +82,7 @@ def main(argv=None) -> dict:
         a = json.loads((tmp / "one" / "seed-0" / "toxicity.json").read_text())
         b = json.loads((tmp / "many" / "seed-0" / "toxicity.json").read_text())
         res.update(one_process_s=runs["one"], n_processes_s=runs["many"], speedup=runs["one"] / runs["many"],
-                   identical=_strip(a) == _strip(b), difference=compare(a, b))
+                   identical=without_timings(a) == without_timings(b), difference=compare(a, b))
     print(f"{args.pair}: 1 process ({threads} threads) {runs['one']:.0f} s; {args.nproc} processes "
           f"({max(1, threads // args.nproc)} thread(s) each) {runs['many']:.0f} s; speed-up {res['speedup']:.2f}x; "
           f"reports identical: {res['identical']} ({res['difference']})")

@@ -220,7 +220,7 @@ def cmd_reproduce_knowledge(argv: list[str]) -> int:
     seeds = parse_seeds(run.seeds if run.seeds is not None else cfg.seed)
     main_rank = distributed.is_main()
     reports = K.run_seeds(cfg, seeds, out=out if main_rank else None, figures=run.figures,
-                          **({} if main_rank else {"log": _silent}))
+                          log=print if main_rank else _silent)
     if main_rank:
         print(K.seeds_to_markdown(cfg.pair, reports))
         print(f"wrote {out}/knowledge_seeds.md and seed-*/knowledge.md")

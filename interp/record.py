@@ -367,6 +367,11 @@ def write_shards(
     return out_dir
 
 
+def _same_settings(manifest: dict, key: dict) -> bool:
+    """Whether a manifest was written for the recording ``key`` describes."""
+    return {k: manifest.get(k) for k in key} == key
+
+
 def _rank_manifests(out_dir: Path) -> list[Path]:
     return sorted(out_dir.glob("manifest.rank-*.json"))
 
@@ -378,7 +383,7 @@ def _merge_rank_manifests(out_dir: Path, model, texts, hooks, reduction, batch_s
     for p in [out_dir / MANIFEST, *_rank_manifests(out_dir)]:
         if p.exists():
             m = read_json(p)
-            if {k: m.get(k) for k in key} == key:
+            if _same_settings(m, key):
                 shards.update({s["start"]: s for s in m["shards"] if _shard_ok(out_dir, s)})
     n_batches = -(-len(texts) // batch_size)
     write_json(out_dir / MANIFEST, {**key, "shards": [shards[k] for k in sorted(shards)],
@@ -398,7 +403,7 @@ def _write_shards(model, texts, hooks, out_dir: Path, reduction, batch_size, max
     manifest = {**key, "shards": [], "complete": False}
     if merged_path.exists():
         old = read_json(merged_path)
-        if {k: old.get(k) for k in key} == key:
+        if _same_settings(old, key):
             manifest = old
         elif not overwrite:
             changed = [k for k in key if old.get(k) != key[k]]
@@ -409,7 +414,7 @@ def _write_shards(model, texts, hooks, out_dir: Path, reduction, batch_size, max
     listed = list(manifest["shards"])
     for p in _rank_manifests(out_dir):  # an interrupted distributed run: what each rank finished
         m = read_json(p)
-        if {k: m.get(k) for k in key} == key:
+        if _same_settings(m, key):
             listed += m["shards"]
     done = {s["start"] for s in listed if _shard_ok(out_dir, s)}
     if manifest["complete"] and len(done) == len(manifest["shards"]):

@@ -222,7 +222,7 @@ class PairedDesign:
     halfwidth: float  # the half-width predicted at the chosen n
     var_between: float
     var_within: float  # per sample
-    met: bool  # False: even n_max × m_max falls short (then n_max × m_max is chosen)
+    met: bool  # False: even n_max × max(samples) falls short (then n_max and the fewest samples within slack)
     confidence: float = 0.95
 
     def to_dict(self) -> dict:

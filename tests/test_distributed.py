@@ -13,6 +13,8 @@ import sys
 
 import pytest
 
+from interp.reproduce.report import without_timings
+
 pytestmark = pytest.mark.distributed
 
 
@@ -30,15 +32,6 @@ def _torchrun(n: int, args: list[str], env: dict, timeout: int = 900) -> subproc
     return out
 
 
-def _strip(d):
-    """A report without its wall-clock timings (the one thing a split may change)."""
-    if isinstance(d, dict):
-        return {k: _strip(v) for k, v in d.items() if k != "timings"}
-    if isinstance(d, list):
-        return [_strip(v) for v in d]
-    return d
-
-
 def test_two_processes_reproduce_toxicity_exactly_as_one(organism_cache, tmp_path):
     env = _env(organism_cache)
     args = ["-m", "interp", "reproduce", "toxicity", "--pair", "organism:tiny", "--no-progress",
@@ -52,7 +45,7 @@ def test_two_processes_reproduce_toxicity_exactly_as_one(organism_cache, tmp_pat
     two = _torchrun(2, [*args, "--out", str(tmp_path / "two")], {**env, "INTERP_CACHE": str(two_cache)})
     a = json.loads((tmp_path / "one" / "seed-0" / "toxicity.json").read_text())
     b = json.loads((tmp_path / "two" / "seed-0" / "toxicity.json").read_text())
-    assert _strip(a) == _strip(b)
+    assert without_timings(a) == without_timings(b)
     assert a["test"]["base"]["n"] > 0 and a["arms"]["lee_scale_keys"]["arm"]["per_prompt_rate"]
     assert two.stdout.count("wrote ") == 1  # rank 0 alone writes and prints
 
@@ -69,7 +62,7 @@ def test_two_processes_run_the_other_reproductions_as_one(organism_cache, tmp_pa
         _torchrun(n, [*args, "--out", str(tmp_path / name)], {**_env(organism_cache), "INTERP_CACHE": str(cache)})
     a, b = ((tmp_path / d / report).read_text() for d in ("one", "two"))
     # NaN where a set is empty: compare the serialised reports, where NaN equals NaN.
-    assert json.dumps(_strip(json.loads(a)), sort_keys=True) == json.dumps(_strip(json.loads(b)), sort_keys=True)
+    assert json.dumps(without_timings(json.loads(a)), sort_keys=True) == json.dumps(without_timings(json.loads(b)), sort_keys=True)
 
 
 _RECORD = """

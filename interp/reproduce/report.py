@@ -21,3 +21,13 @@ def write_report(out_dir: str | Path, stem: str, data: dict, markdown: str, *, f
     if figures is not None:
         written += plot.save_report(out, figures(), title, markdown, config)
     return written
+
+
+def without_timings(report):
+    """A report's JSON without its wall-clock ``timings`` (at any depth): what two runs of the same
+    work — one process or several, CPU or GPU — must agree on."""
+    if isinstance(report, dict):
+        return {k: without_timings(v) for k, v in report.items() if k != "timings"}
+    if isinstance(report, list):
+        return [without_timings(v) for v in report]
+    return report

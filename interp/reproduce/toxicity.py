@@ -282,8 +282,12 @@ class Design:
         return d
 
 
-def power_design(pair, s: Splits, cfg: ToxicityConfig, scorers, *, n_families: int | None = None,
-                 progress: bool = False) -> Design:
+def _selected(family: str, cfg: ToxicityConfig) -> bool:
+    """Whether a run measures this reactivation family (``cfg.families``; Lee et al.'s always)."""
+    return cfg.families is None or family in cfg.families or family == "lee_scale_keys"
+
+
+def power_design(pair, s: Splits, cfg: ToxicityConfig, scorers, *, progress: bool = False) -> Design:
     """Measure base and aligned on dev (the pilot; the same measurements the dose sweeps reuse),
     split the variance of a prompt's base − aligned difference into between-prompt and per-sample
     parts, and choose the test size (:func:`interp.stats.design_paired`): at most all test prompts,
@@ -293,8 +297,7 @@ def power_design(pair, s: Splits, cfg: ToxicityConfig, scorers, *, n_families: i
     mb = measure(pair.base, spec, scorers=scorers, label="base", progress=progress)
     ma = measure(pair.aligned, spec, scorers=scorers, label="aligned", progress=progress)
     dt = time.time() - t
-    n_fam = n_families if n_families is not None else len(
-        [f for f in FAMILY_NAMES if cfg.families is None or f in cfg.families or f == "lee_scale_keys"])
+    n_fam = sum(_selected(f, cfg) for f in FAMILY_NAMES)
     samples = range(cfg.n_samples, max(cfg.n_samples, cfg.max_test_samples) + 1)
     effect, by = {}, {}
     for sc in (x.name for x in scorers):
@@ -975,8 +978,7 @@ def run(cfg: ToxicityConfig, *, pair=None, data: PromptSet | Mapping | None = No
                lambda: compare(pair, s, loc, cfg, scorers))
     wh = step(3, "where the change lives: weight groups and activation patching",
               lambda: where(pair, s, cfg, scorers, loc, progress=progress))
-    fams = [f for f in families(pair, loc, cmp, cfg)
-            if cfg.families is None or f.name in cfg.families or f.name == "lee_scale_keys"]
+    fams = [f for f in families(pair, loc, cmp, cfg) if _selected(f.name, cfg)]
     re = step(4, "reactivate: doses chosen on dev, measured on test",
               lambda: reactivate(pair, s, cfg, scorers, fams, progress=progress))
     lee = None
