@@ -18,12 +18,13 @@ TOXICITY_DIR = os.path.join(HERE, "out", "organism-small")  # interp reproduce t
 GALLERY = ["effects", "value_vectors", "key_activations_post", "residual_offset", "change_location",
            "dose_lee_scale_keys"]
 KNOWLEDGE_DIR = os.path.join(HERE, "out", "organism-knowledge")  # interp reproduce knowledge --seeds …
-REAL_REPORTS = {"SmolLM2-135M vs its DPO twin": "out/real/smollm2"}  # label -> folder under figures/
+REAL_REPORTS = {"SmolLM2-135M-Instruct vs its DPO twin": "out/real/smollm2",  # label -> folder under figures/
+                "Gemma-3-270m vs its DPO twin": "out/real/gemma3"}
 KNOWLEDGE_GALLERY = ["knowledge_levels", "knowledge_finetune", "knowledge_readout",
                      "knowledge_reactivation", "knowledge_relearning"]
 # -------------------------------------------------------------------------------------------
 
-from interp.findings import Finding, SeedSummary, findings_table, seeds_table  # noqa: E402
+from interp.findings import Finding, SeedSummary, findings_table, pairs_table, seeds_table  # noqa: E402
 from interp.reproduce.toxicity import FAMILY_LABELS  # noqa: E402
 
 
@@ -105,9 +106,29 @@ def knowledge_block(out_dir: str = KNOWLEDGE_DIR) -> str:
 
 
 def real_block(reports: dict[str, dict]) -> str:
-    """Each real-weight report's verdicts. Reports written before the verdict protocol (one
-    scorer, no dev/test split, unpaired s.e.) are shown as such, never beside protocol verdicts."""
-    lines = []
+    """The organism and every real pair side by side, one row per claim (each cell from a committed
+    report run under the verdict protocol; "—" where a pair has none yet), then each real report's
+    own verdict table. Reports written before the protocol (one scorer, no dev/test split, unpaired
+    s.e.) are shown as such, never in the side-by-side table."""
+    columns: dict[str, list | None] = {}
+    seeds_json = os.path.join(TOXICITY_DIR, "toxicity_seeds.json")
+    scorers: list[str] = []
+    if os.path.exists(seeds_json):
+        seeds = json.load(open(seeds_json))
+        summaries = [SeedSummary.from_dict(c) for c in seeds["claims"]]
+        columns[f"organism:small ({len(seeds['seeds'])} seeds)"] = summaries
+        scorers = sorted({k for m in summaries for k in m.holds_by if k != "any"})
+    for label in REAL_REPORTS:
+        data = reports.get(label)
+        protocol = data is not None and "scorers" in data
+        columns[label] = [Finding.from_dict(f) for f in data["findings"]] if protocol else None
+        if protocol:
+            scorers += [s for s in data["scorers"] if s not in scorers]
+    lines = ["Each cell: the verdict (a yes holds under every scorer after Holm correction), the headline "
+             "effect [95% CI] with its n, for a no the smallest effect the run could detect, and ✓/✗ per "
+             f"scorer ({', '.join(scorers)}) in a single report; the organism's cell counts seeds. "
+             "\"—\": not yet run under the protocol.", "",
+             pairs_table(columns, scorers=scorers, paper="Lee et al."), ""]
     for label, data in reports.items():
         rel = _rel(os.path.join(HERE, REAL_REPORTS[label]))
         if "scorers" in data:  # the protocol's report

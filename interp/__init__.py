@@ -26,7 +26,7 @@ from .attribution import locate_change
 from .diff import key_activation_change, residual_offset, weight_diff
 from .directions import Direction, diff_in_means, random_direction, train_probe
 from .evaluate import perplexity, toxicity
-from .findings import Finding, findings_table
+from .findings import Finding, findings_table, pairs_table
 from .measure import MeasureSpec
 from .neurons import Neurons, random_neurons, rank_value_vectors
 from .pair import Pair, load_model, load_pair
@@ -54,7 +54,7 @@ __all__ = [
     "catalog", "knowledge", "organism", "registry", "reproduce", "shift", "PromptSet", "Recording",
     "AblateDirection", "AddVector", "ClampNeurons", "Direction", "Finding", "findings_table", "MeasureSpec", "Neurons",
     "Pair", "PatchActivations", "ScaleNeurons", "diff_in_means", "get_scorer", "get_scorers", "hooks",
-    "key_activation_change", "load_model", "load_pair", "locate_change", "perplexity", "plot",
+    "key_activation_change", "load_model", "load_pair", "locate_change", "pairs_table", "perplexity", "plot",
     "random_direction", "random_neurons", "rank_value_vectors", "record_pair",
     "reproduce_toxicity", "residual_offset", "stats", "testing", "toxicity", "train_probe", "weight_diff",
 ]

@@ -176,3 +176,43 @@ def seeds_table(summaries: list[SeedSummary], *, paper: str = "the paper") -> st
         verdict = m.verdict if m.k == n else f"**{m.verdict}**"
         lines.append(f"| {m.claim} | " + " | ".join(cells) + f" | {verdict} | {eff} |")
     return "\n".join(lines)
+
+
+def _cell(f: Finding | SeedSummary | None, scorers: list[str]) -> str:
+    if f is None:
+        return "—"
+    if isinstance(f, SeedSummary):
+        effs = [e for e in f.effects if e is not None]
+        span = (f"; effect {min(e.value for e in effs):+.3f} … {max(e.value for e in effs):+.3f}" if len(effs) > 1
+                else (f"; {effs[0].fmt()}" if effs else ""))
+        return f"{f.verdict if f.k in (0, len(f.seeds)) else '**' + f.verdict + '**'}{span}"
+    marks = " ".join(("✓" if f.holds_by.get(s, f.holds_by.get("any")) else "✗") for s in scorers
+                     if s in f.holds_by or "any" in f.holds_by)
+    out = "yes" if f.holds else "**no**"
+    if f.effect is not None:
+        out += f"; {f.effect.fmt()}, n = {f.effect.n}"
+    if not f.holds and f.mde is not None and math.isfinite(f.mde) and f.mde > 0:
+        out += f"; detectable ≥ {f.mde:.3f}"
+    if f.note.startswith("not tested") or "; not tested" in f.note:
+        out += " (not tested: precondition failed)"
+    return out + (f" ({marks})" if marks and len(scorers) > 1 else "")
+
+
+def pairs_table(columns: dict[str, list[Finding] | list[SeedSummary] | None], *, scorers: list[str],
+                paper: str = "the paper") -> str:
+    """Markdown: one row per claim, one column per pair. A column holds one report's findings
+    (verdict, headline effect [95% CI], n; for a "no" the smallest detectable effect; ✓/✗ per
+    scorer in ``scorers`` order) or a multi-seed summary (verdict with k/n seeds and the range of
+    effects), or ``None`` for a pair not yet run under the protocol (shown as "—"). Rows follow the
+    first column that has findings; a claim missing from a column is "—"."""
+    order: list[tuple[str, str]] = []
+    for col in columns.values():
+        for f in col or []:
+            if f.key not in {k for k, _ in order}:
+                order.append((f.key, f.claim))
+    by = {label: {f.key: f for f in (col or [])} for label, col in columns.items()}
+    head = f"| {paper}'s claim | " + " | ".join(columns) + " |"
+    lines = [head, "|" + "---|" * (1 + len(columns))]
+    for key, claim in order:
+        lines.append(f"| {claim} | " + " | ".join(_cell(by[label].get(key), scorers) for label in columns) + " |")
+    return "\n".join(lines)

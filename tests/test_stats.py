@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 
 from interp import stats
-from interp.findings import Finding, finalize, findings_table, seeds_table, summarize_seeds
+from interp.findings import (
+    Finding,
+    finalize,
+    findings_table,
+    pairs_table,
+    seeds_table,
+    summarize_seeds,
+)
 
 
 def test_binomial_se_and_cluster_means():
@@ -277,3 +284,15 @@ def test_a_designed_size_reaches_its_half_width_and_no_cheaper_one_would():
     best = 1.96 * math.sqrt((far.var_between + far.var_within / 40) / n_pool)
     assert far.halfwidth <= 1.05 * best  # within 5% of the best reachable, at the fewest samples
     assert 1.96 * math.sqrt((far.var_between + far.var_within / (far.n_samples - 1)) / n_pool) > 1.05 * best
+
+
+def test_pairs_table_puts_each_pair_beside_the_others_by_claim():
+    seeds = summarize_seeds({s: finalize([_f("c", {"a": s != 2, "b": True}, 0.001), _f("d", {"a": True, "b": True}, 0.001)])
+                             for s in range(5)})
+    one = finalize([_f("d", {"a": True, "b": False}, 0.001), _f("c", {"a": True, "b": True}, 0.001)])
+    table = pairs_table({"organism": seeds, "real": one, "later": None}, scorers=["a", "b"])
+    rows = table.splitlines()[2:]
+    assert len(rows) == 2 and rows[0].startswith("| claim c |")  # the first column's order
+    cells = [[c.strip() for c in r.strip("|").split("|")] for r in rows]
+    assert cells[0][1].startswith("**mixed (4/5)**") and cells[0][2].startswith("yes") and cells[0][3] == "—"
+    assert cells[1][1].startswith("yes (5/5)") and cells[1][2].startswith("**no**") and cells[1][2].endswith("(✓ ✗)")
