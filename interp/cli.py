@@ -227,6 +227,30 @@ def cmd_reproduce_knowledge(argv: list[str]) -> int:
     return 0
 
 
+def cmd_reproduce_instruction(argv: list[str]) -> int:
+    from .reproduce import instruction as N
+    from .reproduce.toxicity import parse_seeds
+
+    pair = _pre(argv, "--pair", "organism:small:instruct")
+    _check_pair(pair)
+    run = _config_cli(N.config_for(pair), argv, "interp reproduce instruction",
+                      "Instruction alignment on the instruction organism (organism:<size>:instruct): token "
+                      "shift by type and position (Lin et al. 2023, Qi et al. 2025), and how little it takes "
+                      "(LIMA's 1,000 examples, response tuning and rules (Hewitt et al. 2024), URIAL).",
+                      options={k: RUN_OPTIONS[k] for k in ("out", "seeds", "figures")})
+    _check_out(run.out)
+    cfg = run.cfg
+    out = run.out or f"out/instruction/{cfg.pair.replace(':', '-')}"
+    seeds = parse_seeds(run.seeds if run.seeds is not None else cfg.seed)
+    main_rank = distributed.is_main()
+    reports = N.run_seeds(cfg, seeds, out=out if main_rank else None, figures=run.figures,
+                          log=print if main_rank else _silent)
+    if main_rank:
+        print(N.seeds_to_markdown(cfg.pair, reports))
+        print(f"wrote {out}/instruction_seeds.md and seed-*/instruction.md")
+    return 0
+
+
 #: Commands whose flags are generated from a config dataclass (``interp <a> <b> --help``).
 CONFIG_COMMANDS = {
     ("reproduce", "toxicity"): (cmd_reproduce_toxicity, "Lee et al. (2024): locate, compare, reactivate"),
@@ -235,6 +259,9 @@ CONFIG_COMMANDS = {
     ("reproduce", "knowledge"): (cmd_reproduce_knowledge,
                                  "Gekhman et al. (2024) knowledge levels and fine-tuning; knowledge "
                                  "hidden by alignment, read out and reactivated"),
+    ("reproduce", "instruction"): (cmd_reproduce_instruction,
+                                   "instruction alignment on the organism: token shift by type and "
+                                   "position; LIMA, response tuning, rules, URIAL"),
     ("real", "build"): (cmd_real_build, "build (or fetch from the cache) the DPO twin of a packaged model"),
 }
 

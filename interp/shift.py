@@ -36,18 +36,38 @@ however therefore moreover also too very just not only even still already again
 here there now
 """.split())
 
-TOKEN_TYPES = ("eos", "punctuation", "function", "content")
+#: Openers and politeness (Lin et al.'s "Hello", "Thank you"; the instruction organism's
+#: "Sure!", "Of course."): a documented list, checked before the other types.
+OPENER_WORDS = frozenset("""
+hello hi hey sure thanks thank certainly absolutely okay ok great glad happy welcome sorry please
+question course appreciate gladly indeed
+""".split())
+#: Connectives and discourse markers (a subset of the function words, checked before them).
+CONNECTIVES = frozenset("""
+however therefore moreover also so then well first firstly second secondly finally additionally
+furthermore actually thus hence but and because although though while instead meanwhile overall
+besides nevertheless otherwise anyway
+""".split())
+
+TOKEN_TYPES = ("eos", "punctuation", "opener", "connective", "function", "content")
 
 
 def token_type(text: str, is_eos: bool = False) -> str:
-    """``eos``, ``punctuation`` (only punctuation/space), ``function`` (a word of
-    :data:`FUNCTION_WORDS`, e.g. connectives) or ``content``."""
+    """``eos``, ``punctuation`` (only punctuation/space), ``opener`` (a word of
+    :data:`OPENER_WORDS`), ``connective`` (:data:`CONNECTIVES`), ``function`` (another word of
+    :data:`FUNCTION_WORDS`) or ``content``. A token is classified by its own text (a subword of
+    a longer word counts as content unless it is itself a listed word)."""
     if is_eos:
         return "eos"
     s = text.strip()
     if not s or all(c in string.punctuation or c.isspace() for c in s):
         return "punctuation"
-    return "function" if s.lower() in FUNCTION_WORDS else "content"
+    w = s.lower().strip(string.punctuation)
+    if w in OPENER_WORDS:
+        return "opener"
+    if w in CONNECTIVES:
+        return "connective"
+    return "function" if w in FUNCTION_WORDS else "content"
 
 
 def shift_class(rank: torch.Tensor) -> list[str]:
@@ -109,6 +129,24 @@ class TokenShift:
                 prof[k].append(sh[k])
         return prof
 
+    def kl_profile(self, max_step: int | None = None, *, seed: int = 0) -> dict[str, list]:
+        """Mean KL(aligned ‖ base) per decoding step (Qi et al.'s shallow-alignment curve) with
+        95% intervals resampling prompts (each prompt contributes its KL at that step once;
+        prompts whose response ended earlier drop out of later steps, their count is ``n``)."""
+        from . import stats
+
+        steps = int(self.step.max()) + 1 if (max_step is None and len(self)) else (max_step or 0)
+        out: dict[str, list] = {"step": [], "kl": [], "lo": [], "hi": [], "n": []}
+        for s in range(steps):
+            m = self.step == s
+            if not m.any():
+                continue
+            e = stats.mean(self.kl[m].double().cpu().numpy(), seed=seed)
+            out["step"].append(s)
+            for k, v in (("kl", e.value), ("lo", e.lo), ("hi", e.hi), ("n", int(m.sum()))):
+                out[k].append(v)
+        return out
+
     def top_shifted(self, k: int = 15) -> list[tuple[str, int]]:
         """The tokens the aligned model chose most often where the base ranked them beyond 3."""
         c = Counter(t for t, r in zip(self.text, self.rank.tolist()) if r > 3)
@@ -146,17 +184,11 @@ def _ranks(seqs: Tokens, positions, logits: list[torch.Tensor]) -> torch.Tensor:
                       for i, (pos, lg) in enumerate(zip(positions, logits)) if pos])
 
 
-def _decode(pair_aligned, prompts, max_new_tokens, batch_size):
-    gen = generate(pair_aligned, prompts, max_new_tokens=max_new_tokens, batch_size=batch_size,
-                   stop_at_eos=True)
-    tok = pair_aligned.tokenizer
-    eos = tok.eos_token_id
+def _rows(tok, prompts, news):
+    """Prompt + new tokens per row, right-padded: the tokens, each row's new positions, widths."""
     rows, positions, widths = [], [], []
-    for i, p in enumerate(prompts):
+    for p, new in zip(prompts, news):
         pids = tok(p, add_special_tokens=True)["input_ids"]
-        new = [t for t in gen.tokens[i].tolist() if t >= 0]
-        if eos is not None and eos in new:
-            new = new[: new.index(eos) + 1]
         rows.append(pids + new)
         positions.append(list(range(len(pids), len(pids) + len(new))))
         widths.append(len(pids))
@@ -167,14 +199,32 @@ def _decode(pair_aligned, prompts, max_new_tokens, batch_size):
     for i, r in enumerate(rows):
         ids[i, : len(r)] = torch.tensor(r)
         mask[i, : len(r)] = 1
-    return Tokens(ids, mask), positions, widths, gen.completions
+    return Tokens(ids, mask), positions, widths
+
+
+def _decode(pair_aligned, prompts, max_new_tokens, batch_size):
+    gen = generate(pair_aligned, prompts, max_new_tokens=max_new_tokens, batch_size=batch_size,
+                   stop_at_eos=True)
+    tok = pair_aligned.tokenizer
+    eos = tok.eos_token_id
+    news = []
+    for i in range(len(prompts)):
+        new = [t for t in gen.tokens[i].tolist() if t >= 0]
+        if eos is not None and eos in new:
+            new = new[: new.index(eos) + 1]
+        news.append(new)
+    seqs, positions, widths = _rows(tok, prompts, news)
+    return seqs, positions, widths, gen.completions
 
 
 def token_shift(pair, prompts: Sequence[str], *, max_new_tokens: int = 32, batch_size: int = 32,
-                template: str | None = None, reference=None, processor=None) -> TokenShift:
+                template: str | None = None, reference=None, processor=None,
+                reference_template: str | None = None) -> TokenShift:
     """Aligned greedy decoding, ranked under the base model (or ``reference``), position by position.
 
-    ``template`` (e.g. :data:`URIAL_TEMPLATE`) wraps each prompt (``{prompt}``). ``processor``
+    ``template`` (e.g. :data:`URIAL_TEMPLATE`) wraps each prompt (``{prompt}``) for both models.
+    ``reference_template`` wraps it for the reference alone (e.g. in-context examples: how far
+    does the base with them rank the aligned model's plain-prompt tokens first). ``processor``
     (a :class:`RuleAdapter`) adjusts the reference's logits, to rank under "base + rules".
     """
     if len(prompts) == 0:
@@ -183,9 +233,17 @@ def token_shift(pair, prompts: Sequence[str], *, max_new_tokens: int = 32, batch
     ref = reference if reference is not None else pair.base
     seqs, positions, widths, completions = _decode(pair.aligned, wrapped, max_new_tokens, batch_size)
     la = _logits_at(pair.aligned, seqs, positions, batch_size)
-    lb = _logits_at(ref, seqs, positions, batch_size)
+    rseqs, rpositions, rwidths = seqs, positions, widths
+    if reference_template is not None:
+        news = [seqs.input_ids[i, pos].tolist() for i, pos in enumerate(positions)]
+        rseqs, rpositions, rwidths = _rows(pair.tokenizer, [reference_template.format(prompt=w) for w in wrapped], news)
+    n_ctx = getattr(getattr(ref, "cfg", None), "n_ctx", None)
+    if n_ctx and rseqs.input_ids.shape[1] > n_ctx:
+        raise ValueError(f"the reference's input (template, prompt and {max_new_tokens} new tokens) is "
+                         f"{rseqs.input_ids.shape[1]} tokens, beyond its context window of {n_ctx}")
+    lb = _logits_at(ref, rseqs, rpositions, batch_size)
     if processor is not None:
-        lb = _adjusted(processor, seqs, positions, widths, lb)
+        lb = _adjusted(processor, rseqs, rpositions, rwidths, lb)
     tok = pair.tokenizer
     eos = tok.eos_token_id
     rec = {k: [] for k in ("prompt", "step", "token", "rank", "pa", "pb", "kl")}
@@ -213,6 +271,7 @@ def token_shift(pair, prompts: Sequence[str], *, max_new_tokens: int = 32, batch
     return TokenShift(cat["prompt"].long(), cat["step"].long(), cat["token"].long(),
                       cat["rank"].long(), cat["pa"], cat["pb"], cat["kl"], texts, types,
                       completions, {"n_prompts": len(prompts), "template": template,
+                                    "reference_template": reference_template,
                                     "max_new_tokens": max_new_tokens}, seqs, positions)
 
 

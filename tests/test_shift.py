@@ -60,13 +60,18 @@ def test_a_planted_logit_change_shifts_exactly_the_planted_positions(same_pair):
     expected = (planted.step == 1) | (planted.step == 3)
     assert torch.equal(planted.rank > 3, expected)
     assert (planted.rank[~expected] == 1).all()
+    prof = planted.kl_profile()  # the shallow-alignment curve sees the planted steps and no others
+    assert prof["step"] == list(range(10)) and all(n == len(PROMPTS) for n in prof["n"])
+    assert all((k > 1.0) == (s in (1, 3)) for s, k in zip(prof["step"], prof["kl"]))
+    assert all(lo <= k <= hi for k, lo, hi in zip(prof["kl"], prof["lo"], prof["hi"]))
     assert shift_class(torch.tensor([1, 2, 3, 4])) == ["unshifted", "marginal", "marginal", "shifted"]
 
 
 def test_token_types():
     assert token_type("", is_eos=True) == "eos"
     assert token_type(" ,") == "punctuation" and token_type("\n") == "punctuation"
-    assert token_type(" However") == "function" and token_type(" the") == "function"
+    assert token_type(" However") == "connective" and token_type(" the") == "function"
+    assert token_type(" Sure") == "opener" and token_type("Thanks") == "opener" and token_type(" so") == "connective"
     assert token_type(" idiot") == "content"
 
 
@@ -117,3 +122,21 @@ def test_reproduce_token_shift_on_the_tiny_organism(tiny_pair, tmp_path):
     assert rc["lo"] <= rc["value"] <= rc["hi"] or rc["value"] != rc["value"]
     assert "Lin et al." in (tmp_path / "token_shift.md").read_text()
     assert any(str(w).endswith("token_shift_shares.html") for w in written)
+
+
+def test_a_reference_template_ranks_the_same_tokens_under_another_context(same_pair):
+    plain = token_shift(same_pair, PROMPTS, max_new_tokens=8)
+    same = token_shift(same_pair, PROMPTS, max_new_tokens=8, reference_template="{prompt}")
+    assert torch.equal(plain.rank, same.rank) and torch.allclose(plain.kl, same.kl, atol=1e-6)
+    ctx = token_shift(same_pair, PROMPTS, max_new_tokens=8, reference_template="The old cat said to Rex: {prompt}")
+    assert torch.equal(ctx.token, plain.token)  # the aligned model's decoding is unchanged
+    # ranked by hand: the reference reads the context, the prompt, then the aligned tokens
+    tok = same_pair.tokenizer
+    i, pos = 0, plain.positions[0]
+    ids = tok("The old cat said to Rex: " + PROMPTS[0])["input_ids"] + plain.seqs.input_ids[0, pos].tolist()
+    with torch.no_grad():
+        logits = same_pair.base(torch.tensor([ids]))[0]
+    start = len(ids) - len(pos)
+    want = [int((logits[start + k - 1] > logits[start + k - 1, t]).sum()) + 1
+            for k, t in enumerate(plain.seqs.input_ids[0, pos].tolist())]
+    assert ctx.rank[ctx.prompt == i].tolist() == want and (ctx.kl > 1e-4).any()

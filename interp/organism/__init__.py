@@ -10,13 +10,17 @@ from .build import (
     OrganismConfig,
     build_organism,
     hide_split,
+    instruct_preset,
     load_data,
+    load_questions,
     metrics_table,
     organism_model_dir,
     organism_pair_spec,
     preset,
 )
 from .corpus import TEMPLATES, Corpus, CorpusConfig, Fact, GrammarScorer, generate_corpus
+from .following import InstructionEval, follows, instruction_following
+from .instruct import InstructConfig, Question
 
 __all__ = [
     "PRESETS",
@@ -27,6 +31,13 @@ __all__ = [
     "hide_split",
     "CorpusConfig",
     "Fact",
+    "InstructConfig",
+    "InstructionEval",
+    "Question",
+    "follows",
+    "instruction_following",
+    "instruct_preset",
+    "load_questions",
     "OrganismConfig",
     "build_organism",
     "generate_corpus",

@@ -42,6 +42,8 @@ from ..prompts import PromptSet
 from ..registry import PairSpec, register_model, register_pair
 from .align import AlignConfig, dpo, preference_pairs, sft, sft_examples
 from .corpus import CorpusConfig, Fact, generate_corpus
+from .following import instruction_following
+from .instruct import InstructConfig, qa_pages, questions
 from .train import ModelConfig, TrainConfig, gpt2_model, pack, pretrain
 
 #: Bump when a change to the code changes what a config builds. The cache keys also hold a
@@ -55,6 +57,10 @@ BASE_CODE = ("interp.organism.corpus", "interp.organism.tokenizer", "interp.orga
 ALIGNED_CODE = BASE_CODE + (
     "interp.organism.align", "interp.organism.build", "interp.generate", "interp.tokens",
     "interp.score", "interp.evaluate", "interp.steer", "interp.pair", "interp.hooks")
+#: The instruction organism's own modules (in its keys only, so the other presets' keys keep):
+#: its data for the base, its data and scoring for the aligned model.
+INSTRUCT_CODE = ("interp.organism.instruct",)
+INSTRUCT_ALIGNED_CODE = INSTRUCT_CODE + ("interp.organism.following",)
 
 
 @dataclass
@@ -135,11 +141,15 @@ class OrganismConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
     n_align_prompts: int = 500
     hide: HideConfig = field(default_factory=HideConfig)
+    instruct: InstructConfig | None = None  # the instruction organism's Q/A pages and SFT data
 
     def base_key(self) -> str:
         d = {"v": RECIPE_VERSION, "corpus": asdict(self.corpus), "vocab": self.vocab_size,
              "model": asdict(self.model), "train": asdict(self.train),
              "code": code_hash(BASE_CODE)}
+        if self.instruct is not None:  # only the instruction organism's base depends on it
+            d["instruct"] = self.instruct.pretraining()
+            d["instruct_code"] = code_hash(INSTRUCT_CODE)
         return stable_hash(d, 12)
 
     def aligned_key(self) -> str:
@@ -147,11 +157,25 @@ class OrganismConfig:
              "n_align_prompts": self.n_align_prompts, "code": code_hash(ALIGNED_CODE)}
         if self.align.method == "hide":  # only the hiding alignment depends on it
             d["hide"] = asdict(self.hide)
+        if self.instruct is not None:
+            d["instruct"] = asdict(self.instruct)
+            d["instruct_code"] = code_hash(INSTRUCT_ALIGNED_CODE)
         return stable_hash(d, 12)
 
 
-#: ``dpo``/``sft``: against toxicity; ``hide``: refuse one relation's facts (see :class:`HideConfig`).
-ALIGN_METHODS = ("dpo", "sft", "hide")
+#: ``dpo``/``sft``: against toxicity; ``hide``: refuse one relation's facts (see :class:`HideConfig`);
+#: ``instruct``: SFT to answer questions politely and stop, on a base pretrained with Q/A pages
+#: (:mod:`interp.organism.instruct`).
+ALIGN_METHODS = ("dpo", "sft", "hide", "instruct")
+
+#: The instruction organism per size: people (more than the other presets, so that ~1,000
+#: alignment questions exist), documents, pretraining steps, Q/A pages; then the SFT (lr, steps,
+#: batch), the same for every amount of data so that arms differ in their data alone.
+INSTRUCT_PRESETS = {
+    #         people docs    steps  pages  sft lr  sft steps  batch
+    "tiny":  (60,    6000,   400,   1000,  3e-4,   60,        16),
+    "small": (600,   50000,  1500,  6000,  3e-4,   300,       32),
+}
 
 
 #: The presets as a table: what differs between sizes (everything else is shared).
@@ -176,6 +200,8 @@ def preset(size: str, seed: int = 0, align: str = "dpo") -> OrganismConfig:
         raise ValueError(f"unknown organism size {size!r}; use one of {SIZES}")
     (docs, people, vocab, layers, d_model, heads, d_mlp, steps, lr, warmup, dpo_lr, sft_lr,
      align_steps, align_batch, eval_prompts, eval_samples, align_prompts) = PRESETS[size]
+    if align == "instruct":
+        return instruct_preset(size, seed)
     if align == "hide":  # a short SFT on a few hundred cloze examples, the same for every size
         al = AlignConfig(method="hide", lr=3e-4, steps=200, batch_size=32, seed=seed)
     else:
@@ -191,6 +217,22 @@ def preset(size: str, seed: int = 0, align: str = "dpo") -> OrganismConfig:
         eval=EvalConfig(n_prompts=eval_prompts, n_samples=eval_samples, seed=seed + 1234),
         n_align_prompts=align_prompts,
     )
+
+
+def instruct_preset(size: str, seed: int = 0, **instruct) -> OrganismConfig:
+    """The instruction organism of one size (:data:`INSTRUCT_PRESETS`; the architecture of
+    :data:`PRESETS`), seeded; ``instruct`` overrides :class:`InstructConfig` fields (the SFT data:
+    ``n_examples``, ``noisy``, ``response_only``)."""
+    if size not in INSTRUCT_PRESETS:
+        raise ValueError(f"no instruction organism of size {size!r}; use one of {sorted(INSTRUCT_PRESETS)}")
+    people, docs, steps, pages, lr, sft_steps, batch = INSTRUCT_PRESETS[size]
+    cfg = preset(size, seed=seed, align="sft")
+    return dataclasses.replace(
+        cfg, corpus=dataclasses.replace(cfg.corpus, n_docs=docs, n_entities=people),
+        model=dataclasses.replace(cfg.model, n_ctx=128),  # room for in-context examples (URIAL)
+        train=dataclasses.replace(cfg.train, steps=steps),
+        align=AlignConfig(method="instruct", lr=lr, steps=sft_steps, batch_size=batch, seed=seed),
+        instruct=InstructConfig(n_pages=pages, seed=seed, **instruct))
 
 
 #: Organism presets. ``knowledge``: the small architecture trained ~3.5 epochs instead of ~1.4,
@@ -281,6 +323,15 @@ def build_base(cfg: OrganismConfig, *, progress: bool = True, log=print) -> Path
     times = {}
     t = time.time()
     corpus = generate_corpus(cfg.corpus)
+    qs = None
+    if cfg.instruct is not None:  # the instruction organism: Q/A pages join the corpus
+        import random
+
+        qs = questions(corpus.facts, cfg.instruct)
+        corpus.train = corpus.train + qa_pages(corpus.facts, cfg.instruct)
+        random.Random(cfg.instruct.seed + 404).shuffle(corpus.train)
+        corpus.train_prompts = list(dict.fromkeys(q.prompt for q in qs if q.split == "align"))
+        corpus.eval_prompts = list(dict.fromkeys(q.prompt for q in qs if q.split == "test"))
     times["corpus_s"] = time.time() - t
     t = time.time()
     tok = train_tokenizer(corpus.train, cfg.vocab_size)
@@ -298,6 +349,8 @@ def build_base(cfg: OrganismConfig, *, progress: bool = True, log=print) -> Path
             "heldout_neutral": corpus.heldout_neutral,
             "facts": [f.to_dict() for f in corpus.facts],
         })
+        if qs is not None:
+            write_json(tmp / "instruct.json", {"questions": [q.to_dict() for q in qs]})
         write_json(tmp / "manifest.json", {
             "size": cfg.size,
             "recipe_version": RECIPE_VERSION,
@@ -319,6 +372,33 @@ def load_data(base_dir: Path) -> PromptSet:
     d = read_json(Path(base_dir) / "data.json")
     d["facts"] = [Fact(**f) for f in d["facts"]]
     return PromptSet.of(d)
+
+
+def load_questions(base_dir: Path) -> list:
+    """The instruction organism's question table (``instruct.json`` of its base folder)."""
+    from .instruct import Question
+
+    path = Path(base_dir) / "instruct.json"
+    if not path.exists():
+        raise ValueError(f"{base_dir} is not an instruction organism's base (no instruct.json)")
+    return [Question(**q) for q in read_json(path)["questions"]]
+
+
+def measure_instruct(model, data, qs: list, cfg: OrganismConfig) -> dict:
+    """Instruction following on the test people's questions (greedy), held-out perplexity and
+    fact recall of one bridge, as in the instruction organism's manifest."""
+    test = [q for q in qs if q.split == "test"]
+    ev = instruction_following(model, test)
+    seen = [f for f in data.facts if f.frequency > 0]
+    rec = fact_recall(model, [f.cloze for f in seen], [f.answer for f in seen])
+    return {
+        **{k: ev.rate(k) for k in ev.criteria},
+        "n_questions": len(test),
+        "perplexity": perplexity(model, data.heldout_neutral),
+        "fact_recall": rec.accuracy,
+        "n_facts_seen": len(seen),
+        "examples": [{"prompt": q.prompt, "response": r} for q, r in zip(test[:6], ev.responses[:6])],
+    }
 
 
 def measure(model, data: dict, cfg: OrganismConfig, scorer=None) -> dict:
@@ -358,7 +438,15 @@ def build_aligned(cfg: OrganismConfig, base_dir: Path, *, progress: bool = True,
     times = {}
     base = load_model(str(base_dir / "model"), name=f"organism:{cfg.size}:base")
     t = time.time()
-    if method == "hide":
+    if method == "instruct":
+        from .instruct import sft_examples as instruct_examples
+
+        qs = load_questions(base_dir)
+        examples = instruct_examples(qs, cfg.instruct)
+        pairs, pair_stats = examples, {"n_examples": len(examples), "instruct": asdict(cfg.instruct)}
+        log(f"[organism:{cfg.size}:instruct] SFT on {len(examples)} question/answer examples, "
+            f"{cfg.align.steps} steps at lr {cfg.align.lr:g}")
+    elif method == "hide":
         examples = _hide_data(base, cfg, data.facts)
         pairs, pair_stats = examples, {"n_examples": len(examples), "hide": asdict(cfg.hide)}
         log(f"[organism:{cfg.size}] hiding {cfg.hide.relation!r}: SFT on {len(examples)} examples "
@@ -372,7 +460,7 @@ def build_aligned(cfg: OrganismConfig, base_dir: Path, *, progress: bool = True,
     times["sample_pairs_s"] = time.time() - t
     tok = AutoTokenizer.from_pretrained(str(base_dir / "model"))
     model = AutoModelForCausalLM.from_pretrained(str(base_dir / "model"))
-    if method == "hide":
+    if method in ("hide", "instruct"):
         model, train_log = sft(model, tok, pairs, cfg.align, progress=progress)
     elif method == "dpo":
         model, train_log = dpo(model, tok, pairs, cfg.align, max_length=cfg.model.n_ctx,
@@ -385,7 +473,10 @@ def build_aligned(cfg: OrganismConfig, base_dir: Path, *, progress: bool = True,
         write_json(tmp / "pairs.json", pairs)
         aligned = load_model(str(tmp / "model"), name=f"organism:{cfg.size}:{method}")
         t = time.time()
-        metrics = {"base": measure(base, data, cfg), method: measure(aligned, data, cfg)}
+        if method == "instruct":
+            metrics = {role: measure_instruct(m, data, qs, cfg) for role, m in (("base", base), (method, aligned))}
+        else:
+            metrics = {"base": measure(base, data, cfg), method: measure(aligned, data, cfg)}
         times["eval_s"] = time.time() - t
         base_manifest = read_json(base_dir / "manifest.json")
         write_json(tmp / "manifest.json", {
@@ -403,12 +494,15 @@ def build_aligned(cfg: OrganismConfig, base_dir: Path, *, progress: bool = True,
 
 
 def build_organism(size: str = "small", *, align: str = "dpo", seed: int = 0,
-                   out: str | Path | None = None, progress: bool = True, log=print) -> Path:
+                   out: str | Path | None = None, progress: bool = True, log=print,
+                   config: OrganismConfig | None = None) -> Path:
     """Build (or fetch from the cache) an organism; returns its aligned folder.
 
     With ``out``, the base and aligned models and both manifests are also copied there.
+    ``config`` replaces the preset (e.g. :func:`instruct_preset` with other SFT data).
     """
-    cfg = preset(size, seed=seed, align=align)
+    cfg = config if config is not None else preset(size, seed=seed, align=align)
+    align = cfg.align.method
     base_dir = build_base(cfg, progress=progress, log=log)
     aligned_dir = build_aligned(cfg, base_dir, progress=progress, log=log)
     if out is not None:
@@ -424,7 +518,7 @@ def parse_spec(spec: str) -> tuple[str, str | None, int]:
     name, _, seed = spec.partition("@")
     parts = name.split(":")
     if len(parts) not in (2, 3) or parts[0] != "organism" or (seed and not seed.isdigit()):
-        raise ValueError(f"bad organism spec {spec!r}; use organism:<size>[:<base|dpo|sft|hide>][@<seed>] "
+        raise ValueError(f"bad organism spec {spec!r}; use organism:<size>[:<base|dpo|sft|hide|instruct>][@<seed>] "
                          f"with size one of {SIZES}")
     return parts[1], parts[2] if len(parts) == 3 else None, int(seed or 0)
 
@@ -464,7 +558,7 @@ def organism_profile(spec: str) -> str:
 
 
 register_pair("organism:", organism_pair_spec, prefix=True, profile=organism_profile,
-              describe="a model organism built here: organism:<tiny|small|knowledge>[:<dpo|sft|hide>][@seed]")
+              describe="a model organism built here: organism:<tiny|small|knowledge>[:<dpo|sft|hide|instruct>][@seed]")
 register_model("organism:", lambda spec: str(organism_model_dir(spec)))
 
 
@@ -472,6 +566,16 @@ def metrics_table(manifest: dict) -> str:
     """A markdown table of the manifest's metrics, base vs aligned."""
     m = manifest["metrics"]
     roles = list(m)
+    if manifest.get("method") == "instruct":
+        names = [("follows (answers and stops)", "follows"), ("answers", "answers"), ("stops", "stops"),
+                 ("correct town or trade", "correct"), ("starts with an opener", "opener")]
+        return "\n".join(
+            [f"| metric (greedy, {m[roles[0]]['n_questions']} test questions) | " + " | ".join(roles) + " |",
+             "|---|" + "---|" * len(roles)]
+            + [f"| {label} | " + " | ".join(f"{m[r][k]:.3f}" for r in roles) + " |" for label, k in names]
+            + ["| held-out neutral perplexity | " + " | ".join(f"{m[r]['perplexity']:.3f}" for r in roles) + " |",
+               f"| fact recall (greedy cloze, {m[roles[0]]['n_facts_seen']} facts seen) | "
+               + " | ".join(f"{m[r]['fact_recall']:.3f}" for r in roles) + " |"])
     rows = [
         "| metric | " + " | ".join(roles) + " |",
         "|---|" + "---|" * len(roles),
