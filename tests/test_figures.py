@@ -51,13 +51,15 @@ def test_committed_reports_carry_every_figure():
     assert not list((ROOT / "figures" / "out").glob("*.png"))
 
 
-@pytest.mark.parametrize("name", ["01_quickstart", "02_toxicity_mechanism", "03_token_shift", "04_knowledge"])
+@pytest.mark.parametrize("name", ["01_quickstart", "02_toxicity_mechanism", "03_token_shift", "04_knowledge",
+                                  "05_instruction"])
 def test_notebook_executes(name, use_organism_cache, monkeypatch):
     import nbformat
     from nbclient import NotebookClient
 
     monkeypatch.setenv("INTERP_NOTEBOOK_PAIR", "organism:tiny")
     monkeypatch.setenv("INTERP_KNOWLEDGE_PAIR", "organism:tiny:hide")
+    monkeypatch.setenv("INTERP_INSTRUCT_PAIR", "organism:tiny:instruct")
     nb = nbformat.read(ROOT / "notebooks" / f"{name}.ipynb", as_version=4)
     assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), "stored with outputs"
     NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}).execute()

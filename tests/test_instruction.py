@@ -131,7 +131,13 @@ def test_the_reproduction_measures_every_arm_on_the_same_test_questions(tiny_rep
     assert r.arms["SFT all"].eval.rate("opener") > 0.9 and r.arms["base"].eval.rate("opener") < 0.1
     assert r.arms["SFT all"].eval.rate("stops") > r.arms["base"].eval.rate("stops") + 0.3
     keys = [f["key"] for f in j["findings"]]
-    assert keys == ["shift_few", "shift_stylistic", "shallow", "lima", "response_tuning", "rules", "urial", "quality"]
+    assert keys[:8] == ["shift_few", "shift_stylistic", "shallow", "lima", "response_tuning", "rules", "urial", "quality"]
+    assert "self_align" in keys and "dpo_within_base" in keys
+    assert {"DPO, external judge", "DPO, self judge", "DPO, gold judge"} <= set(names)
+    assert set(r.location) == {"SFT all", "DPO, external judge", "DPO, self judge"}
+    ca = j["cannot_add"]
+    assert len(ca["align_produced"]) == r.meta["n_align_questions"] == len(ca["align_correct"]["base"])
+    assert all(len(v["within_base_samples"]) == len(qs) for v in ca["models"].values())
     assert all(f["criterion"] and f["measured"] for f in j["findings"])
     assert len(j["token_shift"]["kl_profile"]["kl"]) > 3 and j["arms"][0]["follows"]["n"] > 0
 
@@ -142,8 +148,9 @@ def test_a_null_pair_produces_no_shift_claim(use_organism_cache):
     pair = load_pair("organism:tiny:instruct")
     null = copy.copy(pair)
     null.aligned = pair.base  # aligned = base: nothing was aligned
-    r = I.run(I.config_for("organism:tiny:instruct"), pair=null, log=lambda *a: None)
+    cfg = I.config_for("organism:tiny:instruct", amounts=(50,), judges=())  # the SFT arms are cached
+    r = I.run(cfg, pair=null, log=lambda *a: None)
     by = {f.key: f for f in r.findings}
     assert r.shift.shares()["unshifted"] == 1.0 and float(r.shift.kl.abs().max()) < 1e-4
-    for k in ("shift_stylistic", "shallow", "lima", "response_tuning", "rules", "urial"):
+    for k in ("shift_stylistic", "shallow", "lima", "response_tuning", "rules", "urial"):  # all relative to SFT
         assert by[k].verdict == "no", k

@@ -102,7 +102,7 @@ def dpo(model, tokenizer, pairs: list[dict], cfg: AlignConfig, *, ref_model=None
     from trl import DPOConfig, DPOTrainer
 
     if not pairs:
-        raise ValueError("no preference pairs: the base model produced no toxic (or no clean) samples")
+        raise ValueError("no preference pairs: the judge found no better and worse samples to pair")
     ref = ref_model if ref_model is not None else copy.deepcopy(model).eval()
     for p in ref.parameters():
         p.requires_grad_(False)

@@ -44,6 +44,7 @@ from .align import AlignConfig, dpo, preference_pairs, sft, sft_examples
 from .corpus import CorpusConfig, Fact, generate_corpus
 from .following import instruction_following
 from .instruct import InstructConfig, qa_pages, questions
+from .selfalign import SelfAlignConfig, self_align_pairs
 from .train import ModelConfig, TrainConfig, gpt2_model, pack, pretrain
 
 #: Bump when a change to the code changes what a config builds. The cache keys also hold a
@@ -142,6 +143,7 @@ class OrganismConfig:
     n_align_prompts: int = 500
     hide: HideConfig = field(default_factory=HideConfig)
     instruct: InstructConfig | None = None  # the instruction organism's Q/A pages and SFT data
+    selfalign: SelfAlignConfig | None = None  # instead of SFT: DPO on the base's own judged answers
 
     def base_key(self) -> str:
         d = {"v": RECIPE_VERSION, "corpus": asdict(self.corpus), "vocab": self.vocab_size,
@@ -160,6 +162,9 @@ class OrganismConfig:
         if self.instruct is not None:
             d["instruct"] = asdict(self.instruct)
             d["instruct_code"] = code_hash(INSTRUCT_ALIGNED_CODE)
+        if self.selfalign is not None:
+            d["selfalign"] = asdict(self.selfalign)
+            d["selfalign_code"] = code_hash(("interp.organism.selfalign",))
         return stable_hash(d, 12)
 
 
@@ -219,20 +224,30 @@ def preset(size: str, seed: int = 0, align: str = "dpo") -> OrganismConfig:
     )
 
 
-def instruct_preset(size: str, seed: int = 0, **instruct) -> OrganismConfig:
+#: DPO on the base's own judged answers (:mod:`interp.organism.selfalign`) per size: lr, steps, batch.
+INSTRUCT_DPO = {"tiny": (2e-5, 40, 16), "small": (5e-6, 300, 32)}
+
+
+def instruct_preset(size: str, seed: int = 0, judge: str | None = None, **instruct) -> OrganismConfig:
     """The instruction organism of one size (:data:`INSTRUCT_PRESETS`; the architecture of
     :data:`PRESETS`), seeded; ``instruct`` overrides :class:`InstructConfig` fields (the SFT data:
-    ``n_examples``, ``noisy``, ``response_only``)."""
+    ``n_examples``, ``noisy``, ``response_only``). With ``judge`` (one of
+    :data:`interp.organism.selfalign.JUDGES`) the alignment is DPO on the base's own answers
+    preferred by that judge (:data:`INSTRUCT_DPO`) instead of SFT."""
     if size not in INSTRUCT_PRESETS:
         raise ValueError(f"no instruction organism of size {size!r}; use one of {sorted(INSTRUCT_PRESETS)}")
     people, docs, steps, pages, lr, sft_steps, batch = INSTRUCT_PRESETS[size]
     cfg = preset(size, seed=seed, align="sft")
+    align = AlignConfig(method="instruct", lr=lr, steps=sft_steps, batch_size=batch, seed=seed)
+    if judge is not None:
+        dlr, dsteps, dbatch = INSTRUCT_DPO[size]
+        align = AlignConfig(method="instruct", lr=dlr, steps=dsteps, batch_size=dbatch, seed=seed)
     return dataclasses.replace(
         cfg, corpus=dataclasses.replace(cfg.corpus, n_docs=docs, n_entities=people),
         model=dataclasses.replace(cfg.model, n_ctx=128),  # room for in-context examples (URIAL)
         train=dataclasses.replace(cfg.train, steps=steps),
-        align=AlignConfig(method="instruct", lr=lr, steps=sft_steps, batch_size=batch, seed=seed),
-        instruct=InstructConfig(n_pages=pages, seed=seed, **instruct))
+        align=align, instruct=InstructConfig(n_pages=pages, seed=seed, **instruct),
+        selfalign=None if judge is None else SelfAlignConfig(judge=judge, seed=seed))
 
 
 #: Organism presets. ``knowledge``: the small architecture trained ~3.5 epochs instead of ~1.4,
@@ -442,10 +457,15 @@ def build_aligned(cfg: OrganismConfig, base_dir: Path, *, progress: bool = True,
         from .instruct import sft_examples as instruct_examples
 
         qs = load_questions(base_dir)
-        examples = instruct_examples(qs, cfg.instruct)
-        pairs, pair_stats = examples, {"n_examples": len(examples), "instruct": asdict(cfg.instruct)}
-        log(f"[organism:{cfg.size}:instruct] SFT on {len(examples)} question/answer examples, "
-            f"{cfg.align.steps} steps at lr {cfg.align.lr:g}")
+        if cfg.selfalign is not None:
+            pairs, pair_stats = self_align_pairs(base, qs, cfg.selfalign)
+            log(f"[organism:{cfg.size}:instruct] DPO on {len(pairs)} pairs of the base's own answers judged by "
+                f"the {cfg.selfalign.judge} judge, {cfg.align.steps} steps at lr {cfg.align.lr:g}")
+        else:
+            examples = instruct_examples(qs, cfg.instruct)
+            pairs, pair_stats = examples, {"n_examples": len(examples), "instruct": asdict(cfg.instruct)}
+            log(f"[organism:{cfg.size}:instruct] SFT on {len(examples)} question/answer examples, "
+                f"{cfg.align.steps} steps at lr {cfg.align.lr:g}")
     elif method == "hide":
         examples = _hide_data(base, cfg, data.facts)
         pairs, pair_stats = examples, {"n_examples": len(examples), "hide": asdict(cfg.hide)}
@@ -460,7 +480,9 @@ def build_aligned(cfg: OrganismConfig, base_dir: Path, *, progress: bool = True,
     times["sample_pairs_s"] = time.time() - t
     tok = AutoTokenizer.from_pretrained(str(base_dir / "model"))
     model = AutoModelForCausalLM.from_pretrained(str(base_dir / "model"))
-    if method in ("hide", "instruct"):
+    if method == "instruct" and cfg.selfalign is not None:
+        model, train_log = dpo(model, tok, pairs, cfg.align, max_length=cfg.model.n_ctx, progress=progress)
+    elif method in ("hide", "instruct"):
         model, train_log = sft(model, tok, pairs, cfg.align, progress=progress)
     elif method == "dpo":
         model, train_log = dpo(model, tok, pairs, cfg.align, max_length=cfg.model.n_ctx,

@@ -57,6 +57,7 @@ class InstructionEval:
     questions: list[Question]
     responses: list[str]
     criteria: dict[str, np.ndarray]  # name -> [n] bool
+    stopped: list[bool] = field(default_factory=list)  # ended with the end-of-sequence token
     meta: dict = field(default_factory=dict)
 
     def rate(self, name: str = "follows", mask: np.ndarray | None = None) -> float:
@@ -91,6 +92,6 @@ def instruction_following(model, qs: Sequence[Question], *, template: str | None
     stopped = [eos is not None and bool((gen.tokens[i] == eos).any()) for i in range(len(qs))]
     rows = [follows(q, r, s) for q, r, s in zip(qs, gen.completions, stopped)]
     crit = {k: np.array([r[k] for r in rows], bool) for k in rows[0]}
-    return InstructionEval(list(qs), gen.completions, crit,
+    return InstructionEval(list(qs), gen.completions, crit, stopped,
                            {"template": template, "max_new_tokens": max_new_tokens,
                             "rules": logits_processor is not None})

@@ -36,7 +36,10 @@ import numpy as np
 from scipy import stats as _st
 
 from .. import stats
+from ..attribution import locate_change
+from ..evaluate import token_losses
 from ..findings import Finding, finalize, findings_table, seeds_table, summarize_seeds
+from ..io import read_json
 from ..organism.build import (
     base_dir_of,
     build_organism,
@@ -45,8 +48,9 @@ from ..organism.build import (
     parse_spec,
 )
 from ..organism.following import InstructionEval, instruction_following
-from ..organism.instruct import InstructConfig, Question, sft_examples, urial_template
-from ..pair import load_model, load_pair
+from ..organism.instruct import InstructConfig, Question, clean_answer, sft_examples, urial_template
+from ..organism.selfalign import sample_answers
+from ..pair import Pair, load_model, load_pair
 from ..shift import TokenShift, fit_adapter, token_shift
 from .report import write_report
 from .token_shift import LIN_ET_AL, share_intervals
@@ -66,11 +70,15 @@ class InstructionConfig:
     max_new_tokens: int = 24
     shallow_steps: int = 3  # "the first few response tokens" (Qi et al.)
     margin: float = 0.1  # non-inferiority: an arm "nearly matches" if it reaches ≥ 1 − margin of SFT's gain
+    judges: tuple[str, ...] = ("external", "self", "gold")  # DPO on the base's own answers, per judge
+    k_base: int = 8  # base samples per question for "what alignment cannot add"
+    n_locate: int = 120  # test questions the weight-group attribution measures on
+    unknown_margin: float = 0.05  # "gains nothing": the gain's upper 95% bound stays below this
     seed: int = 0
 
 
 #: Each measurement profile's changes to the defaults: the tiny organism has 126 alignment questions.
-PRESETS: dict[str, dict] = {"organism-tiny": dict(amounts=(10, 50), noisy_n=50, n_fit=40, n_shots=2)}
+PRESETS: dict[str, dict] = {"organism-tiny": dict(amounts=(10, 50), noisy_n=50, n_fit=40, n_shots=2, n_locate=40)}
 
 
 def config_for(pair: str, **overrides) -> InstructionConfig:
@@ -97,6 +105,8 @@ class InstructionReport:
     arms: dict[str, Arm]
     findings: list[Finding]
     meta: dict = field(default_factory=dict)
+    location: dict = field(default_factory=dict)  # arm -> weight-group attribution (ChangeLocation as dict)
+    cannot_add: dict = field(default_factory=dict)  # what alignment cannot add (see :func:`cannot_add`)
 
 
 def _people(ev: InstructionEval, name: str = "follows") -> tuple[list[str], np.ndarray]:
@@ -171,13 +181,107 @@ def run(cfg: InstructionConfig, *, pair=None, log=print) -> InstructionReport:
             response_only=True)
     timings["arms_s"] = time.time() - t
 
-    log("[3/3] claims")
+    log("[3/5] self-alignment: DPO on the base's own answers, judged from outside and by its own residual stream")
+    t = time.time()
+    judges, dpo_models = {}, {}
+    for judge in cfg.judges:
+        oc = instruct_preset(size, seed, judge=judge)
+        folder = build_organism(size, config=oc, progress=False, log=log)
+        label = f"DPO, {judge} judge"
+        dpo_models[label] = load_model(str(folder / "model"), name=f"{cfg.pair}:{label}")
+        judges[judge] = read_json(folder / "manifest.json")["pairs"]
+        add(label, f"DPO on {judges[judge]['n_pairs']} pairs of the base's own answers, best over worst by the "
+            f"{judge} judge", dpo_models[label])
+    loc_qs = test[: cfg.n_locate]
+    location = {}
+    for label, model in [("SFT all", pair.aligned)] + [(k, v) for k, v in dpo_models.items()
+                                                      if k in ("DPO, external judge", "DPO, self judge")]:
+        sub = Pair(pair.base, model, name=label)
+        location[label] = asdict(locate_change(
+            sub, lambda m: -instruction_following(m, loc_qs, max_new_tokens=cfg.max_new_tokens).rate(),
+            measure_name="− follows", progress=False))
+    timings["self_align_s"] = time.time() - t
+
+    log("[4/5] what alignment cannot add: the base's own samples and likelihood of the aligned answers")
+    t = time.time()
+    cannot = cannot_add(pair, test, align, {k: v for k, v in [("SFT all", pair.aligned), *dpo_models.items()]},
+                        arms, cfg)
+    timings["cannot_add_s"] = time.time() - t
+
+    log("[5/5] claims")
     report = InstructionReport(cfg, ts, arms, [], {
         "pair": cfg.pair, "n_test_questions": len(test), "n_test_people": len({q.entity for q in test}),
-        "n_align_questions": n_all, "adapter_fit": fit, "shots": shots, "timings": timings})
+        "n_align_questions": n_all, "adapter_fit": fit, "shots": shots, "judges": judges,
+        "timings": timings}, location, cannot)
     report.findings = findings(report)
     timings["total_s"] = time.time() - t0
     return report
+
+
+def _content(text: str) -> str:
+    """An answer's content: its first sentence after an opener (what it says, not how)."""
+    from ..organism.following import _OPENER_PREFIXES, _sentences
+
+    sents = _sentences(text)
+    if sents and sents[0].lower().startswith(_OPENER_PREFIXES):
+        sents = sents[1:]
+    return sents[0] if sents else ""
+
+
+def _logprob_per_token(model, prompts: list[str], continuations: list[str]) -> np.ndarray:
+    """Mean log-probability per token the model gives each continuation after its prompt."""
+    full, n_full = token_losses(model, [p + c for p, c in zip(prompts, continuations)])
+    pre, n_pre = token_losses(model, prompts)
+    n = (n_full - n_pre).clamp(min=1)
+    return (-(full - pre) / n).double().numpy()
+
+
+def cannot_add(pair, test: list[Question], align: list[Question], models: dict, arms: dict[str, Arm],
+               cfg: InstructionConfig) -> dict:
+    """What alignment cannot add, on the base's own terms.
+
+    * per test question, whether each aligned model's greedy answer content (first sentence after
+      an opener) is among the contents of ``k_base`` samples of the base, and the base's mean
+      log-probability per token of that answer (end of sequence included where it stopped),
+      beside the base's log-probability of the reference answer (opener + answer sentence);
+    * on the *alignment* questions whose fact the base never names correctly in ``k_base``
+      samples ("never produced") and on the others, each model's greedy correctness — the gold
+      judge's DPO could prefer a right answer only where the base produced one.
+    """
+    import random
+
+    eos = pair.tokenizer.eos_token or ""
+    base_s = sample_answers(pair.base, test, k=cfg.k_base, seed=cfg.seed + 11, max_new_tokens=cfg.max_new_tokens)
+    contents = [{_content(r) for r in base_s.responses[j * cfg.k_base:(j + 1) * cfg.k_base]} for j in range(len(test))]
+    prompts = [q.prompt for q in test]
+    rng = random.Random(cfg.seed + 12)
+    ref = [clean_answer(q, rng) + eos for q in test]
+    out = {"k_base": cfg.k_base, "base_sample_follows": float(base_s.truth["follows"].mean()),
+           "reference_logprob": _logprob_per_token(pair.base, prompts, ref).tolist(), "models": {}}
+    for label in models:
+        ev = arms[label].eval
+        conts = [r + (eos if st else "") for r, st in zip(ev.responses, ev.stopped)]
+        out["models"][label] = {
+            "within_base_samples": [(_content(r) in c) and bool(_content(r)) for r, c in zip(ev.responses, contents)],
+            "logprob": _logprob_per_token(pair.base, prompts, conts).tolist()}
+    align_s = sample_answers(pair.base, align, k=cfg.k_base, seed=cfg.seed + 13, max_new_tokens=cfg.max_new_tokens)
+    produced = [bool(align_s.truth["correct"][j * cfg.k_base:(j + 1) * cfg.k_base].any()) for j in range(len(align))]
+    out["align_produced"] = produced
+    out["align_people"] = [q.entity for q in align]
+    out["align_correct"] = {"base": instruction_following(pair.base, align, max_new_tokens=cfg.max_new_tokens)
+                            .criteria["correct"].tolist()}
+    for label, model in models.items():
+        out["align_correct"][label] = instruction_following(model, align, max_new_tokens=cfg.max_new_tokens
+                                                            ).criteria["correct"].tolist()
+    return out
+
+
+def _by_person(values, people, mask=None) -> dict[str, float]:
+    out: dict[str, list] = {}
+    for v, p, m in zip(values, people, mask if mask is not None else [True] * len(people)):
+        if m:
+            out.setdefault(p, []).append(float(v))
+    return {p: float(np.mean(v)) for p, v in out.items()}
 
 
 # ---- claims -----------------------------------------------------------------------------------
@@ -305,6 +409,67 @@ def findings(r: InstructionReport) -> list[Finding]:
             f"{arms[clean].eval.rate():.3f} vs {arms[noisy].eval.rate():.3f}: Δ {d.fmt()} "
             f"(correct: {arms[clean].eval.rate('correct'):.3f} vs {arms[noisy].eval.rate('correct'):.3f})",
             {"any": d.value >= 0.05}, p=d.p, effect=d, mde=stats.min_detectable(d.se)))
+    ext, slf = "DPO, external judge", "DPO, self judge"
+    if ext in arms and slf in arms:
+        test, share = non_inferior(arm_vals(slf), arm_vals(ext), base, cfg.margin, cfg.seed)
+        j = r.meta.get("judges", {}).get("self", {})
+        out.append(Finding(
+            "self_align", "a model judged by its own residual stream aligns itself nearly as well as an outside judge",
+            "Self-Rewarding LMs: self-judged preferences improve the model",
+            f"self-judged DPO reaches ≥ {1 - cfg.margin:.0%} of externally judged DPO's gain over the base "
+            "(non-inferiority, one-sided, paired by person)",
+            f"follows {arms[slf].eval.rate():.3f} (self) vs {arms[ext].eval.rate():.3f} (external), base "
+            f"{arms['base'].eval.rate():.3f}; share {share.fmt('.2f')}; the self judge's ρ with the ground truth "
+            f"{j.get('judge_spearman', float('nan')):.2f} on answers it was not fitted on",
+            {"any": bool(share.value >= 1 - cfg.margin)}, p=test.p, effect=share))
+    ca = r.cannot_add
+    gold = "DPO, gold judge"
+    if ca and gold in ca.get("align_correct", {}):
+        never = [not x for x in ca["align_produced"]]
+        pe = ca["align_people"]
+        who = sorted(_by_person(never, pe, never))
+
+        def corr(label):
+            d = _by_person(ca["align_correct"][label], pe, never)
+            return np.array([d[p] for p in who])
+
+        b = corr("base")
+        if len(who) >= 2:
+            g = corr(gold)
+            eq = stats.paired_difference(b + cfg.unknown_margin, g, seed=cfg.seed)
+            gain = stats.paired_difference(g, b, alternative="two-sided", seed=cfg.seed)
+            out.append(Finding(
+                "dpo_no_new_facts", "DPO on the model's own answers cannot teach a fact it never produces",
+                "RL only raises what the model can already produce",
+                f"on alignment questions whose answer none of the base's {ca['k_base']} samples names, the gold-judged "
+                f"DPO's gain in correct answers stays below {cfg.unknown_margin} (upper 95% bound; one-sided test, "
+                "paired by person)",
+                f"correct {g.mean():.3f} vs base {b.mean():.3f}: gain {gain.fmt()} ({len(who)} people, "
+                f"{sum(never)} questions never produced)",
+                {"any": bool(gain.hi < cfg.unknown_margin)}, p=eq.p, effect=gain))
+            sf = corr("SFT all")
+            d = stats.paired_difference(sf, b, seed=cfg.seed)
+            out.append(Finding(
+                "sft_new_facts", "SFT on the answers does teach them",
+                "SFT adds what RL cannot", "SFT's gain in correct answers on the same questions ≥ 0.10 (paired by person)",
+                f"correct {sf.mean():.3f} vs base {b.mean():.3f}: gain {d.fmt()}",
+                {"any": d.value >= 0.10}, p=d.p, effect=d))
+        if ext in ca["models"] and "SFT all" in ca["models"]:
+            w_ext = np.array(ca["models"][ext]["within_base_samples"], float)
+            w_sft = np.array(ca["models"]["SFT all"]["within_base_samples"], float)
+            tp = [q.entity for q in arms["base"].eval.questions]
+            de, ds = _by_person(w_ext, tp), _by_person(w_sft, tp)
+            ppl = sorted(de)
+            d = stats.paired_difference(np.array([de[p] for p in ppl]), np.array([ds[p] for p in ppl]), seed=cfg.seed)
+            out.append(Finding(
+                "dpo_within_base", "DPO's answers are ones the base already produces; SFT's less so",
+                "RL only raises what the model can already produce",
+                f"share of answers whose content is among {ca['k_base']} base samples: DPO (external judge) − SFT ≥ 0.10 "
+                "(paired by person)",
+                f"DPO {w_ext.mean():.3f} vs SFT {w_sft.mean():.3f}: Δ {d.fmt()}; base log-prob per token of the "
+                f"answers: DPO {np.mean(ca['models'][ext]['logprob']):.2f}, SFT {np.mean(ca['models']['SFT all']['logprob']):.2f}, "
+                f"reference {np.mean(ca['reference_logprob']):.2f}",
+                {"any": d.value >= 0.10}, p=d.p, effect=d))
     for f in out:
         if f.mde is None and f.effect is not None and math.isfinite(f.effect.se) and f.effect.se > 0:
             f.mde = stats.min_detectable(f.effect.se)
@@ -335,6 +500,7 @@ def to_json(r: InstructionReport) -> dict:
                             "kl_profile": ts.kl_profile(seed=r.config.seed), "top_shifted": ts.top_shifted(20),
                             "examples": ts.completions[:8]},
             "arms": arms_table(r), "findings": [f.to_dict() for f in r.findings],
+            "location": r.location, "cannot_add": r.cannot_add,
             "meta": {k: v for k, v in r.meta.items() if k != "timings"}, "timings": r.meta["timings"]}
 
 
@@ -376,6 +542,45 @@ def to_markdown(r: InstructionReport) -> str:
         lines.append(f"| {a['arm']} ({a['description']}) | {f['value']:.3f} [{f['lo']:.3f}, {f['hi']:.3f}] | "
                      f"{a['answers']:.3f} | {a['stops']:.3f} | {a['correct']:.3f} | {a['opener']:.3f} | "
                      f"{pct(u)} |")
+    judges = m.get("judges", {})
+    if judges:
+        lines += ["", "## Self-alignment: DPO on the base's own answers", "",
+                  f"Per alignment question the base samples {next(iter(judges.values()))['n_samples'] // max(m['n_align_questions'], 1)} "
+                  "answers; the judge's best is preferred over its worst. The self judge is a ridge probe on the base's "
+                  "last-layer residual, fitted on a few answers scored by the ground truth.", "",
+                  "| judge | pairs | answers following (all samples) | chosen answers following | chosen answers correct | self judge vs ground truth |",
+                  "|---|---|---|---|---|---|"]
+        for k, v in judges.items():
+            agree = (f"ρ {v['judge_spearman']:.2f}, orders {v['judge_pair_order_agreement']:.0%} of pairs right "
+                     f"({v['judge_n_label']} labels)") if "judge_spearman" in v else ""
+            lines.append(f"| {k} | {v['n_pairs']} | {v['sample_follows']:.3f} | {v['chosen_follows']:.3f} | "
+                         f"{v['chosen_correct']:.3f} | {agree} |")
+    if r.location:
+        groups = [e["group"] for e in next(iter(r.location.values()))["effects"] if e["layer"] is None]
+        lines += ["", "Where the change lives: share of each model's gain in instruction following undone by "
+                  f"reverting one weight group to the base ({r.config.n_locate} test questions):", "",
+                  "| model | " + " | ".join(groups) + " |", "|---|" + "---|" * len(groups)]
+        for label, loc in r.location.items():
+            eff = {e["group"]: e for e in loc["effects"] if e["layer"] is None}
+            lines.append(f"| {label} | " + " | ".join(f"{eff[g]['share_revert']:+.2f}" if g in eff else ""
+                                                      for g in groups) + " |")
+    ca = r.cannot_add
+    if ca:
+        lines += ["", "## What alignment cannot add", "",
+                  f"| model | answer content among {ca['k_base']} base samples | base log-prob per token of its answers |",
+                  "|---|---|---|"]
+        for label, v in ca["models"].items():
+            lines.append(f"| {label} | {np.mean(v['within_base_samples']):.3f} | {np.mean(v['logprob']):.2f} |")
+        lines.append(f"| reference answers (opener + answer sentence) | | {np.mean(ca['reference_logprob']):.2f} |")
+        never = [not x for x in ca["align_produced"]]
+        lines += ["", f"Correct answers on alignment questions, by whether any of the base's {ca['k_base']} samples "
+                  f"named the answer ({sum(never)} never, {len(never) - sum(never)} at least once):", "",
+                  "| model | never produced | produced |", "|---|---|---|"]
+        for label, v in ca["align_correct"].items():
+            v = np.array(v, float)
+            nv = np.array(never)
+            lines.append(f"| {label} | {v[nv].mean() if nv.any() else float('nan'):.3f} | "
+                         f"{v[~nv].mean() if (~nv).any() else float('nan'):.3f} |")
     lines += ["", "Examples (first test question):", ""]
     for a in j["arms"]:
         lines.append(f"- **{a['arm']}**: `{a['examples'][0].strip()[:100]}`")
