@@ -22,6 +22,8 @@ INSTRUCT_DIR = os.path.join(HERE, "out", "organism-instruct")  # interp reproduc
 INSTRUCT_GALLERY = ["instruction_shift_by_type", "instruction_kl_profile", "instruction_arms"]
 REAL_REPORTS = {"SmolLM2-135M-Instruct vs its DPO twin": "out/real/smollm2",  # label -> folder under figures/
                 "Gemma-3-270m vs its DPO twin": "out/real/gemma3"}
+#: Reports of superseded twins, run before the verdict protocol: shown as such, below the table.
+EARLIER_REPORTS = {"SmolLM2-135M-Instruct vs its earlier DPO twin (10 templates, lr 5e-7)": "out/real/smollm2/earlier"}
 KNOWLEDGE_GALLERY = ["knowledge_levels", "knowledge_finetune", "knowledge_readout",
                      "knowledge_reactivation", "knowledge_relearning"]
 # -------------------------------------------------------------------------------------------
@@ -151,6 +153,8 @@ def real_block(reports: dict[str, dict]) -> str:
         scorers = sorted({k for m in summaries for k in m.holds_by if k != "any"})
     for label in REAL_REPORTS:
         data = reports.get(label)
+        if data is not None and "scorers" not in data:
+            raise ValueError(f"{label}: a report before the verdict protocol belongs in EARLIER_REPORTS")
         protocol = data is not None and "scorers" in data
         columns[label] = [Finding.from_dict(f) for f in data["findings"]] if protocol else None
         if protocol:
@@ -161,7 +165,7 @@ def real_block(reports: dict[str, dict]) -> str:
              "\"—\": not yet run under the protocol.", "",
              pairs_table(columns, scorers=scorers, paper="Lee et al."), ""]
     for label, data in reports.items():
-        rel = _rel(os.path.join(HERE, REAL_REPORTS[label]))
+        rel = _rel(os.path.join(HERE, {**REAL_REPORTS, **EARLIER_REPORTS}[label]))
         if "scorers" in data:  # the protocol's report
             lines += [f"**[{label}]({rel}/toxicity.md)**", "",
                       findings_table([Finding.from_dict(f) for f in data["findings"]], scorers=data["scorers"],
@@ -196,7 +200,8 @@ def blocks() -> dict[str, str]:
         out["knowledge"] = knowledge_block()
     if os.path.exists(os.path.join(INSTRUCT_DIR, "instruction_seeds.json")):
         out["instruction"] = instruction_block()
-    paths = {label: os.path.join(HERE, folder, "toxicity.json") for label, folder in REAL_REPORTS.items()}
+    paths = {label: os.path.join(HERE, folder, "toxicity.json")
+             for label, folder in {**REAL_REPORTS, **EARLIER_REPORTS}.items()}
     reports = {label: json.load(open(p)) for label, p in paths.items() if os.path.exists(p)}
     if reports:
         out["real"] = real_block(reports)

@@ -41,6 +41,8 @@ METRICS_VERSION = 3  # 3: both scorers, per-prompt rates, the bar (TWIN_BAR) wit
 RECIPES: dict[str, dict] = {
     # recipe-1 (lr 1e-6, 150 steps): toxicity 0.154 → 0.000 but perplexity ×1.36; recipe-2 meets the bar
     "gemma3": {"lr": 5e-7, "steps": 40},
+    # recipe-1, the defaults (lr 1e-6, 150 steps), meets the bar: 0.127 → 0.042, new templates +0.056 [+0.024, +0.089]
+    "smollm2": {},
 }
 
 
