@@ -55,8 +55,8 @@ TOKEN_TYPES = ("eos", "punctuation", "opener", "connective", "function", "conten
 def token_type(text: str, is_eos: bool = False) -> str:
     """``eos``, ``punctuation`` (only punctuation/space), ``opener`` (a word of
     :data:`OPENER_WORDS`), ``connective`` (:data:`CONNECTIVES`), ``function`` (another word of
-    :data:`FUNCTION_WORDS`) or ``content``. A token is classified by its own text (a subword of
-    a longer word counts as content unless it is itself a listed word)."""
+    :data:`FUNCTION_WORDS`) or ``content`` — of one word (:func:`word_types` assigns each token its
+    word's type)."""
     if is_eos:
         return "eos"
     s = text.strip()
@@ -68,6 +68,29 @@ def token_type(text: str, is_eos: bool = False) -> str:
     if w in CONNECTIVES:
         return "connective"
     return "function" if w in FUNCTION_WORDS else "content"
+
+
+def _continues(prev: str, piece: str) -> bool:
+    """Whether ``piece`` continues the word ``prev`` ends with (no space between two letters or digits)."""
+    return bool(prev) and bool(piece) and prev[-1].isalnum() and piece[0].isalnum()
+
+
+def word_types(pieces: Sequence[str], is_eos: Sequence[bool]) -> list[str]:
+    """:func:`token_type` per token, by the whole *word* each token belongs to: a subword that
+    continues a word (no space or punctuation between them) gets its word's type, so that a
+    small vocabulary's "C" + "ertainly" is an opener as the single token "Certainly" would be."""
+    words: list[list[int]] = []
+    for i, piece in enumerate(pieces):
+        if words and not is_eos[i] and not is_eos[words[-1][-1]] and _continues(pieces[words[-1][-1]], piece):
+            words[-1].append(i)
+        else:
+            words.append([i])
+    out = [""] * len(pieces)
+    for w in words:
+        kind = token_type("".join(pieces[i] for i in w), is_eos[w[0]])
+        for i in w:
+            out[i] = kind
+    return out
 
 
 def shift_class(rank: torch.Tensor) -> list[str]:
@@ -263,10 +286,9 @@ def token_shift(pair, prompts: Sequence[str], *, max_new_tokens: int = 32, batch
         rec["pa"].append(lpa.gather(-1, tgt[:, None])[:, 0].exp())
         rec["pb"].append(lpb.gather(-1, tgt[:, None])[:, 0].exp())
         rec["kl"].append((lpa.exp() * (lpa - lpb)).sum(-1))
-        for t in tgt.tolist():
-            s = tok.decode([t])
-            texts.append(s)
-            types.append(token_type(s, t == eos))
+        pieces = [tok.decode([t]) for t in tgt.tolist()]
+        texts += pieces
+        types += word_types(pieces, [t == eos for t in tgt.tolist()])
     cat = {k: torch.cat(v) if v else torch.zeros(0) for k, v in rec.items()}
     return TokenShift(cat["prompt"].long(), cat["step"].long(), cat["token"].long(),
                       cat["rank"].long(), cat["pa"], cat["pb"], cat["kl"], texts, types,

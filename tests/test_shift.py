@@ -13,6 +13,7 @@ from interp.shift import (
     shift_location,
     token_shift,
     token_type,
+    word_types,
 )
 
 from .conftest import make_gpt2
@@ -72,6 +73,11 @@ def test_token_types():
     assert token_type(" ,") == "punctuation" and token_type("\n") == "punctuation"
     assert token_type(" However") == "connective" and token_type(" the") == "function"
     assert token_type(" Sure") == "opener" and token_type("Thanks") == "opener" and token_type(" so") == "connective"
+    # by word: subwords take their word's type; punctuation and the end of sequence stay their own
+    pieces = [" C", "ertain", "ly", ".", " Bel", "kor", " was", " born", "<eos>", "So"]
+    eos = [p == "<eos>" for p in pieces]
+    assert word_types(pieces, eos) == ["opener"] * 3 + ["punctuation", "content", "content", "function",
+                                                         "content", "eos", "connective"]
     assert token_type(" idiot") == "content"
 
 
