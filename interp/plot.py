@@ -426,10 +426,13 @@ def shift_by_type(ts) -> go.Figure:
     return fig
 
 
-def kl_profile(ts, first: int | None = None) -> go.Figure:
+def kl_profile(ts, first: int | None = None, min_prompts: int = 20) -> go.Figure:
     """Mean KL(aligned ‖ base) per response position with its 95% band over prompts (the
-    shallow-alignment curve); ``first`` shades the first few positions."""
+    shallow-alignment curve); ``first`` shades the first few positions. Positions fewer than
+    ``min_prompts`` responses reach are not drawn (their means are a handful of answers)."""
     prof = ts.kl_profile()
+    keep = [i for i, n in enumerate(prof["n"]) if n >= min_prompts]
+    prof = {k: [v[i] for i in keep] for k, v in prof.items()}
     fig = _fig("How deep alignment goes: KL(aligned ‖ base) by response position", width=900, height=440)
     if first:
         fig.add_vrect(x0=-0.5, x1=first - 0.5, fillcolor="#f2f2f2", line_width=0, layer="below",
