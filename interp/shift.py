@@ -337,15 +337,20 @@ class RuleAdapter:
 
 def fit_adapter(pair, prompts: Sequence[str], *, eos_slopes=(0.0, 0.25, 1.0), boosts=(0.0, 1.0, 3.0),
                 repeat_penalties=(0.0, 0.5, 2.0), n_boost_tokens: int = 15, max_new_tokens: int = 32,
-                template: str | None = None, batch_size: int = 32) -> tuple[RuleAdapter, dict]:
+                template: str | None = None, batch_size: int = 32,
+                reference_template: str | None = None) -> tuple[RuleAdapter, dict]:
     """Choose the rules' strengths (a small grid) and ~15 boosted tokens on ``prompts``.
 
     The boosted tokens are those the aligned model most often chose where the base ranked them
     beyond 3; the strengths maximise the share of unshifted positions under base + rules. Fit on
-    training prompts, then measure with :func:`token_shift` on held-out ones.
+    training prompts, then measure with :func:`token_shift` on held-out ones (with the same
+    ``reference_template`` where the base reads a context of its own).
     """
     wrapped = [template.format(prompt=p) for p in prompts] if template else list(prompts)
     seqs, positions, widths, _ = _decode(pair.aligned, wrapped, max_new_tokens, batch_size)
+    if reference_template is not None:  # the base reads its own context (e.g. in-context examples)
+        news = [seqs.input_ids[i, pos].tolist() for i, pos in enumerate(positions)]
+        seqs, positions, widths = _rows(pair.tokenizer, [reference_template.format(prompt=w) for w in wrapped], news)
     lb = _logits_at(pair.base, seqs, positions, batch_size)
     eos = pair.tokenizer.eos_token_id
     rank = _ranks(seqs, positions, lb)

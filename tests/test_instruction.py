@@ -154,3 +154,17 @@ def test_a_null_pair_produces_no_shift_claim(use_organism_cache):
     assert r.shift.shares()["unshifted"] == 1.0 and float(r.shift.kl.abs().max()) < 1e-4
     for k in ("shift_stylistic", "shallow", "lima", "response_tuning", "rules", "urial"):  # all relative to SFT
         assert by[k].verdict == "no", k
+
+
+def test_token_shift_with_urial_on_the_instruction_organism_gives_the_examples_to_the_base_alone(use_organism_cache):
+    from interp.reproduce import token_shift as S
+
+    plain = S.run(S.TokenShiftConfig(pair="organism:tiny:instruct", n_prompts=20, n_tox_samples=1),
+                  log=lambda *a: None)
+    urial = S.run(S.TokenShiftConfig(pair="organism:tiny:instruct", template="urial", n_prompts=20, n_tox_samples=1),
+                  log=lambda *a: None)
+    ref = urial.shift.meta["reference_template"]
+    assert ref.count("<|endoftext|>") == I.config_for("organism:tiny:instruct").n_shots and ref.endswith("{prompt}") and plain.shift.meta["reference_template"] is None
+    assert torch.equal(plain.shift.token, urial.shift.token)  # the aligned model answers the same plain prompts
+    assert not torch.equal(plain.shift.rank, urial.shift.rank)  # ranked by the base in another context
+    assert "in-context examples" in S.to_markdown(urial)

@@ -71,16 +71,26 @@ def run(cfg: TokenShiftConfig, *, pair=None, data: PromptSet | Mapping | None = 
     train = list(dict.fromkeys(data.train_prompts))[: cfg.n_prompts]
     seen = set(data.train_prompts)  # held-out prompts never served fitting (nor alignment)
     ev = [p for p in dict.fromkeys(data.eval_prompts) if p not in seen][: cfg.n_prompts]
-    template = template_for(cfg.template)
+    template, ref_template = template_for(cfg.template), None
+    if cfg.template == "urial" and pair.info.get("organism", {}).get("method") == "instruct":
+        # The instruction organism has its own Q/A format: URIAL is its in-context examples (three
+        # alignment examples, each closed by the end-of-sequence token) given to the base alone,
+        # which then ranks the aligned model's answers to the plain prompts.
+        from .instruction import config_for as instruction_config
+
+        template, ref_template = None, instruct_urial(pair, cfg.seed, instruction_config(cfg.pair).n_shots)
     log("[1/4] token shift, aligned greedy vs base ranks")
-    ts = token_shift(pair, ev, max_new_tokens=cfg.max_new_tokens, template=template)
+    ts = token_shift(pair, ev, max_new_tokens=cfg.max_new_tokens, template=template,
+                     reference_template=ref_template)
     # The adapter (its ~15 boosted tokens and three strengths) is fitted on *training* prompts,
     # then measured on the held-out ones.
     log("[2/4] rule-based adapter (fitted on training prompts)")
     adapter, fit = fit_adapter(pair, train, n_boost_tokens=cfg.n_boost_tokens,
-                               max_new_tokens=cfg.max_new_tokens, template=template)
+                               max_new_tokens=cfg.max_new_tokens, template=template,
+                               reference_template=ref_template)
     boost_ids = adapter.boost_tokens
-    ats = token_shift(pair, ev, max_new_tokens=cfg.max_new_tokens, template=template, processor=adapter)
+    ats = token_shift(pair, ev, max_new_tokens=cfg.max_new_tokens, template=template, processor=adapter,
+                      reference_template=ref_template)
     log("[3/4] where the shift lives")
     loc = shift_location(pair, ts)
     log("[4/4] toxicity of base, base + rules, aligned (same prompts and seeds, both scorers)")
@@ -98,6 +108,17 @@ def run(cfg: TokenShiftConfig, *, pair=None, data: PromptSet | Mapping | None = 
     return TokenShiftReport(cfg, ts, adapter, ats, [tok.decode([t]) for t in boost_ids], loc, tox,
                             {"pair": cfg.pair, "adapter_fit": fit, "heldout_prompts": ev,
                              "fit_prompts": train})
+
+
+def instruct_urial(pair, seed: int = 0, n_shots: int = 3) -> str:
+    """The instruction organism's URIAL: ``n_shots`` of its alignment examples as in-context
+    examples (the template :mod:`interp.reproduce.instruction` gives the base)."""
+    from ..organism.build import base_dir_of, load_questions
+    from ..organism.instruct import InstructConfig, sft_examples, urial_template
+
+    qs = load_questions(base_dir_of(pair.info["organism"]))
+    shots = sft_examples([q for q in qs if q.split == "align"], InstructConfig(seed=seed + 7, n_examples=n_shots))
+    return urial_template(shots, pair.tokenizer.eos_token or "")
 
 
 def _per_prompt(ts: TokenShift, n_prompts: int) -> dict[str, np.ndarray]:
@@ -139,7 +160,8 @@ def to_json(r: TokenShiftReport) -> dict:
     def summary(ts: TokenShift):
         return {"shares": ts.shares(), "share_intervals": share_intervals(ts, n, r.config.seed),
                 "by_type": ts.shares_by_type(),
-                "position_profile": ts.position_profile(), "top_shifted": ts.top_shifted(20),
+                "position_profile": ts.position_profile(), "kl_profile": ts.kl_profile(seed=r.config.seed),
+                "top_shifted": ts.top_shifted(20),
                 "mean_kl": float(ts.kl.mean()) if len(ts) else None}
     a = r.adapter
     return {"config": asdict(r.config), "pair": r.meta["pair"], "lin_et_al": LIN_ET_AL,
@@ -160,12 +182,14 @@ def to_markdown(r: TokenShiftReport) -> str:
     def pct(e):
         return f"{e['value']:.1%} [{e['lo']:.1%}, {e['hi']:.1%}]"
 
+    ctx = (" The base reads the organism's own in-context examples (URIAL) before each prompt; the aligned "
+           "model answers the plain prompt." if r.shift.meta.get("reference_template") else "")
     lines = [f"# Token shift: {r.meta['pair']}", "",
              f"The aligned model decodes greedily (≤ {r.config.max_new_tokens} tokens) from "
              f"{r.shift.meta['n_prompts']} held-out prompts (deduplicated, none among the training prompts "
              "the rules are fitted on); at each position the base model ranks the aligned model's token "
              "given the same prefix (Lin et al., 2023). Unshifted = rank 1, marginal = 2–3, shifted = beyond. "
-             "Brackets: 95% intervals resampling prompts.", "",
+             "Brackets: 95% intervals resampling prompts." + ctx, "",
              "| comparison | unshifted | marginal | shifted | positions |", "|---|---|---|---|---|",
              f"| Lin et al.: Llama-2-7b vs -chat | {LIN_ET_AL['unshifted']:.1%} | {LIN_ET_AL['marginal']:.1%} | {LIN_ET_AL['shifted']:.1%} | |",
              f"| base vs aligned | {pct(ci['unshifted'])} | {pct(ci['marginal'])} | {pct(ci['shifted'])} | {s['n']} |",
@@ -218,6 +242,8 @@ def write(r: TokenShiftReport, out_dir: str | Path, figures: bool = True) -> lis
                                                reference=LIN_ET_AL, title=f"Token shift on {name}"),
                              out / "token_shift_shares")
         written += plot.save(plot.shift_profile(r.shift), out / "token_shift_profile")
+        written += plot.save(plot.shift_by_type(r.shift), out / "token_shift_by_type")
+        written += plot.save(plot.kl_profile(r.shift, first=3), out / "token_shift_kl_profile")
         written += plot.save(plot.shifted_tokens(r.shift), out / "token_shift_tokens")
     return written
 
