@@ -109,6 +109,16 @@ class InstructionReport:
     cannot_add: dict = field(default_factory=dict)  # what alignment cannot add (see :func:`cannot_add`)
 
 
+def urial_shots(align: list[Question], tokenizer, n_shots: int, seed: int, pool: int = 50) -> list[dict]:
+    """URIAL's in-context examples: the ``n_shots`` shortest (in tokens) of ``pool`` alignment
+    examples drawn at random — short, as Lin et al.'s are, so that the examples, a question and
+    its answer fit the organism's context window."""
+    cands = sft_examples(align, InstructConfig(seed=seed + 7, n_examples=min(pool, len(align))))
+    size = [len(tokenizer(x["prompt"] + x["completion"], add_special_tokens=False)["input_ids"]) for x in cands]
+    order = sorted(range(len(cands)), key=lambda i: (size[i], i))[:n_shots]
+    return [cands[i] for i in sorted(order)]
+
+
 def _people(ev: InstructionEval, name: str = "follows") -> tuple[list[str], np.ndarray]:
     per = ev.per_entity(name)
     people = sorted(per)
@@ -151,7 +161,7 @@ def run(cfg: InstructionConfig, *, pair=None, log=print) -> InstructionReport:
         arms[name] = Arm(name, desc, ev, sh, n)
 
     add("base", "the base model, plain prompt", pair.base)
-    shots = sft_examples(align, InstructConfig(seed=cfg.seed + 7, n_examples=cfg.n_shots))
+    shots = urial_shots(align, pair.tokenizer, cfg.n_shots, cfg.seed)
     add("base + URIAL", f"the base with {cfg.n_shots} in-context alignment examples (Lin et al.)", pair.base,
         template=urial_template(shots, eos_text))
     fit_prompts = [q.prompt for q in align][: cfg.n_fit]
@@ -517,7 +527,7 @@ def to_markdown(r: InstructionReport) -> str:
              f"{m['n_test_questions']} test questions about {m['n_test_people']} people never seen in "
              f"alignment ({m['n_align_questions']} alignment questions); greedy, ≤ {r.config.max_new_tokens} tokens. "
              "Brackets: 95% intervals resampling prompts (token shift) or people (instruction following).", "",
-             "## Claims", "", findings_table(r.findings, scorers=["any"], paper="the papers")
+             "## Claims", "", findings_table(r.findings, scorers=["any"], paper="the literature")
              .replace("| any |", "| criterion met |"), "",
              "## Token shift: the SFT model's tokens ranked by the base", "",
              "| comparison | unshifted | marginal | shifted |", "|---|---|---|---|",
@@ -632,7 +642,7 @@ def seeds_to_markdown(pair: str, reports: dict[int, InstructionReport]) -> str:
                       "Each seed rebuilds the instruction organism (corpus, pretraining, every SFT arm). Per "
                       "seed a claim holds only after Holm correction across the claims; a claim that holds "
                       "in some seeds but not all is **mixed**.", "",
-                      seeds_table(summary, paper="the papers").replace("any (seeds)", "criterion met (seeds)"),
+                      seeds_table(summary, paper="the literature").replace("any (seeds)", "criterion met (seeds)"),
                       "", "Per seed: " + ", ".join(f"[{s}](seed-{s}/instruction.md)" for s in seeds)]) + "\n"
 
 

@@ -114,10 +114,11 @@ def instruct_urial(pair, seed: int = 0, n_shots: int = 3) -> str:
     """The instruction organism's URIAL: ``n_shots`` of its alignment examples as in-context
     examples (the template :mod:`interp.reproduce.instruction` gives the base)."""
     from ..organism.build import base_dir_of, load_questions
-    from ..organism.instruct import InstructConfig, sft_examples, urial_template
+    from ..organism.instruct import urial_template
+    from .instruction import urial_shots
 
     qs = load_questions(base_dir_of(pair.info["organism"]))
-    shots = sft_examples([q for q in qs if q.split == "align"], InstructConfig(seed=seed + 7, n_examples=n_shots))
+    shots = urial_shots([q for q in qs if q.split == "align"], pair.tokenizer, n_shots, seed)
     return urial_template(shots, pair.tokenizer.eos_token or "")
 
 
