@@ -161,10 +161,11 @@ def test_token_shift_with_urial_on_the_instruction_organism_gives_the_examples_t
 
     plain = S.run(S.TokenShiftConfig(pair="organism:tiny:instruct", n_prompts=20, n_tox_samples=1),
                   log=lambda *a: None)
-    urial = S.run(S.TokenShiftConfig(pair="organism:tiny:instruct", template="urial", n_prompts=20, n_tox_samples=1),
-                  log=lambda *a: None)
+    n_shots = I.config_for("organism:tiny:instruct").n_shots  # the tiny organism's context fits two
+    urial = S.run(S.TokenShiftConfig(pair="organism:tiny:instruct", template="urial", n_prompts=20, n_tox_samples=1,
+                                     n_shots=n_shots), log=lambda *a: None)
     ref = urial.shift.meta["reference_template"]
-    assert ref.count("<|endoftext|>") == I.config_for("organism:tiny:instruct").n_shots and ref.endswith("{prompt}") and plain.shift.meta["reference_template"] is None
+    assert ref.count("<|endoftext|>") == n_shots and ref.endswith("{prompt}") and plain.shift.meta["reference_template"] is None
     assert torch.equal(plain.shift.token, urial.shift.token)  # the aligned model answers the same plain prompts
     assert not torch.equal(plain.shift.rank, urial.shift.rank)  # ranked by the base in another context
     assert "in-context examples" in S.to_markdown(urial)

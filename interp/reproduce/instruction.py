@@ -48,12 +48,12 @@ from ..organism.build import (
     parse_spec,
 )
 from ..organism.following import InstructionEval, instruction_following
-from ..organism.instruct import InstructConfig, Question, clean_answer, sft_examples, urial_template
+from ..organism.instruct import Question, clean_answer, urial_template
 from ..organism.selfalign import sample_answers
 from ..pair import Pair, load_model, load_pair
 from ..shift import TokenShift, fit_adapter, token_shift
 from .report import write_report
-from .token_shift import LIN_ET_AL, share_intervals
+from .token_shift import LIN_ET_AL, share_intervals, urial_shots
 
 #: Token types whose shift Lin et al. call stylistic.
 STYLISTIC = ("eos", "opener", "connective", "punctuation")
@@ -107,16 +107,6 @@ class InstructionReport:
     meta: dict = field(default_factory=dict)
     location: dict = field(default_factory=dict)  # arm -> weight-group attribution (ChangeLocation as dict)
     cannot_add: dict = field(default_factory=dict)  # what alignment cannot add (see :func:`cannot_add`)
-
-
-def urial_shots(align: list[Question], tokenizer, n_shots: int, seed: int, pool: int = 50) -> list[dict]:
-    """URIAL's in-context examples: the ``n_shots`` shortest (in tokens) of ``pool`` alignment
-    examples drawn at random — short, as Lin et al.'s are, so that the examples, a question and
-    its answer fit the organism's context window."""
-    cands = sft_examples(align, InstructConfig(seed=seed + 7, n_examples=min(pool, len(align))))
-    size = [len(tokenizer(x["prompt"] + x["completion"], add_special_tokens=False)["input_ids"]) for x in cands]
-    order = sorted(range(len(cands)), key=lambda i: (size[i], i))[:n_shots]
-    return [cands[i] for i in sorted(order)]
 
 
 def _people(ev: InstructionEval, name: str = "follows") -> tuple[list[str], np.ndarray]:

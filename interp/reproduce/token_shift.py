@@ -23,6 +23,7 @@ import numpy as np
 from .. import stats
 from ..evaluate import toxicity
 from ..io import write_json, write_text
+from ..organism.instruct import InstructConfig, sft_examples
 from ..pair import load_pair
 from ..prompts import PromptSet
 from ..shift import (
@@ -47,6 +48,7 @@ class TokenShiftConfig:
     template: str | None = None  # "urial" (Lin et al.'s prompt format), a format string with {prompt}, or none
     n_boost_tokens: int = 15
     n_tox_samples: int = 2
+    n_shots: int = 3  # the instruction organism's URIAL: its in-context examples
     seed: int = 0
 
 
@@ -76,9 +78,7 @@ def run(cfg: TokenShiftConfig, *, pair=None, data: PromptSet | Mapping | None = 
         # The instruction organism has its own Q/A format: URIAL is its in-context examples (three
         # alignment examples, each closed by the end-of-sequence token) given to the base alone,
         # which then ranks the aligned model's answers to the plain prompts.
-        from .instruction import config_for as instruction_config
-
-        template, ref_template = None, instruct_urial(pair, cfg.seed, instruction_config(cfg.pair).n_shots)
+        template, ref_template = None, instruct_urial(pair, cfg.seed, cfg.n_shots)
     log("[1/4] token shift, aligned greedy vs base ranks")
     ts = token_shift(pair, ev, max_new_tokens=cfg.max_new_tokens, template=template,
                      reference_template=ref_template)
@@ -110,12 +110,21 @@ def run(cfg: TokenShiftConfig, *, pair=None, data: PromptSet | Mapping | None = 
                              "fit_prompts": train})
 
 
+def urial_shots(align: list, tokenizer, n_shots: int, seed: int, pool: int = 50) -> list[dict]:
+    """URIAL's in-context examples: the ``n_shots`` shortest (in tokens) of ``pool`` alignment
+    examples drawn at random — short, as Lin et al.'s are, so that the examples, a question and
+    its answer fit the organism's context window."""
+    cands = sft_examples(align, InstructConfig(seed=seed + 7, n_examples=min(pool, len(align))))
+    size = [len(tokenizer(x["prompt"] + x["completion"], add_special_tokens=False)["input_ids"]) for x in cands]
+    order = sorted(range(len(cands)), key=lambda i: (size[i], i))[:n_shots]
+    return [cands[i] for i in sorted(order)]
+
+
 def instruct_urial(pair, seed: int = 0, n_shots: int = 3) -> str:
     """The instruction organism's URIAL: ``n_shots`` of its alignment examples as in-context
     examples (the template :mod:`interp.reproduce.instruction` gives the base)."""
     from ..organism.build import base_dir_of, load_questions
     from ..organism.instruct import urial_template
-    from .instruction import urial_shots
 
     qs = load_questions(base_dir_of(pair.info["organism"]))
     shots = urial_shots([q for q in qs if q.split == "align"], pair.tokenizer, n_shots, seed)
