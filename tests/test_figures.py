@@ -16,7 +16,7 @@ def test_the_readme_blocks_are_what_the_committed_reports_say():
 
     readme = (ROOT / "README.md").read_text()
     blocks = runpy.run_path(str(ROOT / "figures" / "readme.py"))["blocks"]()
-    assert set(blocks) == {"reproduction", "knowledge", "real"}
+    assert set(blocks) == {"reproduction", "knowledge", "instruction", "real"}
     for marker, body in blocks.items():
         m = re.search(rf"<!-- {marker}:start -->\n(.*?)\n<!-- {marker}:end -->", readme, flags=re.S)
         assert m is not None, marker
@@ -47,6 +47,13 @@ def test_committed_reports_carry_every_figure():
     assert (kfolder / "seeds_forest.png").exists()
     s0 = ksummary["seeds"][0]
     assert {p.stem for p in (kfolder / f"seed-{s0}").glob("*.png")} == names
+    from interp.reproduce import instruction as N
+
+    ifolder = ROOT / "figures" / "out" / "organism-instruct"
+    isummary = json.loads((ifolder / "instruction_seeds.json").read_text())
+    assert (ifolder / "seeds_forest.png").exists()
+    s0 = isummary["seeds"][0]
+    assert {p.stem for p in (ifolder / f"seed-{s0}").glob("*.png")} == set(N.FIGURE_NAMES)
     # Nothing of the earlier layout lingers at the top of figures/out.
     assert not list((ROOT / "figures" / "out").glob("*.png"))
 
