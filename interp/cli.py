@@ -203,52 +203,44 @@ def cmd_reproduce_token_shift(argv: list[str]) -> int:
     return 0
 
 
-def cmd_reproduce_knowledge(argv: list[str]) -> int:
-    from .reproduce import knowledge as K
+def _reproduce_seeds(module, name: str, default_pair: str, description: str, argv: list[str]) -> int:
+    """``interp reproduce <name>`` for a reproduction module with ``config_for``, ``run_seeds`` and
+    ``seeds_to_markdown``: one report per seed and the summary across seeds."""
     from .reproduce.toxicity import parse_seeds
 
-    pair = _pre(argv, "--pair", "organism:knowledge")
+    pair = _pre(argv, "--pair", default_pair)
     _check_pair(pair)
-    run = _config_cli(K.config_for(pair), argv, "interp reproduce knowledge",
-                      "Gekhman et al. (2024)'s knowledge levels and fine-tuning; knowledge hidden by "
-                      "alignment, read out and reactivated (an organism aligned to hide a relation: "
-                      "organism:<size>:hide).",
+    run = _config_cli(module.config_for(pair), argv, f"interp reproduce {name}", description,
                       options={k: RUN_OPTIONS[k] for k in ("out", "seeds", "figures")})
     _check_out(run.out)
     cfg = run.cfg
-    out = run.out or f"out/knowledge/{cfg.pair.replace(':', '-')}"
+    out = run.out or f"out/{name}/{cfg.pair.replace(':', '-')}"
     seeds = parse_seeds(run.seeds if run.seeds is not None else cfg.seed)
     main_rank = distributed.is_main()
-    reports = K.run_seeds(cfg, seeds, out=out if main_rank else None, figures=run.figures,
-                          log=print if main_rank else _silent)
+    reports = module.run_seeds(cfg, seeds, out=out if main_rank else None, figures=run.figures,
+                               log=print if main_rank else _silent)
     if main_rank:
-        print(K.seeds_to_markdown(cfg.pair, reports))
-        print(f"wrote {out}/knowledge_seeds.md and seed-*/knowledge.md")
+        print(module.seeds_to_markdown(cfg.pair, reports))
+        print(f"wrote {out}/{name}_seeds.md and seed-*/{name}.md")
     return 0
+
+
+def cmd_reproduce_knowledge(argv: list[str]) -> int:
+    from .reproduce import knowledge as K
+
+    return _reproduce_seeds(K, "knowledge", "organism:knowledge",
+                            "Gekhman et al. (2024)'s knowledge levels and fine-tuning; knowledge hidden by "
+                            "alignment, read out and reactivated (an organism aligned to hide a relation: "
+                            "organism:<size>:hide).", argv)
 
 
 def cmd_reproduce_instruction(argv: list[str]) -> int:
     from .reproduce import instruction as N
-    from .reproduce.toxicity import parse_seeds
 
-    pair = _pre(argv, "--pair", "organism:small:instruct")
-    _check_pair(pair)
-    run = _config_cli(N.config_for(pair), argv, "interp reproduce instruction",
-                      "Instruction alignment on the instruction organism (organism:<size>:instruct): token "
-                      "shift by type and position (Lin et al. 2023, Qi et al. 2025), and how little it takes "
-                      "(LIMA's 1,000 examples, response tuning and rules (Hewitt et al. 2024), URIAL).",
-                      options={k: RUN_OPTIONS[k] for k in ("out", "seeds", "figures")})
-    _check_out(run.out)
-    cfg = run.cfg
-    out = run.out or f"out/instruction/{cfg.pair.replace(':', '-')}"
-    seeds = parse_seeds(run.seeds if run.seeds is not None else cfg.seed)
-    main_rank = distributed.is_main()
-    reports = N.run_seeds(cfg, seeds, out=out if main_rank else None, figures=run.figures,
-                          log=print if main_rank else _silent)
-    if main_rank:
-        print(N.seeds_to_markdown(cfg.pair, reports))
-        print(f"wrote {out}/instruction_seeds.md and seed-*/instruction.md")
-    return 0
+    return _reproduce_seeds(N, "instruction", "organism:small:instruct",
+                            "Instruction alignment on the instruction organism (organism:<size>:instruct): token "
+                            "shift by type and position (Lin et al. 2023, Qi et al. 2025), and how little it takes "
+                            "(LIMA's 1,000 examples, response tuning and rules (Hewitt et al. 2024), URIAL).", argv)
 
 
 #: Commands whose flags are generated from a config dataclass (``interp <a> <b> --help``).

@@ -52,7 +52,8 @@ from ..organism.instruct import Question, clean_answer, urial_template
 from ..organism.selfalign import sample_answers
 from ..pair import Pair, load_model, load_pair
 from ..shift import TokenShift, fit_adapter, token_shift
-from .report import write_report
+from .report import run_seeds as run_seeds_of
+from .report import write_report, write_seeds_report
 from .token_shift import LIN_ET_AL, share_intervals, urial_shots
 
 #: Token types whose shift Lin et al. call stylistic.
@@ -169,10 +170,7 @@ def run(cfg: InstructionConfig, *, pair=None, log=print) -> InstructionReport:
     for n in cfg.amounts:
         if n < n_all:
             variant(f"SFT {n}", f"SFT on {n} alignment examples (same steps)", n)
-    arms["SFT all"] = Arm("SFT all", f"SFT on all {n_all} alignment examples (the pair's aligned model)",
-                          instruction_following(pair.aligned, test, max_new_tokens=cfg.max_new_tokens),
-                          share_intervals(token_shift(pair, prompts, max_new_tokens=cfg.max_new_tokens,
-                                                      reference=pair.aligned), len(prompts), cfg.seed), n_all)
+    add("SFT all", f"SFT on all {n_all} alignment examples (the pair's aligned model)", pair.aligned, n=n_all)
     if f"SFT {cfg.noisy_n}" not in arms:
         variant(f"SFT {cfg.noisy_n}", f"SFT on {cfg.noisy_n} alignment examples (same steps)", cfg.noisy_n)
     variant(f"SFT {cfg.noisy_n} noisy", f"SFT on {cfg.noisy_n} examples, {cfg.noisy_share:.0%} defective "
@@ -613,15 +611,8 @@ def run_seeds(cfg: InstructionConfig, seeds: list[int], *, out: str | Path | Non
     it finishes, then the per-claim summary across seeds."""
     from .toxicity import pair_for_seed
 
-    reports = {}
-    for s in seeds:
-        log(f"=== seed {s} ===")
-        reports[s] = run(dataclasses.replace(cfg, seed=s, pair=pair_for_seed(cfg.pair, s)), log=log)
-        if out is not None:
-            write(reports[s], Path(out) / f"seed-{s}", figures_=figures)
-    if out is not None:
-        write_seeds(cfg, reports, out, figures=figures)
-    return reports
+    return run_seeds_of(run, write, write_seeds, cfg, seeds, pair_for_seed=pair_for_seed, out=out,
+                        figures=figures, log=log)
 
 
 def seeds_to_markdown(pair: str, reports: dict[int, InstructionReport]) -> str:
@@ -638,12 +629,5 @@ def seeds_to_markdown(pair: str, reports: dict[int, InstructionReport]) -> str:
 
 def write_seeds(cfg: InstructionConfig, reports: dict[int, InstructionReport], out: str | Path,
                 figures: bool = True) -> list[Path]:
-    from .. import plot
-
-    summary = summarize_seeds({s: r.findings for s, r in reports.items()})
-    config = {k: v for k, v in asdict(cfg).items() if k not in ("seed", "pair")}
-    data = {"pair": cfg.pair, "seeds": sorted(reports), "config": config,
-            "claims": [m.to_dict() for m in summary]}
-    return write_report(out, "instruction_seeds", data, seeds_to_markdown(cfg.pair, reports),
-                        figures=(lambda: {"seeds_forest": plot.seeds_forest(summary)}) if figures else None,
-                        title=f"Instruction-alignment claims on {cfg.pair}", config=config)
+    return write_seeds_report(out, "instruction_seeds", cfg, reports, seeds_to_markdown(cfg.pair, reports),
+                              f"Instruction-alignment claims on {cfg.pair}", figures)

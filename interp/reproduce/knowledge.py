@@ -62,7 +62,8 @@ from ..pair import load_pair
 from ..record import record
 from ..registry import profile_of
 from ..steer import AblateDirection, AddVector, ScaleNeurons
-from .report import write_report
+from .report import run_seeds as run_seeds_of
+from .report import write_report, write_seeds_report
 from .toxicity import pair_for_seed
 
 #: Gekhman et al. (2024), PaLM-2-M on EntityQuestions: test accuracy after fine-tuning on one
@@ -639,15 +640,8 @@ def run_seeds(cfg: KnowledgeConfig, seeds: list[int], *, out: str | Path | None 
     """:func:`run` per seed (the organism rebuilt per seed: ``organism:knowledge@<seed>``), each
     report written as it finishes, then the per-claim summary across seeds."""
 
-    reports = {}
-    for s in seeds:
-        log(f"=== seed {s} ===")
-        reports[s] = run(dataclasses.replace(cfg, seed=s, pair=pair_for_seed(cfg.pair, s)), log=log)
-        if out is not None:
-            write(reports[s], Path(out) / f"seed-{s}", figures=figures)
-    if out is not None:
-        write_seeds(cfg, reports, out, figures=figures)
-    return reports
+    return run_seeds_of(run, write, write_seeds, cfg, seeds, pair_for_seed=pair_for_seed, out=out,
+                        figures=figures, log=log)
 
 
 def seeds_summary(reports: dict[int, KnowledgeReport]):
@@ -669,12 +663,6 @@ def seeds_to_markdown(pair: str, reports: dict[int, KnowledgeReport]) -> str:
 
 def write_seeds(cfg: KnowledgeConfig, reports: dict[int, KnowledgeReport], out: str | Path,
                 figures: bool = True) -> list[Path]:
-    from .. import plot
 
-    summary = seeds_summary(reports)
-    config = {k: v for k, v in asdict(cfg).items() if k not in ("seed", "pair")}
-    data = {"pair": cfg.pair, "seeds": sorted(reports), "config": config,
-            "claims": [m.to_dict() for m in summary]}
-    return write_report(out, "knowledge_seeds", data, seeds_to_markdown(cfg.pair, reports),
-                        figures=(lambda: {"seeds_forest": plot.seeds_forest(summary)}) if figures else None,
-                        title=f"Knowledge claims on {cfg.pair}", config=config)
+    return write_seeds_report(out, "knowledge_seeds", cfg, reports, seeds_to_markdown(cfg.pair, reports),
+                              f"Knowledge claims on {cfg.pair}", figures)

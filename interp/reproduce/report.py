@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import asdict
 from pathlib import Path
 
 from .. import plot
+from ..findings import summarize_seeds
 from ..io import write_json, write_text
 
 
@@ -31,3 +34,32 @@ def without_timings(report):
     if isinstance(report, list):
         return [without_timings(v) for v in report]
     return report
+
+
+def run_seeds(run, write, write_summary, cfg, seeds, *, pair_for_seed, out=None, figures: bool = True,
+              log=print) -> dict:
+    """``run(cfg, log=)`` per seed (``cfg.seed`` and ``cfg.pair = pair_for_seed(cfg.pair, seed)``
+    replaced), each report written by ``write(report, out/seed-<s>, figures)`` as it finishes,
+    then ``write_summary(cfg, reports, out, figures=)``."""
+    reports = {}
+    for s in seeds:
+        log(f"=== seed {s} ===")
+        reports[s] = run(dataclasses.replace(cfg, seed=s, pair=pair_for_seed(cfg.pair, s)), log=log)
+        if out is not None:
+            write(reports[s], Path(out) / f"seed-{s}", figures)
+    if out is not None:
+        write_summary(cfg, reports, out, figures=figures)
+    return reports
+
+
+def write_seeds_report(out: str | Path, stem: str, cfg, reports: dict, markdown: str, title: str,
+                       figures: bool = True) -> list[Path]:
+    """The summary across seeds (each report's ``findings``): ``<stem>.json`` with the per-claim
+    counts, the markdown given, and the ``seeds_forest`` figure."""
+    summary = summarize_seeds({s: r.findings for s, r in reports.items()})
+    config = {k: v for k, v in asdict(cfg).items() if k not in ("seed", "pair")}
+    data = {"pair": cfg.pair, "seeds": sorted(reports), "config": config,
+            "claims": [m.to_dict() for m in summary]}
+    return write_report(out, stem, data, markdown,
+                        figures=(lambda: {"seeds_forest": plot.seeds_forest(summary)}) if figures else None,
+                        title=title, config=config)
