@@ -243,6 +243,25 @@ def cmd_reproduce_instruction(argv: list[str]) -> int:
                             "(LIMA's 1,000 examples, response tuning and rules (Hewitt et al. 2024), URIAL).", argv)
 
 
+def cmd_reproduce_pretraining(argv: list[str]) -> int:
+    from .reproduce import pretraining as P
+    from .reproduce.toxicity import parse_seeds
+
+    run = _config_cli(P.config_for(_pre(argv, "--size", "small")), argv, "interp reproduce pretraining",
+                      "What pretraining data does on the organism, trained from scratch per arm and seed: repetition "
+                      "at a fixed budget (Muennighoff et al. 2023), deduplication (Lee et al. 2022), rephrased "
+                      "biographies for knowledge extraction (Allen-Zhu & Li 2023). --size tiny for a quick run.",
+                      options={k: RUN_OPTIONS[k] for k in ("out", "seeds", "figures")})
+    _check_out(run.out)
+    cfg = run.cfg
+    out = run.out or f"out/pretraining/organism-{cfg.size}"
+    seeds = parse_seeds(run.seeds if run.seeds is not None else cfg.seed)
+    reports = P.run_seeds(cfg, seeds, out=out, figures=run.figures)
+    print(P.seeds_to_markdown(cfg, reports))
+    print(f"wrote {out}/pretraining_seeds.md and seed-*/pretraining.md")
+    return 0
+
+
 #: Commands whose flags are generated from a config dataclass (``interp <a> <b> --help``).
 CONFIG_COMMANDS = {
     ("reproduce", "toxicity"): (cmd_reproduce_toxicity, "Lee et al. (2024): locate, compare, reactivate"),
@@ -254,6 +273,9 @@ CONFIG_COMMANDS = {
     ("reproduce", "instruction"): (cmd_reproduce_instruction,
                                    "instruction alignment on the organism: token shift by type and "
                                    "position; LIMA, response tuning, rules, URIAL"),
+    ("reproduce", "pretraining"): (cmd_reproduce_pretraining,
+                                   "pretraining data on the organism: repetition, deduplication, rephrased "
+                                   "biographies for extraction"),
     ("real", "build"): (cmd_real_build, "build (or fetch from the cache) the DPO twin of a packaged model"),
 }
 

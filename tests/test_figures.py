@@ -43,9 +43,10 @@ def test_committed_reports_carry_every_figure():
         assert pngs == want, (s, want - pngs, pngs - want)
     kfolder = ROOT / "figures" / "out" / "organism-knowledge"
     ksummary = json.loads((kfolder / "knowledge_seeds.json").read_text())
-    names = set(K.FIGURE_NAMES)
     assert (kfolder / "seeds_forest.png").exists()
     s0 = ksummary["seeds"][0]
+    krep = json.loads((kfolder / f"seed-{s0}" / "knowledge.json").read_text())
+    names = {n for n in K.FIGURE_NAMES if krep.get(K.OPTIONAL_FIGURES.get(n, "config"))}
     assert {p.stem for p in (kfolder / f"seed-{s0}").glob("*.png")} == names
     from interp.reproduce import instruction as N
 

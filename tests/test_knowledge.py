@@ -116,6 +116,7 @@ def test_subtracting_a_planted_offset_brings_the_answers_back(tokenizer):
 
 
 def test_knowledge_reproduction_runs_on_the_tiny_organism(use_organism_cache, tmp_path):
+    from interp.pair import load_pair
     from interp.reproduce import knowledge as K
 
     report = K.run(K.config_for("organism:tiny:hide"), log=lambda *a: None)
@@ -149,6 +150,40 @@ def test_knowledge_reproduction_runs_on_the_tiny_organism(use_organism_cache, tm
 
     data = json.loads((tmp_path / "knowledge.json").read_text())
     assert data["per_fact"] == pf and [f["key"] for f in data["findings"]] == [f.key for f in report.findings]
+    # Gekhman's design: every mix the same size, measured on the same test facts
+    assert list(report.mixes) == ["0% Unknown", "100% Unknown"] and 0 < report.mix_meta["size"] <= 8
+    n_test = report.finetune_meta["n_test"]
+    assert all(len(pf[f"test facts, {m}: {w}"]) == n_test for m in report.mixes for w in ("last epoch", "early-stopped"))
+    assert "knowledge_unknown_share.html" in names and {"unknown_share_hurts", "early_stop_mitigates"} <= keys
+    # the hiding recipe chosen on dev entities, measured on the others
+    hs, h = report.hide_search, report.hidden
+    assert len(hs["tried"]) == 2 and hs["chosen"] in (0, 1) and h["n_dev_entities"] == hs["n_dev_entities"] > 0
+    assert h["n_dev_entities"] + h["n_heldout_entities"] == len(K.hiding(load_pair("organism:tiny:hide")).heldout_entities)
+    from interp.organism.build import build_organism
+
+    own = build_organism("tiny", align="hide", progress=False, log=lambda *a: None)  # cached
+    assert hs["tried"][0]["folder"] == own.name  # the first recipe is the pair's own: the same cache entry
+    assert "## The hiding recipe" in md
+
+
+def test_the_unknown_share_slope_finds_a_planted_decline_and_not_its_absence():
+    import numpy as np
+
+    from interp import stats
+    from interp.reproduce.knowledge import share_slopes
+
+    rng = np.random.default_rng(0)
+    shares = [0.0, 0.25, 0.5, 0.75, 1.0]
+    u = rng.random(400)
+    declining = [(u < 0.5 - 0.3 * s).astype(int) for s in shares]  # 0.5 → 0.2 over the range
+    slopes = share_slopes(declining, shares)
+    d = stats.paired_difference(-slopes, np.zeros_like(slopes))
+    assert d.value == pytest.approx(0.3, abs=0.05) and d.lo > 0.2 and d.p < 0.01
+    flat = [(rng.random(400) < 0.4).astype(int) for _ in shares]
+    d = stats.paired_difference(-share_slopes(flat, shares), np.zeros(400), alternative="two-sided")
+    assert d.lo < 0 < d.hi
+    with pytest.raises(ValueError):
+        share_slopes(declining[:1], shares[:1])
 
 
 def test_hiding_data_refuses_one_relation_on_training_entities_only():

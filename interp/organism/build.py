@@ -188,12 +188,14 @@ INSTRUCT_PRESETS = {
 #: and its insults, not the rarer facts (tests, < 1 min). small: 4 layers, d_model 128, d_mlp
 #: 512, 40k documents (~0.8M tokens, ~1.4 epochs), the size at which the feasibility run found
 #: the probe, the value vectors and the residual shift (demo and figures, < 5 min). knowledge:
-#: small trained 1,500 steps (~3.5 epochs) so that its frequent facts are learned.
+#: small trained 1,500 steps (~3.5 epochs) so that its frequent facts are learned. facts: the
+#: knowledge organism with five times the people (2,000 facts), 60k documents, 2,500 steps.
 PRESETS = {
     #            docs   people vocab layers d_model heads d_mlp  steps  lr    warmup  dpo lr  sft lr  align steps batch  eval prompts samples  align prompts
     "tiny":      (6000,  40,   512,  2,     64,     2,    256,   250,   3e-3, 20,     2e-5,   1e-4,   40,         16,    100,         2,       200),
     "small":     (40000, 200,  1024, 4,     128,    4,    512,   450,   2e-3, 30,     2e-6,   1e-5,   300,        32,    300,         3,       500),
     "knowledge": (40000, 200,  1024, 4,     128,    4,    512,   1500,  2e-3, 30,     2e-6,   1e-5,   300,        32,    300,         3,       500),
+    "facts":     (60000, 1000, 1024, 4,     128,    4,    512,   2500,  2e-3, 30,     2e-6,   1e-5,   300,        32,    300,         3,       500),
 }
 
 
@@ -252,9 +254,11 @@ def instruct_preset(size: str, seed: int = 0, judge: str | None = None, **instru
 
 #: Organism presets. ``knowledge``: the small architecture trained ~3.5 epochs instead of ~1.4,
 #: so that frequent facts are learned (``small`` recalls 11% of its facts, chance is 6%).
-SIZES = ("tiny", "small", "knowledge")
+#: ``facts``: the knowledge organism at power — 1,000 people (2,000 facts at the same spread of
+#: frequencies, so every SliCK category holds hundreds of facts), 60k documents, 2,500 steps.
+SIZES = ("tiny", "small", "knowledge", "facts")
 #: The alignment a bare ``organism:<size>`` pair name means.
-DEFAULT_ALIGN = {"knowledge": "hide"}
+DEFAULT_ALIGN = {"knowledge": "hide", "facts": "hide"}
 
 
 def weights_hash(model) -> str:
@@ -580,7 +584,7 @@ def organism_profile(spec: str) -> str:
 
 
 register_pair("organism:", organism_pair_spec, prefix=True, profile=organism_profile,
-              describe="a model organism built here: organism:<tiny|small|knowledge>[:<dpo|sft|hide|instruct>][@seed]")
+              describe="a model organism built here: organism:<tiny|small|knowledge|facts>[:<dpo|sft|hide|instruct>][@seed]")
 register_model("organism:", lambda spec: str(organism_model_dir(spec)))
 
 

@@ -58,7 +58,7 @@ from ..knowledge import (
 from ..neurons import Neurons, random_neurons
 from ..organism.build import HideConfig, hide_split
 from ..organism.corpus import TEMPLATES
-from ..pair import load_pair
+from ..pair import load_model, load_pair
 from ..record import record
 from ..registry import profile_of
 from ..steer import AblateDirection, AddVector, ScaleNeurons
@@ -88,6 +88,16 @@ class KnowledgeConfig:
     ft_epochs: int = 30
     ft_lr: float = 1e-4
     ft_batch: int = 8
+    # 2b. Gekhman et al.'s design: a fixed-size fine-tuning set whose share of Unknown facts varies
+    # (the rest drawn from the known ones); empty: skipped
+    shares: tuple[float, ...] = ()
+    mix_size: int = 200
+    # 3. the hiding alignment: recipes (lr, steps, replayed documents) tried on dev entities (half the
+    # held-out ones); the chosen one is measured on the other half. Empty: the pair's own alignment,
+    # measured on every held-out entity
+    hide_recipes: tuple[tuple[float, int, int], ...] = ()
+    hide_bar: float = 0.2  # a recipe hides when the aligned model answers ≤ this share of the base's hidden facts
+    keep_bar: float = 0.9  # ... and keeps when it answers ≥ this share of the base's never-hidden facts
     # 4. reactivation
     k_neurons: int = 10
     # 5. relearning
@@ -99,7 +109,9 @@ class KnowledgeConfig:
 
 #: The report's figures, by name.
 FIGURE_NAMES = ("knowledge_levels", "knowledge_finetune", "knowledge_readout", "knowledge_reactivation",
-                "knowledge_relearning")
+                "knowledge_relearning", "knowledge_unknown_share")
+#: Figures drawn only where their part ran (figure → the report field that holds it).
+OPTIONAL_FIGURES = {"knowledge_unknown_share": "mixes"}
 
 
 @dataclass
@@ -114,6 +126,9 @@ class KnowledgeReport:
     reactivation: list[dict]
     relearning: Curve
     relearn_meta: dict
+    mixes: dict[str, Curve] = field(default_factory=dict)  # Gekhman's design: per share of Unknown
+    mix_meta: dict = field(default_factory=dict)
+    hide_search: dict = field(default_factory=dict)  # the recipes tried on dev entities, the one chosen
     findings: list[Finding] = field(default_factory=list)
     meta: dict = field(default_factory=dict)
     per_fact: dict[str, list] = field(default_factory=dict)  # the paired unit: one entry per fact
@@ -126,8 +141,20 @@ class KnowledgeReport:
                 "knowledge_readout": plot.hidden_readout(self.readout),
                 "knowledge_reactivation": plot.reactivation(self.reactivation, self.hidden),
                 "knowledge_relearning": plot.relearning(self.relearning)}
-        assert tuple(figs) == FIGURE_NAMES
+        if self.mixes:
+            figs["knowledge_unknown_share"] = plot.unknown_share(self.mix_rows(), self.mix_meta["size"])
+        assert set(figs) <= set(FIGURE_NAMES)
         return figs
+
+    def mix_rows(self) -> list[dict]:
+        """Per share of Unknown facts: test accuracy after the last epoch and early-stopped, with
+        95% CIs over test facts, and the best epoch."""
+        rows = []
+        for name, cur in self.mixes.items():
+            rows.append({"name": name, "share": float(name.split("%")[0]) / 100, "best_epoch": best_epoch(cur),
+                         **{k: stats.mean(self.per_fact[f"test facts, {name}: {when}"], seed=self.config.seed).to_dict()
+                            for k, when in (("last", "last epoch"), ("early", "early-stopped"))}})
+        return rows
 
 
 def _last_resid(model, prompts, hook_fn=H.resid) -> torch.Tensor:
@@ -220,12 +247,45 @@ def run(cfg: KnowledgeConfig, *, pair=None, log=print) -> KnowledgeReport:
         per_fact[f"test facts after fine-tuning on {c}: early-stopped"] = [
             int(x) for x in test_ok[finetune[c].x.index(best_epoch(finetune[c]))]]
 
+    mixes, mix_meta = {}, {}
+    if cfg.shares:
+        known_pool = [i for i in rest if levels.category[i] != "Unknown"]
+        unknown_pool = list(pools["Unknown"])
+        n_mix = min(cfg.mix_size, len(known_pool), len(unknown_pool))
+        log(f"[2/5] Gekhman's design: {n_mix} fine-tuning facts, {', '.join(f'{x:.0%}' for x in cfg.shares)} "
+            "of them Unknown")
+        rng.shuffle(known_pool)
+        rng.shuffle(unknown_pool)  # nested draws: each mix takes the first facts of both orders
+        mix_meta = {"size": n_mix, "n_known_pool": len(known_pool), "n_unknown_pool": len(unknown_pool),
+                    "shares": list(cfg.shares)}
+        for share in cfg.shares:
+            k = round(share * n_mix)
+            unk, kn = unknown_pool[:k], known_pool[: n_mix - k]
+            train_q = [_qa(facts[i]) for i in unk + kn]
+            parts = {"train known": [_qa(facts[i]) for i in kn], "train unknown": [_qa(facts[i]) for i in unk]}
+            test_ok = []
+
+            def measure(m, train_q=train_q, parts=parts, test_ok=test_ok):
+                ok = {name: correct(m, [x["prompt"] for x in qs], [facts_ans(x) for x in qs])
+                      for name, qs in (("train", train_q), ("dev", dev_q), ("test", test_q), *parts.items())}
+                test_ok.append(ok["test"])
+                return {name: float(np.mean(v)) if v else float("nan") for name, v in ok.items()}
+            name = f"{share:.0%} Unknown"
+            mixes[name] = train_and_measure(base, train_q, measure, lr=cfg.ft_lr, batch_size=cfg.ft_batch,
+                                            epochs=cfg.ft_epochs, seed=cfg.seed)
+            per_fact[f"test facts, {name}: last epoch"] = [int(x) for x in test_ok[-1]]
+            per_fact[f"test facts, {name}: early-stopped"] = [
+                int(x) for x in test_ok[mixes[name].x.index(best_epoch(mixes[name]))]]
+
     # ---------------------------------------------------------------- 3. hidden knowledge
     log("[3/5] hidden knowledge: accuracy and readout on held-out entities")
     train_ents, held_ents = hd.train_entities, hd.heldout_entities
     held, trainset = set(held_ents), set(train_ents)
     clozes = [f.cloze for f in facts]
     base_ok = _says(base, clozes, [f.answer for f in facts])
+    hide_search: dict = {}
+    if cfg.hide_recipes:
+        aligned, hide, held, hide_search = _choose_hiding(pair, facts, hd, base_ok, cfg, log)
     sets = {
         "hidden, known to base": [i for i, f in enumerate(facts)
                                   if f.entity in held and f.relation == hide.relation and base_ok[i]],
@@ -237,7 +297,8 @@ def run(cfg: KnowledgeConfig, *, pair=None, log=print) -> KnowledgeReport:
     aligned_ok = _says(aligned, clozes, [f.answer for f in facts])
     refused = _says(aligned, clozes, [hide.refusal] * len(facts))
     hidden = {"relation": hide.relation, "refusal": hide.refusal,
-              "n_train_entities": len(train_ents), "n_heldout_entities": len(held_ents), "sets": {}}
+              "n_train_entities": len(train_ents), "n_heldout_entities": len(held),
+              "n_dev_entities": len(held_ents) - len(held), "sets": {}}
     for name, idx in sets.items():
         per_fact[f"{name}: base"] = [int(base_ok[i]) for i in idx]
         per_fact[f"{name}: aligned"] = [int(aligned_ok[i]) for i in idx]
@@ -277,9 +338,61 @@ def run(cfg: KnowledgeConfig, *, pair=None, log=print) -> KnowledgeReport:
     per_fact["frequency"] = [f.frequency for f in facts]
     per_fact["known (Highly or Maybe)"] = [int(c in ("HighlyKnown", "MaybeKnown")) for c in levels.category]
     report = KnowledgeReport(cfg, levels, transfer, finetune, ft_meta, hidden, readout, reactivation,
-                             relearning, relearn_meta, meta={"pair": cfg.pair}, per_fact=per_fact)
+                             relearning, relearn_meta, mixes, mix_meta, hide_search, meta={"pair": cfg.pair},
+                             per_fact=per_fact)
     report.findings = findings(report)
     return report
+
+
+def hide_config(pair_name: str, lr: float, steps: int, n_replay: int):
+    """The organism config of ``pair_name``'s hiding alignment with another recipe."""
+    from ..organism.build import parse_spec, preset
+
+    size, _, seed = parse_spec(pair_name.split("(")[0].strip())
+    c = preset(size, seed=seed, align="hide")
+    return dataclasses.replace(c, align=dataclasses.replace(c.align, lr=lr, steps=steps),
+                               hide=dataclasses.replace(c.hide, n_replay=n_replay))
+
+
+def _choose_hiding(pair, facts, hd: Hiding, base_ok, cfg: KnowledgeConfig, log):
+    """Build each recipe of ``cfg.hide_recipes``, measure it on dev entities (half the held-out
+    ones, seeded), and choose — by a rule fixed here — among those that hide (≤ ``hide_bar`` of the
+    base's hidden facts answered) and keep (≥ ``keep_bar`` of its never-hidden facts) the one that
+    keeps most; if none meets both, the one with the largest keep − hidden. Returns the chosen
+    aligned model, its hiding config, the test entities and the search record."""
+    from ..organism.build import build_organism
+
+    if not pair.name.startswith("organism:"):
+        raise ValueError(f"hide_recipes rebuild an organism's hiding alignment; {pair.name!r} is not an organism")
+    ents = list(hd.heldout_entities)
+    random.Random(cfg.seed + 17).shuffle(ents)
+    dev, test = set(ents[: len(ents) // 2]), set(ents[len(ents) // 2:])
+    rel = hd.config.relation
+    dev_hidden = [i for i, f in enumerate(facts) if f.entity in dev and f.relation == rel and base_ok[i]]
+    dev_kept = [i for i, f in enumerate(facts) if f.entity in dev and f.relation != rel and base_ok[i]]
+    log(f"[3/5] hiding recipes on {len(dev)} dev entities ({len(dev_hidden)} hidden and {len(dev_kept)} "
+        f"never-hidden facts the base knows); measured on the other {len(test)}")
+    tried, models = [], []
+    for lr, steps, n_replay in cfg.hide_recipes:
+        oc = hide_config(pair.name, lr, steps, n_replay)
+        folder = build_organism(config=oc, progress=False, log=log)
+        model = load_model(str(folder / "model"), name=f"{pair.name} (lr {lr:g}, {steps} steps, {n_replay} replayed)")
+        h = _says(model, [facts[i].cloze for i in dev_hidden], [facts[i].answer for i in dev_hidden])
+        k = _says(model, [facts[i].cloze for i in dev_kept], [facts[i].answer for i in dev_kept])
+        hs, ks = (float(np.mean(v)) if v else float("nan") for v in (h, k))
+        tried.append({"lr": lr, "steps": steps, "n_replay": n_replay, "hidden_answered": hs, "kept": ks,
+                      "meets_bar": bool(hs <= cfg.hide_bar and ks >= cfg.keep_bar), "folder": folder.name})
+        models.append((model, oc.hide))
+        log(f"  lr {lr:g}, {steps} steps, {n_replay} replayed: answers {hs:.2f} of the hidden, keeps {ks:.2f}")
+    ok = [i for i, t in enumerate(tried) if t["meets_bar"]]
+    pick = (max(ok, key=lambda i: tried[i]["kept"]) if ok
+            else max(range(len(tried)), key=lambda i: np.nan_to_num(tried[i]["kept"] - tried[i]["hidden_answered"],
+                                                                    nan=-np.inf)))
+    search = {"tried": tried, "chosen": pick, "met_bar": bool(ok), "hide_bar": cfg.hide_bar,
+              "keep_bar": cfg.keep_bar, "n_dev_entities": len(dev), "n_dev_hidden": len(dev_hidden),
+              "n_dev_kept": len(dev_kept)}
+    model, hide = models[pick]
+    return model, hide, test, search
 
 
 def best_epoch(c: Curve) -> int:
@@ -301,6 +414,8 @@ def facts_ans(x: dict) -> str:
 def _says(model, prompts: list[str], answers: list[str]) -> list[bool]:
     """Whether the greedy completion of each prompt gives its answer (6 new tokens at most)."""
 
+    if not prompts:
+        return []
     return fact_recall(model, prompts, answers, max_new_tokens=6, batch_size=256).correct
 
 
@@ -431,6 +546,18 @@ def _reactivation(base, aligned, facts, sets, trainset, hide, base_ok, cfg, per_
 # ----------------------------------------------------------------------------- findings
 
 
+def share_slopes(correct_by_share, shares) -> np.ndarray:
+    """Per test fact, the least-squares slope of its correctness ``[n_shares][n_facts]`` on the
+    share of Unknown training facts: the paired unit of Gekhman et al.'s design (every mix is
+    measured on the same test facts), so a fact's slope is its own change across the mixes."""
+    Y = np.asarray(correct_by_share, dtype=float)
+    x = np.asarray(shares, dtype=float)
+    if Y.ndim != 2 or len(Y) != len(x) or len(x) < 2:
+        raise ValueError(f"need [n_shares n_facts] correctness for {len(x)} shares, got shape {Y.shape}")
+    xc = x - x.mean()
+    return (xc[:, None] * (Y - Y.mean(0))).sum(0) / (xc ** 2).sum()
+
+
 def findings(r: KnowledgeReport, alpha: float = 0.05) -> list[Finding]:
     """Each claim with the criterion it is judged by (fixed in advance), tested on per-fact data:
     paired where the same facts are measured twice, a permutation test between disjoint sets of
@@ -484,6 +611,43 @@ def findings(r: KnowledgeReport, alpha: float = 0.05) -> list[Finding]:
             "epochs to reach 90% train accuracy: Unknown later than every other category (descriptive)",
             ", ".join(f"{c}: {fit[c] if fit[c] is not None else 'never'}" for c in ft), slow)
 
+    cats = [c for c in CATEGORIES if f"test facts after fine-tuning on {c}: early-stopped" in pf]
+    if "MaybeKnown" in cats and len(cats) > 1:
+        mk = pf["test facts after fine-tuning on MaybeKnown: early-stopped"]
+        ds = {c: stats.paired_difference(mk, pf[f"test facts after fine-tuning on {c}: early-stopped"], seed=seed)
+              for c in cats if c != "MaybeKnown"}
+        worst = min(ds, key=lambda c: ds[c].value)
+        p_all = max(d.p for d in ds.values())  # intersection-union: MaybeKnown must beat every other
+        add("maybeknown_best", "fine-tuning on MaybeKnown facts gives the best test accuracy",
+            "Gekhman et al.: 43.6 (MaybeKnown) vs 40.5 / 39.2 / 37.5 (early-stopped)",
+            "early-stopped test accuracy, paired over the same test facts: MaybeKnown − each other category > 0 "
+            "(every p < α; the largest p is the claim's)",
+            "; ".join(f"MaybeKnown − {c} {d}" for c, d in ds.items()) + f" (n = {len(mk)})",
+            all(d.value > 0 for d in ds.values()), p_all, ds[worst])
+
+    if r.mixes and len(r.mixes) > 1:
+        shares = np.asarray(r.mix_meta["shares"], dtype=float)
+        names = [f"{x:.0%} Unknown" for x in shares]
+
+        conv, early = (share_slopes([pf[f"test facts, {n}: {when}"] for n in names], shares)
+                       for when in ("last epoch", "early-stopped"))
+        d = stats.paired_difference(-conv, np.zeros_like(conv), seed=seed)
+        acc = {n: float(np.mean(pf[f"test facts, {n}: last epoch"])) for n in names}
+        acc_e = {n: float(np.mean(pf[f"test facts, {n}: early-stopped"])) for n in names}
+        add("unknown_share_hurts", "the more Unknown facts in the fine-tuning set, the lower the test accuracy",
+            "Gekhman et al.: accuracy falls linearly with the Unknown share (at convergence)",
+            "test accuracy after the last epoch against the share of Unknown facts (fixed size), per test fact the "
+            "least-squares slope: mean decline from 0% to 100% Unknown > 0 (p < α) and ≥ 0.05",
+            "after the last epoch " + ", ".join(f"{n}: {v:.2f}" for n, v in acc.items())
+            + f"; decline 0→100% {d} (n = {conv.size} test facts, {r.mix_meta['size']} training facts each)",
+            d.value >= 0.05, d.p, d)
+        d = stats.paired_difference(early, conv, seed=seed)
+        add("early_stop_mitigates", "early stopping mitigates the harm of Unknown facts",
+            "Gekhman et al.: 37.5 early-stopped vs 25.8 at convergence (high Unknown share)",
+            "per test fact, the slope on the Unknown share early-stopped (by dev) minus after the last epoch > 0 (p < α)",
+            "early-stopped " + ", ".join(f"{n}: {v:.2f}" for n, v in acc_e.items())
+            + f"; slope difference {d}", d.value > 0, d.p, d)
+
     s = r.hidden["sets"]
     hk, nh = "hidden, known to base", "never hidden, known to base"
     hid, kept = pf[f"{hk}: aligned"], pf[f"{nh}: aligned"]
@@ -495,10 +659,11 @@ def findings(r: KnowledgeReport, alpha: float = 0.05) -> list[Finding]:
             eh.value <= 0.2 * s[hk]["base"], None, eh)
     if kept:
         ek = stats.mean(kept, seed=seed)
+        bar = r.config.keep_bar if r.config.hide_recipes else 0.8  # the bar fixed with the recipe search
         add("keeps_rest", "the alignment keeps the facts it was not asked to hide", "—",
-            "never-hidden facts the base knew: the aligned model still answers ≥ 0.8 of them",
+            f"never-hidden facts the base knew: the aligned model still answers ≥ {bar} of them",
             f"never hidden {s[nh]['base']:.2f} → {ek.fmt('.2f')} (n={len(kept)})",
-            ek.value >= 0.8 * s[nh]["base"], None, ek)
+            ek.value >= bar * s[nh]["base"], None, ek)
 
     a_k, a_u = (pf.get(f"lens, last layer, aligned: {x}") for x in (hk, "hidden, unknown to base"))
     if a_k and a_u:
@@ -552,6 +717,8 @@ def to_json(r: KnowledgeReport) -> dict:
         "gekhman_et_al": GEKHMAN_ET_AL,
         "hidden": r.hidden, "readout": r.readout, "reactivation": r.reactivation,
         "relearning": asdict(r.relearning), "relearn_meta": r.relearn_meta,
+        "mixes": {k: asdict(v) for k, v in r.mixes.items()}, "mix_meta": r.mix_meta,
+        "mix_rows": r.mix_rows() if r.mixes else [], "hide_search": r.hide_search,
         "findings": [f.to_dict() for f in r.findings],
         "per_fact": r.per_fact,
     }
@@ -587,6 +754,31 @@ def to_markdown(r: KnowledgeReport) -> str:
                  f"{cur.acc['train'][-1]:.2f} | {g[0]:.1f} / {g[1]:.1f} |")
     if r.finetune_meta["skipped"]:
         L.append(f"\nSkipped (too few facts): {', '.join(r.finetune_meta['skipped'])}.")
+    if r.mixes:
+        m = r.mix_meta
+        L += ["", f"## Gekhman et al.'s design: {m['size']} fine-tuning facts, a varied share of them Unknown "
+              f"(the rest known; pools of {m['n_unknown_pool']} Unknown and {m['n_known_pool']} known facts)", "",
+              "| share Unknown | test acc. after the last epoch [95% CI] | early-stopped (epoch, by dev) | "
+              "train fit on known / Unknown facts, last epoch |", "|---|---|---|---|"]
+        for row in r.mix_rows():
+            cur = r.mixes[row["name"]]
+            fit = " / ".join(f"{cur.acc[k][-1]:.2f}" if k in cur.acc and not np.isnan(cur.acc[k][-1]) else "—"
+                             for k in ("train known", "train unknown"))
+            a, e = row["last"], row["early"]
+            L.append(f"| {row['name'].split()[0]} | {a['value']:.3f} [{a['lo']:.3f}, {a['hi']:.3f}] | "
+                     f"{e['value']:.3f} ({row['best_epoch']}) | {fit} |")
+    if r.hide_search:
+        hs = r.hide_search
+        L += ["", f"## The hiding recipe, chosen on {hs['n_dev_entities']} dev entities (bar: answers ≤ "
+              f"{hs['hide_bar']} of the hidden facts the base knew, n={hs['n_dev_hidden']}; keeps ≥ {hs['keep_bar']} "
+              f"of the never-hidden ones, n={hs['n_dev_kept']}); everything below is measured on the other held-out "
+              "entities", "", "| lr | steps | replayed documents | hidden answered | kept | meets the bar | chosen |",
+              "|---|---|---|---|---|---|---|"]
+        for i, t in enumerate(hs["tried"]):
+            L.append(f"| {t['lr']:g} | {t['steps']} | {t['n_replay']} | {t['hidden_answered']:.2f} | {t['kept']:.2f} | "
+                     f"{'yes' if t['meets_bar'] else 'no'} | {'**chosen**' if i == hs['chosen'] else ''} |")
+        if not hs["met_bar"]:
+            L.append("\nNo recipe met the bar; the one with the largest kept − hidden was taken.")
     h = r.hidden
     L += ["", f"## Hidden knowledge: relation `{h['relation']}` answered \"{h['refusal']}\" "
           f"({h['n_train_entities']} training entities; measured on {h['n_heldout_entities']} held-out ones)", "",
@@ -625,14 +817,25 @@ def write(r: KnowledgeReport, out_dir: str | Path, figures: bool = True) -> list
 #: Each measurement profile's changes to the defaults: the tiny organism gets a quick run (tests).
 PRESETS: dict[str, dict] = {
     "organism-tiny": dict(n_prompts=3, n_shots=2, n_samples=4, ft_size=10, ft_test=30, ft_dev=10, ft_epochs=3,
-                          relearn_steps=4, relearn_every=2, k_neurons=5),
+                          relearn_steps=4, relearn_every=2, k_neurons=5, shares=(0.0, 1.0), mix_size=8,
+                          hide_recipes=((3e-4, 200, 400), (1e-4, 100, 400))),
+}
+#: The knowledge organism at power (``organism:facts``), by its size: hundreds of facts per
+#: category and test set, Gekhman et al.'s Unknown-share design, and the hiding recipe chosen on
+#: dev entities among four, from the old recipe (lr 3e-4, 200 steps, 400 replayed documents)
+#: to gentler ones with more replay — fixed before any of them was run on this organism.
+SIZE_PRESETS: dict[str, dict] = {
+    "facts": dict(ft_size=200, ft_test=400, ft_dev=200, shares=(0.0, 0.25, 0.5, 0.75, 1.0), mix_size=200,
+                  hide_recipes=((3e-4, 200, 400), (1e-4, 200, 400), (1e-4, 100, 1600), (3e-5, 300, 1600))),
 }
 
 
 def config_for(pair: str, **overrides) -> KnowledgeConfig:
-    """The config for a pair: the defaults, its profile's preset (:data:`PRESETS`), then ``overrides``."""
-
-    return dataclasses.replace(KnowledgeConfig(pair=pair), **{**PRESETS.get(profile_of(pair), {}), **overrides})
+    """The config for a pair: the defaults, its profile's preset (:data:`PRESETS`) or its
+    organism size's (:data:`SIZE_PRESETS`), then ``overrides``."""
+    size = pair.split(":")[1].split("@")[0] if pair.startswith("organism:") and pair.count(":") >= 1 else None
+    preset = SIZE_PRESETS.get(size) or PRESETS.get(profile_of(pair), {})
+    return dataclasses.replace(KnowledgeConfig(pair=pair), **{**preset, **overrides})
 
 
 def run_seeds(cfg: KnowledgeConfig, seeds: list[int], *, out: str | Path | None = None,

@@ -38,13 +38,14 @@ def without_timings(report):
 
 def run_seeds(run, write, write_summary, cfg, seeds, *, pair_for_seed, out=None, figures: bool = True,
               log=print) -> dict:
-    """``run(cfg, log=)`` per seed (``cfg.seed`` and ``cfg.pair = pair_for_seed(cfg.pair, seed)``
-    replaced), each report written by ``write(report, out/seed-<s>, figures)`` as it finishes,
+    """``run(cfg, log=)`` per seed (``cfg.seed`` and, given ``pair_for_seed``,
+    ``cfg.pair = pair_for_seed(cfg.pair, seed)`` replaced), each report written by ``write(report, out/seed-<s>, figures)`` as it finishes,
     then ``write_summary(cfg, reports, out, figures=)``."""
     reports = {}
     for s in seeds:
         log(f"=== seed {s} ===")
-        reports[s] = run(dataclasses.replace(cfg, seed=s, pair=pair_for_seed(cfg.pair, s)), log=log)
+        swap = {"pair": pair_for_seed(cfg.pair, s)} if pair_for_seed is not None else {}
+        reports[s] = run(dataclasses.replace(cfg, seed=s, **swap), log=log)
         if out is not None:
             write(reports[s], Path(out) / f"seed-{s}", figures)
     if out is not None:
@@ -58,7 +59,7 @@ def write_seeds_report(out: str | Path, stem: str, cfg, reports: dict, markdown:
     counts, the markdown given, and the ``seeds_forest`` figure."""
     summary = summarize_seeds({s: r.findings for s, r in reports.items()})
     config = {k: v for k, v in asdict(cfg).items() if k not in ("seed", "pair")}
-    data = {"pair": cfg.pair, "seeds": sorted(reports), "config": config,
+    data = {"pair": getattr(cfg, "pair", None), "seeds": sorted(reports), "config": config,
             "claims": [m.to_dict() for m in summary]}
     return write_report(out, stem, data, markdown,
                         figures=(lambda: {"seeds_forest": plot.seeds_forest(summary)}) if figures else None,
