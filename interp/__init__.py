@@ -16,7 +16,7 @@ or step by step: :func:`record_pair` (residuals and MLP keys of both models) →
 :func:`toxicity` or :func:`interp.measure.measure` (reactivate) → :mod:`interp.plot` (show).
 A pair carries its prompts (``pair.prompts``, a :class:`PromptSet`) and a profile that picks
 each reproduction's preset. :mod:`interp.reproduce` holds the reproductions (``toxicity``,
-``knowledge``, ``token_shift``), each a config, typed steps and a report that knows its
+``knowledge``, ``token_shift``, ``instruction``, ``pretraining``), each a config, typed steps and a report that knows its
 figures; :mod:`interp.stats` holds the paired,
 prompt-clustered statistics; :mod:`interp.testing` pairs with a known answer.
 """

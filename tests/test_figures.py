@@ -60,7 +60,7 @@ def test_committed_reports_carry_every_figure():
 
 
 @pytest.mark.parametrize("name", ["01_quickstart", "02_toxicity_mechanism", "03_token_shift", "04_knowledge",
-                                  "05_instruction"])
+                                  "05_instruction", "06_pretraining"])
 def test_notebook_executes(name, use_organism_cache, monkeypatch):
     import nbformat
     from nbclient import NotebookClient
@@ -68,6 +68,7 @@ def test_notebook_executes(name, use_organism_cache, monkeypatch):
     monkeypatch.setenv("INTERP_NOTEBOOK_PAIR", "organism:tiny")
     monkeypatch.setenv("INTERP_KNOWLEDGE_PAIR", "organism:tiny:hide")
     monkeypatch.setenv("INTERP_INSTRUCT_PAIR", "organism:tiny:instruct")
+    monkeypatch.setenv("INTERP_PRETRAINING_SIZE", "tiny")
     nb = nbformat.read(ROOT / "notebooks" / f"{name}.ipynb", as_version=4)
     assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), "stored with outputs"
     NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}).execute()

@@ -4,6 +4,7 @@
 boots it through the same code path as any Hugging Face checkpoint.
 """
 
+from . import pretraining
 from .build import (
     PRESETS,
     HideConfig,
@@ -23,6 +24,7 @@ from .following import InstructionEval, follows, instruction_following
 from .instruct import InstructConfig, Question
 
 __all__ = [
+    "pretraining",
     "PRESETS",
     "TEMPLATES",
     "Corpus",
