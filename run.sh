@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # interp's two entry points. Each sets everything up first (a .venv beside this file), then:
-#   bash run.sh reproduce   builds the organisms (five toxicity seeds, three knowledge and three instruction seeds)
-#                           and runs the toxicity, token-shift, knowledge and instruction reproductions, then the
-#                           README's generated blocks
+#   bash run.sh reproduce   builds the organisms (five toxicity seeds; three knowledge, facts and instruction seeds;
+#                           the pretraining-data models) and runs the toxicity, token-shift, knowledge, instruction and
+#                           pretraining reproductions, then the README's generated blocks
 #   bash run.sh test        runs ruff, the test suite, then the rebuild check of the committed seed-0 report
 #                           (what CI runs; INTERP_SKIP_REBUILD=1 skips the ~10-minute rebuild)
 #   bash run.sh real        the real-weight pairs: DPO twins of the packaged models, then their reproductions (hours)
@@ -54,7 +54,9 @@ case "$cmd" in
         "$VENV/bin/interp" reproduce token-shift --pair organism:small --out figures/out/token-shift/organism-small-dpo
         "$VENV/bin/interp" reproduce token-shift --pair organism:small:sft --out figures/out/token-shift/organism-small-sft
         "$VENV/bin/interp" reproduce knowledge --pair organism:knowledge --seeds 0-2 --out figures/out/organism-knowledge
+        "$VENV/bin/interp" reproduce knowledge --pair organism:facts --seeds 0-2 --out figures/out/organism-facts
         "$VENV/bin/interp" reproduce instruction --pair organism:small:instruct --seeds 0-2 --out figures/out/organism-instruct
+        "$VENV/bin/interp" reproduce pretraining --size small --seeds 0-2 --out figures/out/organism-pretraining
         "$VENV/bin/interp" figures
         ;;
     test)

@@ -19,6 +19,7 @@ TOXICITY_DIR = os.path.join(HERE, "out", "organism-small")  # interp reproduce t
 GALLERY = ["effects", "value_vectors", "key_activations_post", "residual_offset", "change_location",
            "dose_lee_scale_keys"]
 KNOWLEDGE_DIR = os.path.join(HERE, "out", "organism-knowledge")  # interp reproduce knowledge --seeds …
+FACTS_DIR = os.path.join(HERE, "out", "organism-facts")  # … --pair organism:facts: the same claims at power
 INSTRUCT_DIR = os.path.join(HERE, "out", "organism-instruct")  # interp reproduce instruction --seeds …
 INSTRUCT_GALLERY = ["instruction_shift_by_type", "instruction_kl_profile", "instruction_arms"]
 REAL_REPORTS = {"SmolLM2-135M-Instruct vs its DPO twin": "out/real/smollm2",  # label -> folder under figures/
@@ -230,6 +231,8 @@ def blocks() -> dict[str, str]:
         out["reproduction"] = block()
     if os.path.exists(os.path.join(KNOWLEDGE_DIR, "knowledge_seeds.json")):
         out["knowledge"] = knowledge_block()
+    if os.path.exists(os.path.join(FACTS_DIR, "knowledge_seeds.json")):
+        out["knowledge-facts"] = knowledge_block(FACTS_DIR)
     if os.path.exists(os.path.join(INSTRUCT_DIR, "instruction_seeds.json")):
         out["instruction"] = instruction_block()
     if os.path.exists(os.path.join(PRETRAINING_DIR, "pretraining_seeds.json")):

@@ -254,6 +254,10 @@ def cmd_reproduce_pretraining(argv: list[str]) -> int:
                       options={k: RUN_OPTIONS[k] for k in ("out", "seeds", "figures")})
     _check_out(run.out)
     cfg = run.cfg
+    from .organism.pretraining import DATA_PRESETS
+
+    if cfg.size not in DATA_PRESETS:
+        raise SystemExit(f"--size {cfg.size!r} is not a pretraining-data preset; use one of {', '.join(DATA_PRESETS)}")
     out = run.out or f"out/pretraining/organism-{cfg.size}"
     seeds = parse_seeds(run.seeds if run.seeds is not None else cfg.seed)
     reports = P.run_seeds(cfg, seeds, out=out, figures=run.figures)

@@ -16,7 +16,7 @@ def test_the_readme_blocks_are_what_the_committed_reports_say():
 
     readme = (ROOT / "README.md").read_text()
     blocks = runpy.run_path(str(ROOT / "figures" / "readme.py"))["blocks"]()
-    assert set(blocks) == {"reproduction", "knowledge", "instruction", "real"}
+    assert set(blocks) == {"reproduction", "knowledge", "knowledge-facts", "instruction", "pretraining", "real"}
     for marker, body in blocks.items():
         m = re.search(rf"<!-- {marker}:start -->\n(.*?)\n<!-- {marker}:end -->", readme, flags=re.S)
         assert m is not None, marker
@@ -55,6 +55,19 @@ def test_committed_reports_carry_every_figure():
     assert (ifolder / "seeds_forest.png").exists()
     s0 = isummary["seeds"][0]
     assert {p.stem for p in (ifolder / f"seed-{s0}").glob("*.png")} == set(N.FIGURE_NAMES)
+    ffolder = ROOT / "figures" / "out" / "organism-facts"
+    fsummary = json.loads((ffolder / "knowledge_seeds.json").read_text())
+    s0 = fsummary["seeds"][0]
+    frep = json.loads((ffolder / f"seed-{s0}" / "knowledge.json").read_text())
+    assert frep["mixes"] and frep["hide_search"]["tried"]  # the powered parts ran
+    assert {p.stem for p in (ffolder / f"seed-{s0}").glob("*.png")} == set(K.FIGURE_NAMES)
+    from interp.reproduce import pretraining as PT
+
+    pfolder = ROOT / "figures" / "out" / "organism-pretraining"
+    psummary = json.loads((pfolder / "pretraining_seeds.json").read_text())
+    assert (pfolder / "seeds_forest.png").exists() and len(psummary["seeds"]) >= 3
+    s0 = psummary["seeds"][0]
+    assert {p.stem for p in (pfolder / f"seed-{s0}").glob("*.png")} == set(PT.FIGURE_NAMES)
     # Nothing of the earlier layout lingers at the top of figures/out.
     assert not list((ROOT / "figures" / "out").glob("*.png"))
 

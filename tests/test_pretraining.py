@@ -127,3 +127,10 @@ def test_the_reproduction_runs_end_to_end_on_the_tiny_preset(tmp_path, monkeypat
     # a second run is read from the cache: no model is trained again
     again = P.run(cfg, log=lambda *a: None)
     assert again.per_unit == reports[0].per_unit
+    # an interrupted multi-seed run resumes: a finished seed written for this config is read back
+    logs = []
+    back = P.run_seeds(cfg, [0], out=tmp_path / "out", figures=False, log=logs.append)
+    assert any("read back" in m for m in logs) and [f.key for f in back[0].findings] == keys
+    other = P.run_seeds(P.config_for("tiny", repeats=(1, 4, 16), ft_epochs=1), [0], out=tmp_path / "out",
+                        figures=False, log=logs.append)
+    assert len(other[0].extraction["1 phrasing"]["curve"]["x"]) == 2  # another config: run, not read back

@@ -402,7 +402,8 @@ def run_seeds(cfg: PretrainingConfig, seeds: list[int], *, out: str | Path | Non
               figures: bool = True, log=print) -> dict[int, PretrainingReport]:
     """:func:`run` per seed (every model rebuilt per seed), each report written as it finishes,
     then the per-claim summary across seeds."""
-    return run_seeds_of(run, write, write_seeds, cfg, seeds, pair_for_seed=None, out=out, figures=figures, log=log)
+    return run_seeds_of(run, write, write_seeds, cfg, seeds, pair_for_seed=None, out=out, figures=figures, log=log,
+                        resume="pretraining")
 
 
 def seeds_to_markdown(cfg: PretrainingConfig, reports: dict[int, PretrainingReport]) -> str:

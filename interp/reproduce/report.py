@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import asdict
 from pathlib import Path
 
-from .. import plot
+from .. import distributed, plot
 from ..findings import summarize_seeds
 from ..io import write_json, write_text
 
@@ -36,16 +36,56 @@ def without_timings(report):
     return report
 
 
+@dataclasses.dataclass
+class Finished:
+    """A seed's report read back from its JSON (``<out>/seed-<s>/<stem>.json``): its config and
+    findings, all the summary across seeds needs."""
+
+    config: object
+    findings: list
+    path: Path
+
+
+def finished(path: Path, cfg) -> Finished | None:
+    """The report at ``path`` if it was written for exactly ``cfg`` (same config, seed included), else None."""
+    import json
+
+    from ..findings import Finding
+    from ..io import read_json
+
+    if not path.exists():
+        return None
+    try:
+        data = read_json(path)
+    except Exception:  # unreadable: run the seed again (the file is replaced only when the new one is whole)
+        return None
+    if data.get("config") != json.loads(json.dumps(asdict(cfg), default=str)) or "findings" not in data:
+        return None
+    return Finished(cfg, [Finding.from_dict(f) for f in data["findings"]], path)
+
+
 def run_seeds(run, write, write_summary, cfg, seeds, *, pair_for_seed, out=None, figures: bool = True,
-              log=print) -> dict:
+              log=print, resume: str | None = None) -> dict:
     """``run(cfg, log=)`` per seed (``cfg.seed`` and, given ``pair_for_seed``,
     ``cfg.pair = pair_for_seed(cfg.pair, seed)`` replaced), each report written by ``write(report, out/seed-<s>, figures)`` as it finishes,
-    then ``write_summary(cfg, reports, out, figures=)``."""
+    then ``write_summary(cfg, reports, out, figures=)``. With ``resume`` (the reports' file stem,
+    e.g. ``"knowledge"``) a seed whose report in ``out`` was written for the same config is read
+    back instead of run again (:func:`finished`), so an interrupted multi-seed run goes on where
+    it stopped. (The config is compared, not the code: after a change of code, write to a fresh
+    ``--out``.)"""
     reports = {}
     for s in seeds:
         log(f"=== seed {s} ===")
         swap = {"pair": pair_for_seed(cfg.pair, s)} if pair_for_seed is not None else {}
-        reports[s] = run(dataclasses.replace(cfg, seed=s, **swap), log=log)
+        seed_cfg = dataclasses.replace(cfg, seed=s, **swap)
+        # under torchrun only rank 0 writes (out is None elsewhere): every rank runs every seed
+        done = (finished(Path(out) / f"seed-{s}" / f"{resume}.json", seed_cfg)
+                if resume and out is not None and distributed.world()[1] == 1 else None)
+        if done is not None:
+            log(f"seed {s}: read back from {done.path} (written for this config)")
+            reports[s] = done
+            continue
+        reports[s] = run(seed_cfg, log=log)
         if out is not None:
             write(reports[s], Path(out) / f"seed-{s}", figures)
     if out is not None:
