@@ -38,8 +38,8 @@ import numpy as np
 import torch
 from einops import einsum
 
+from .. import distributed, stats
 from .. import hooks as H
-from .. import stats
 from ..directions import diff_in_means, random_direction
 from ..evaluate import fact_recall
 from ..findings import Finding, finalize, findings_table, seeds_table, summarize_seeds
@@ -378,7 +378,8 @@ def _choose_hiding(pair, facts, hd: Hiding, base_ok, cfg: KnowledgeConfig, log):
     tried, models = [], []
     for lr, steps, n_replay in cfg.hide_recipes:
         oc = hide_config(pair.name, lr, steps, n_replay)
-        folder = build_organism(config=oc, progress=False, log=log)
+        with distributed.main_first():  # under torchrun rank 0 builds what the cache lacks
+            folder = build_organism(config=oc, progress=False, log=log)
         model = load_model(str(folder / "model"), name=f"{pair.name} (lr {lr:g}, {steps} steps, {n_replay} replayed)")
         h = _says(model, [facts[i].cloze for i in dev_hidden], [facts[i].answer for i in dev_hidden])
         k = _says(model, [facts[i].cloze for i in dev_kept], [facts[i].answer for i in dev_kept])
