@@ -210,7 +210,7 @@ SIZE = os.environ.get("INTERP_PRETRAINING_SIZE", "small")
 
 from IPython.display import Markdown
 import interp
-from interp.organism import pretraining as D
+D = interp.organism.pretraining
 P = interp.reproduce.pretraining
 
 data, bio, train = D.data_preset(SIZE)
