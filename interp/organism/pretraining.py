@@ -97,6 +97,18 @@ def _prose(rng: random.Random, n: int, p_dialogue: float) -> list[str]:
     return [dialogue_doc(rng) if rng.random() < p_dialogue else neutral_doc(rng) for _ in range(n)]
 
 
+def _fresh_prose(seed: int, n: int, p_dialogue: float, avoid) -> list[str]:
+    """``n`` distinct prose documents from their own seeded stream, none of them in ``avoid``
+    (validation text no arm trains on)."""
+    rng, seen, out = random.Random(seed), set(avoid), []
+    while len(out) < n:
+        d = _prose(rng, 1, p_dialogue)[0]
+        if d not in seen:
+            out.append(d)
+            seen.add(d)
+    return out
+
+
 def _master(cfg: DataConfig):
     """The seed's master lists: ``n_prose`` prose documents, each fact's ``mentions`` distinct
     mention documents (a prose sentence, then the fact in the next of its four phrasings,
@@ -120,15 +132,7 @@ def _master(cfg: DataConfig):
             rows.append((t, f"{context} {TEMPLATES[f.relation][t].format(e=f.entity, a=f.answer)}"))
         mentions[(f.entity, f.relation)] = rows
     prose = _prose(rng, cfg.n_prose, cfg.p_dialogue)
-    seen = set(prose)
-    vrng = random.Random(cfg.seed + 7919)
-    val: list[str] = []
-    while len(val) < cfg.n_val:
-        d = _prose(vrng, 1, cfg.p_dialogue)[0]
-        if d not in seen:
-            val.append(d)
-            seen.add(d)
-    return facts, mentions, prose, val
+    return facts, mentions, prose, _fresh_prose(cfg.seed + 7919, cfg.n_val, cfg.p_dialogue, prose)
 
 
 def _repeat(docs: list[str], times: int) -> list[str]:
@@ -256,14 +260,7 @@ def bio_stream(cfg: BioConfig, phrasings: int) -> Stream:
     for e, answers, bios in people:
         docs += _repeat(bios[:phrasings], cfg.exposures // phrasings)
         facts += [Fact(e, r, a, cfg.exposures, phrasings, []) for r, a in answers.items()]
-    seen = set(docs)
-    vrng = random.Random(cfg.seed + 7919)
-    val: list[str] = []
-    while len(val) < cfg.n_val:
-        d = _prose(vrng, 1, cfg.p_dialogue)[0]
-        if d not in seen:
-            val.append(d)
-            seen.add(d)
+    val = _fresh_prose(cfg.seed + 7919, cfg.n_val, cfg.p_dialogue, docs)
     random.Random(cfg.seed + 2).shuffle(docs)
     return Stream(docs, facts, val, {"kind": "biographies", "phrasings": phrasings,
                                      "unique_docs": len(set(docs)), **asdict(cfg)})
