@@ -48,6 +48,18 @@ def _est(e: dict, spec: str = "+.3f") -> str:
     return f"{e['value']:{spec}} [{e['lo']:{spec}}, {e['hi']:{spec}}]"
 
 
+def _images(out_dir: str, rel: str, seed, names, *, forest: bool = True) -> list[str]:
+    """Image lines for a block: the summary's ``seeds_forest`` (with ``forest``) and seed ``seed``'s
+    figures ``names``, each only where its PNG is committed."""
+    lines = []
+    if forest and os.path.exists(os.path.join(out_dir, "seeds_forest.png")):
+        lines.append(f"![seeds_forest]({rel}/seeds_forest.png)")
+    for name in names:
+        if os.path.exists(os.path.join(out_dir, f"seed-{seed}", name + ".png")):
+            lines.append(f"![{name}]({rel}/seed-{seed}/{name}.png)")
+    return lines
+
+
 def arms_table(rep: dict) -> str:
     """Seed 0's test arms under every scorer, from its committed JSON."""
     sc = rep["scorers"]
@@ -83,11 +95,7 @@ def block(out_dir: str = TOXICITY_DIR) -> str:
              findings_table([Finding.from_dict(f) for f in rep0["findings"]], scorers=rep0["scorers"], paper="Lee et al."),
              "", "and every arm on the same test prompts (doses frozen on dev before the test run):", "",
              arms_table(rep0), ""]
-    if os.path.exists(os.path.join(out_dir, "seeds_forest.png")):
-        lines.append(f"![seeds_forest]({rel}/seeds_forest.png)")
-    for name in GALLERY:
-        if os.path.exists(os.path.join(out_dir, f"seed-{seeds['seeds'][0]}", name + ".png")):
-            lines.append(f"![{name}]({rel}/seed-{seeds['seeds'][0]}/{name}.png)")
+    lines += _images(out_dir, rel, seeds["seeds"][0], GALLERY)
     return "\n".join(lines)
 
 
@@ -112,11 +120,7 @@ def knowledge_block(out_dir: str = KNOWLEDGE_DIR) -> str:
     lines += [f"Seed {s0} in full ([report]({rel}/seed-{s0}/knowledge.md)):", "",
              findings_table([Finding.from_dict(f) for f in rep0["findings"]], scorers=["any"], paper="the paper")
              .replace("| any |", "| criterion met |"), ""]
-    if os.path.exists(os.path.join(out_dir, "seeds_forest.png")):
-        lines.append(f"![seeds_forest]({rel}/seeds_forest.png)")
-    for name in KNOWLEDGE_GALLERY:
-        if os.path.exists(os.path.join(out_dir, f"seed-{s0}", name + ".png")):
-            lines.append(f"![{name}]({rel}/seed-{s0}/{name}.png)")
+    lines += _images(out_dir, rel, s0, KNOWLEDGE_GALLERY)
     return "\n".join(lines)
 
 
@@ -135,9 +139,7 @@ def instruction_block(out_dir: str = INSTRUCT_DIR) -> str:
         lines.append(f"| {a['arm']} | {f['value']:.3f} [{f['lo']:.3f}, {f['hi']:.3f}] | {a['stops']:.3f} | "
                      f"{a['correct']:.3f} | {u['value']:.1%} |")
     lines.append("")
-    for name in INSTRUCT_GALLERY:
-        if os.path.exists(os.path.join(out_dir, f"seed-{s0}", name + ".png")):
-            lines.append(f"![{name}]({rel}/seed-{s0}/{name}.png)")
+    lines += _images(out_dir, rel, s0, INSTRUCT_GALLERY, forest=False)
     return "\n".join(lines).rstrip()
 
 
@@ -154,11 +156,7 @@ def pretraining_block(out_dir: str = PRETRAINING_DIR) -> str:
     for arm, e in rep0["extraction"].items():
         lines.append(f"| {arm} | {e['stored']:.2f} | {e['probe']:.2f} | {e['extraction']:.2f} |")
     lines.append("")
-    if os.path.exists(os.path.join(out_dir, "seeds_forest.png")):
-        lines.append(f"![seeds_forest]({rel}/seeds_forest.png)")
-    for name in PRETRAINING_GALLERY:
-        if os.path.exists(os.path.join(out_dir, f"seed-{s0}", name + ".png")):
-            lines.append(f"![{name}]({rel}/seed-{s0}/{name}.png)")
+    lines += _images(out_dir, rel, s0, PRETRAINING_GALLERY)
     return "\n".join(lines)
 
 

@@ -234,20 +234,10 @@ def run(cfg: KnowledgeConfig, *, pair=None, log=print) -> KnowledgeReport:
             ft_meta["skipped"].append(c)
             continue
         train_idx = rng.sample(pools[c], size)
-        train_q = [_qa(facts[i]) for i in train_idx]
-
-        test_ok: list[list[bool]] = []
-
-        def measure(m, train_q=train_q, test_ok=test_ok):
-            ok = {name: correct(m, [x["prompt"] for x in qs], [facts_ans(x) for x in qs])
-                  for name, qs in (("train", train_q), ("dev", dev_q), ("test", test_q))}
-            test_ok.append(ok["test"])
-            return {name: float(np.mean(v)) for name, v in ok.items()}
-        finetune[c] = train_and_measure(base, train_q, measure, lr=cfg.ft_lr, batch_size=cfg.ft_batch,
-                                        epochs=cfg.ft_epochs, seed=cfg.seed)
-        per_fact[f"test facts after fine-tuning on {c}: last epoch"] = [int(x) for x in test_ok[-1]]
-        per_fact[f"test facts after fine-tuning on {c}: early-stopped"] = [
-            int(x) for x in test_ok[finetune[c].x.index(best_epoch(finetune[c]))]]
+        finetune[c], last, early = _finetune(base, [_qa(facts[i]) for i in train_idx],
+                                             {"dev": dev_q, "test": test_q}, cfg)
+        per_fact[f"test facts after fine-tuning on {c}: last epoch"] = last
+        per_fact[f"test facts after fine-tuning on {c}: early-stopped"] = early
 
     mixes, mix_meta = {}, {}
     if cfg.shares:
@@ -263,21 +253,13 @@ def run(cfg: KnowledgeConfig, *, pair=None, log=print) -> KnowledgeReport:
         for share in cfg.shares:
             k = round(share * n_mix)
             unk, kn = unknown_pool[:k], known_pool[: n_mix - k]
-            train_q = [_qa(facts[i]) for i in unk + kn]
-            parts = {"train known": [_qa(facts[i]) for i in kn], "train unknown": [_qa(facts[i]) for i in unk]}
-            test_ok = []
-
-            def measure(m, train_q=train_q, parts=parts, test_ok=test_ok):
-                ok = {name: correct(m, [x["prompt"] for x in qs], [facts_ans(x) for x in qs])
-                      for name, qs in (("train", train_q), ("dev", dev_q), ("test", test_q), *parts.items())}
-                test_ok.append(ok["test"])
-                return {name: float(np.mean(v)) if v else float("nan") for name, v in ok.items()}
             name = f"{share:.0%} Unknown"
-            mixes[name] = train_and_measure(base, train_q, measure, lr=cfg.ft_lr, batch_size=cfg.ft_batch,
-                                            epochs=cfg.ft_epochs, seed=cfg.seed)
-            per_fact[f"test facts, {name}: last epoch"] = [int(x) for x in test_ok[-1]]
-            per_fact[f"test facts, {name}: early-stopped"] = [
-                int(x) for x in test_ok[mixes[name].x.index(best_epoch(mixes[name]))]]
+            mixes[name], last, early = _finetune(
+                base, [_qa(facts[i]) for i in unk + kn],
+                {"dev": dev_q, "test": test_q, "train known": [_qa(facts[i]) for i in kn],
+                 "train unknown": [_qa(facts[i]) for i in unk]}, cfg)
+            per_fact[f"test facts, {name}: last epoch"] = last
+            per_fact[f"test facts, {name}: early-stopped"] = early
 
     # ---------------------------------------------------------------- 3. hidden knowledge
     log("[3/5] hidden knowledge: accuracy and readout on held-out entities")
@@ -351,7 +333,7 @@ def hide_config(pair_name: str, lr: float, steps: int, n_replay: int):
     """The organism config of ``pair_name``'s hiding alignment with another recipe."""
     from ..organism.build import parse_spec, preset
 
-    size, _, seed = parse_spec(pair_name.split("(")[0].strip())
+    size, _, seed = parse_spec(pair_name)
     c = preset(size, seed=seed, align="hide")
     return dataclasses.replace(c, align=dataclasses.replace(c.align, lr=lr, steps=steps),
                                hide=dataclasses.replace(c.hide, n_replay=n_replay))
@@ -397,6 +379,25 @@ def _choose_hiding(pair, facts, hd: Hiding, base_ok, cfg: KnowledgeConfig, log):
               "n_dev_kept": len(dev_kept)}
     model, hide = models[pick]
     return model, hide, test, search
+
+
+def _finetune(base, train_q: list[dict], evals: dict[str, list[dict]], cfg: KnowledgeConfig):
+    """Fine-tune a copy of ``base`` on ``train_q`` (closed-book QA), measuring accuracy on the
+    training examples and on every set of ``evals`` (``"dev"`` and ``"test"`` among them; an empty
+    set reads NaN) after every epoch. Returns the curve and the test facts' correctness after the
+    last epoch and at the epoch chosen on dev (:func:`best_epoch`)."""
+    test_ok: list[list[bool]] = []
+
+    def measure(m):
+        ok = {name: correct(m, [x["prompt"] for x in qs], [facts_ans(x) for x in qs])
+              for name, qs in (("train", train_q), *evals.items())}
+        test_ok.append(ok["test"])
+        return {name: float(np.mean(v)) if v else float("nan") for name, v in ok.items()}
+
+    curve = train_and_measure(base, train_q, measure, lr=cfg.ft_lr, batch_size=cfg.ft_batch,
+                              epochs=cfg.ft_epochs, seed=cfg.seed)
+    at = curve.x.index(best_epoch(curve))
+    return curve, [int(x) for x in test_ok[-1]], [int(x) for x in test_ok[at]]
 
 
 def best_epoch(c: Curve) -> int:
@@ -839,7 +840,9 @@ SIZE_PRESETS: dict[str, dict] = {
 def config_for(pair: str, **overrides) -> KnowledgeConfig:
     """The config for a pair: the defaults, its profile's preset (:data:`PRESETS`) or its
     organism size's (:data:`SIZE_PRESETS`), then ``overrides``."""
-    size = pair.split(":")[1].split("@")[0] if pair.startswith("organism:") and pair.count(":") >= 1 else None
+    from ..organism.build import parse_spec
+
+    size = parse_spec(pair)[0] if pair.startswith("organism:") else None
     preset = SIZE_PRESETS.get(size) or PRESETS.get(profile_of(pair), {})
     return dataclasses.replace(KnowledgeConfig(pair=pair), **{**preset, **overrides})
 

@@ -38,7 +38,7 @@ from .. import stats
 from ..evaluate import token_losses
 from ..findings import Finding, finalize, findings_table, seeds_table, summarize_seeds
 from ..io import read_json
-from ..knowledge import answer_candidates, correct, lens_correct, train_and_measure
+from ..knowledge import answer_candidates, cloze, correct, lens_correct, train_and_measure
 from ..organism.corpus import TEMPLATES
 from ..organism.pretraining import (
     BIO_QUESTIONS,
@@ -114,7 +114,7 @@ def _recall(model, facts) -> tuple[np.ndarray, np.ndarray]:
     prompts, owners = [], []
     for i, f in enumerate(facts):
         for t in range(n_t[f.relation]):
-            prompts.append(TEMPLATES[f.relation][t].split("{a}")[0].format(e=f.entity).rstrip())
+            prompts.append(cloze(f, TEMPLATES, t))
             owners.append((i, t))
     ok = correct(model, prompts, [facts[i].answer for i, _ in owners])
     by: dict[int, dict[int, bool]] = {}
@@ -233,13 +233,14 @@ def run(cfg: PretrainingConfig, *, log=print, progress: bool = False) -> Pretrai
         index, cand = answer_candidates(model.tokenizer, [f.answer for f in facts])
         per_epoch: list[dict] = []
 
-        def measure(m, dev_q=dev_q, test_q=test_q, per_epoch=per_epoch, index=index, cand=cand):
-            ok = {name: correct(m, [x["prompt"] for x in qs], [x["completion"].strip().rstrip(".") for x in qs])
-                  for name, qs in (("dev", dev_q), ("test", test_q))}
+        sets = {"dev": (dev_q, [facts[i].answer for i in dev]), "test": (test_q, answers)}
+
+        def measure(m, sets=sets, per_epoch=per_epoch, index=index, cand=cand):
+            ok = {name: correct(m, [x["prompt"] for x in qs], ans) for name, (qs, ans) in sets.items()}
             hooks = [H.resid(layer) for layer in range(m.cfg.n_layers)]
-            rec = record(m, [x["prompt"] for x in test_q], hooks, reduction="last", batch_size=128, progress=False)
-            lens = lens_correct(m, torch.stack([rec[h] for h in hooks]),
-                                [x["completion"].strip().rstrip(".") for x in test_q], index, cand)
+            rec = record(m, [x["prompt"] for x in sets["test"][0]], hooks, reduction="last", batch_size=128,
+                         progress=False)
+            lens = lens_correct(m, torch.stack([rec[h] for h in hooks]), sets["test"][1], index, cand)
             per_epoch.append({"test": [int(v) for v in ok["test"]], "lens": lens.float().mean(-1).tolist()})
             return {name: float(np.mean(v)) for name, v in ok.items()}
 
