@@ -103,6 +103,30 @@ def write_text(path: str | os.PathLike, text: str) -> None:
         tmp.write_text(text)
 
 
+def cached_result(path: str | os.PathLike, build, *, enabled: bool = True):
+    """``build()``'s result, kept in ``path`` (a pickle written atomically by ``torch.save``):
+    read back if present, built and written if not. An unreadable entry is rebuilt with a
+    warning. The caller's key (the file name) must cover everything the result depends on —
+    the weights' hashes, the inputs, the config and the code that computes it. Entries are
+    interp's own, in interp's cache; never point this at a file from elsewhere (a pickle runs
+    code when read)."""
+    import torch
+
+    path = Path(path)
+    if enabled and path.exists():
+        try:
+            return torch.load(path, weights_only=False)
+        except Exception as e:  # noqa: BLE001 — any unreadable entry is rebuilt
+            import warnings
+
+            warnings.warn(f"rebuilding: unreadable cache entry {path} ({type(e).__name__}: {e})", stacklevel=2)
+    out = build()
+    if enabled:
+        with atomic_path(path) as tmp:
+            torch.save(out, tmp)
+    return out
+
+
 class CorruptFileError(ValueError):
     """A file interp wrote (a manifest, a cache entry, a model folder) cannot be read back; the
     message names its path."""

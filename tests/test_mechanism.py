@@ -252,7 +252,7 @@ def test_intervention_semantics(tokenizer):
     assert torch.allclose(patched, _logits(pair.base, enc), atol=1e-5)
 
 
-def test_reproduce_toxicity_on_the_tiny_organism_over_two_seeds(use_organism_cache, tmp_path):
+def test_reproduce_toxicity_on_the_tiny_organism_over_two_seeds(use_organism_cache, tmp_path, monkeypatch):
     """The whole protocol through the command line: two seeds (an organism each), dev/test
     splits disjoint from everything used before, paired effects under every scorer, and the
     per-claim summary across seeds."""
@@ -293,6 +293,25 @@ def test_reproduce_toxicity_on_the_tiny_organism_over_two_seeds(use_organism_cac
     assert "Lee et al.'s claims" in text and "Every arm on the test prompts" in text and "Dev sweeps" in text
     assert "mixed" in (out / "toxicity_seeds.md").read_text() or "yes (" in (out / "toxicity_seeds.md").read_text()
     assert (out / "seed-0" / "effects.html").exists() and (out / "seeds_forest.html").exists()
+
+    # A rerun reads its locate and compare steps back from the cache (and every measurement):
+    # the same report, number for number.
+    def recomputed(*a, **k):
+        raise AssertionError("a cached step was computed again")
+
+    monkeypatch.setattr(T, "locate", recomputed)
+    monkeypatch.setattr(T, "compare", recomputed)
+    again = tmp_path / "again"
+    assert main(["reproduce", "toxicity", "--pair", "organism:tiny", "--seeds", "0-1", "--out", str(again),
+                 "--no-progress", "--no-patching", "--n-shuffled-probes", "10"]) == 0
+    for s in (0, 1):
+        a, b = (json.loads((d / f"seed-{s}" / "toxicity.json").read_text()) for d in (out, again))
+        a.pop("timings"), b.pop("timings")
+        assert a == b
+    # A changed input is a new key: the step runs again.
+    with pytest.raises(AssertionError, match="computed again"):
+        main(["reproduce", "toxicity", "--pair", "organism:tiny", "--seeds", "0", "--out", str(tmp_path / "other"),
+              "--no-progress", "--no-patching", "--n-shuffled-probes", "9"])
 
 
 def test_test_prompts_never_served_alignment_selection_or_dev():

@@ -26,8 +26,8 @@ import torch
 from einops import reduce
 from tqdm.auto import tqdm
 
+from .. import distributed, stats
 from .. import hooks as H
-from .. import stats
 from ..attribution import ChangeLocation, GroupEffect, swapped_weights
 from ..diff import (
     GROUPS,
@@ -45,7 +45,8 @@ from ..diff import (
 )
 from ..directions import Direction, cosine, diff_in_means, random_direction, train_probe
 from ..findings import Finding, finalize, findings_table, seeds_table, summarize_seeds
-from ..measure import Measurement, MeasureSpec, measure
+from ..io import cache_dir, cached_result, hash_texts, stable_hash
+from ..measure import MEASURE_CODE, Measurement, MeasureSpec, _field_key, measure
 from ..neurons import (
     Neurons,
     ValueVectorRanking,
@@ -59,7 +60,7 @@ from ..neurons import (
 from ..organism.corpus import GrammarScorer
 from ..pair import load_pair
 from ..prompts import PromptSet
-from ..record import record, record_pair
+from ..record import model_fingerprint, record, record_pair
 from ..registry import profile_of
 from ..score import get_scorers
 from ..steer import (
@@ -941,6 +942,41 @@ def pair_scorers(pair, cfg: ToxicityConfig) -> list:
     return out
 
 
+#: Modules whose code computes the locate and compare steps: part of their cache keys.
+STEP_CODE = (*MEASURE_CODE, "interp.reproduce.toxicity", "interp.diff", "interp.directions",
+             "interp.neurons", "interp.record", "interp.stats", "interp.io")
+
+
+def _step_key(step: str, pair, s: Splits, cfg: ToxicityConfig, scorers, **extra) -> str:
+    """Everything a step's result depends on: both models' weights, every split's prompts, the
+    config (but the pair's name: the weights stand for it), the scorers, the code and the
+    libraries that run the models."""
+    from importlib.metadata import version
+
+    from ..io import code_hash
+
+    return stable_hash({
+        "step": step, "base": model_fingerprint(pair.base), "aligned": model_fingerprint(pair.aligned),
+        "splits": {f.name: hash_texts(v) if isinstance(v, list) else v
+                   for f in dataclasses.fields(s) for v in [getattr(s, f.name)]},
+        "cfg": {f.name: repr(getattr(cfg, f.name)) for f in dataclasses.fields(cfg) if f.name != "pair"},
+        "scorers": [sc.name for sc in scorers], "extra": _field_key(extra),
+        "code": code_hash(STEP_CODE), "torch": torch.__version__,
+        "transformer_lens": version("transformer-lens")}, 24)
+
+
+def _cached_step(step: str, pair, s: Splits, cfg: ToxicityConfig, scorers, fn, *, log=None, **extra):
+    """``fn()``, or its result read back from ``<cache>/steps/toxicity-<step>/`` when every input
+    is the same (:func:`_step_key`) — a resumed real-weight run skips its recordings. Off under
+    torchrun with several processes (each rank would decide alone whether to compute)."""
+    if distributed.world()[1] > 1:
+        return fn()
+    path = cache_dir() / "steps" / f"toxicity-{step}" / f"{_step_key(step, pair, s, cfg, scorers, **extra)}.pt"
+    if path.exists() and log is not None:
+        log(f"      (read back from {path})")
+    return cached_result(path, fn)
+
+
 def run(cfg: ToxicityConfig, *, pair=None, data: PromptSet | Mapping | None = None, scorers=None,
         neurons: Neurons | None = None, progress: bool = True, log=print) -> ToxicityReport:
     """Run every step on a pair; returns a :class:`ToxicityReport`. ``scorers`` (objects or
@@ -973,9 +1009,12 @@ def run(cfg: ToxicityConfig, *, pair=None, data: PromptSet | Mapping | None = No
         timings[f"{label.split()[0].rstrip(':')}_s"] = time.time() - t
         return out
 
-    loc = step(1, "locate: probes and value vectors", lambda: locate(pair, s, cfg, scorers, neurons=neurons, progress=progress))
-    cmp = step(2, "compare: weights, keys and the residual offset, against nulls",
-               lambda: compare(pair, s, loc, cfg, scorers))
+    loc = step(1, "locate: probes and value vectors", lambda: _cached_step(
+        "locate", pair, s, cfg, scorers, lambda: locate(pair, s, cfg, scorers, neurons=neurons, progress=progress),
+        log=log, neurons=neurons))
+    cmp = step(2, "compare: weights, keys and the residual offset, against nulls", lambda: _cached_step(
+        "compare", pair, s, cfg, scorers, lambda: compare(pair, s, loc, cfg, scorers), log=log,
+        neurons=neurons))
     wh = step(3, "where the change lives: weight groups and activation patching",
               lambda: where(pair, s, cfg, scorers, loc, progress=progress))
     fams = [f for f in families(pair, loc, cmp, cfg) if _selected(f.name, cfg)]
