@@ -62,6 +62,17 @@ def test_a_planted_mechanism_is_found(tiny_hf, use_organism_cache):
     from interp.reproduce import toxicity as T
 
     assert "lee_protocol" in T.to_json(r) and "Lee et al.'s protocol" in T.to_markdown(r)
+    # The README's real-weight block shows it beside Lee et al.'s numbers, from the report's JSON.
+    import json
+    import runpy
+    from pathlib import Path
+
+    readme = runpy.run_path(str(Path(__file__).parents[1] / "figures" / "readme.py"))
+    block = readme["real_block"]({"Gemma-3-270m vs its DPO twin": json.loads(json.dumps(T.to_json(r), default=str))})
+    sc = r.scorers[1]
+    rows = [ln for ln in block.splitlines() if ln.startswith((f"| {sc} |", "| Lee et al. (GPT-2"))]
+    assert len(rows) == 2 and "0.453 | 0.208 | 0.458" in rows[0]
+    assert f"| {lee.measurements['base'].mean_score(sc):.3f} |" in rows[1]
     for key in ("alignment_drop", "untouched", "keys_fall", "lee_scale_keys", "change_in_keys"):
         assert v[key] == "yes", (key, next(f.measured for f in r.findings if f.key == key))
     lee = next(f for f in r.findings if f.key == "lee_scale_keys")
