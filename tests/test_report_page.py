@@ -39,3 +39,41 @@ def test_a_report_page_renders_every_figure_without_console_errors(tmp_path):
     bad = tmp_path / "bad.html"
     bad.write_text("<html><body><script>undefinedFunction();</script></body></html>")
     assert any("Uncaught" in line for line in _load(bad)[1])  # the check itself can fail
+
+
+@pytest.mark.skipif(_chromium() is None, reason="no Chromium (bash run.sh test installs Debian's)")
+def test_save_report_writes_every_png_in_one_child_process(tmp_path):
+    import plotly.graph_objects as go
+
+    from interp import plot
+
+    figs = {"a": go.Figure(go.Bar(x=[1, 2], y=[3, 4])), "b": go.Figure(go.Scatter(x=[1, 2], y=[2, 1]))}
+    written = plot.save_report(tmp_path, figs, "t", "# t")
+    for name in figs:
+        png = tmp_path / f"{name}.png"
+        assert png in written and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_png_export_that_hangs_is_killed_and_leaves_the_html(tmp_path, monkeypatch):
+    """kaleido can wait on its browser forever: the child is killed at the limit, a warning names
+    the figure, no PNG or temporary file is left, and the HTML is written."""
+    import os
+    import time
+
+    import plotly.graph_objects as go
+
+    from interp import plot
+
+    monkeypatch.setattr(plot, "png_available", lambda: True)
+    monkeypatch.setattr(plot, "_PNG_CHILD", "import time\ntime.sleep(600)")  # a renderer that never answers
+    monkeypatch.setenv("INTERP_PNG_TIMEOUT", "1")
+    t0 = time.monotonic()
+    with pytest.warns(UserWarning, match=r"fig\.png skipped: timed out after 1 s"):
+        written = plot.save(go.Figure(go.Bar(x=[1], y=[1])), tmp_path / "fig")
+    assert time.monotonic() - t0 < 30
+    assert written == [tmp_path / "fig.html"] and (tmp_path / "fig.html").exists()
+    assert sorted(p for p in os.listdir(tmp_path) if not p.startswith("plotly")) == ["fig.html"]
+    monkeypatch.setattr(plot, "_PNG_CHILD", "raise SystemExit('no browser answered')")
+    with pytest.warns(UserWarning, match="exited with 1: no browser answered"):
+        assert plot.write_pngs({"g": go.Figure()}, {"g": tmp_path / "g"}) == []
+    assert not (tmp_path / "g.png").exists()
