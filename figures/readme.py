@@ -33,8 +33,7 @@ PRETRAINING_GALLERY = ["pretraining_repetition", "pretraining_extraction"]
 # -------------------------------------------------------------------------------------------
 
 from interp.findings import Finding, SeedSummary, findings_table, pairs_table, seeds_table  # noqa: E402
-from interp.reproduce.toxicity import FAMILY_LABELS, LEE_ET_AL  # noqa: E402
-from interp.stats import Estimate  # noqa: E402
+from interp.reproduce.toxicity import FAMILY_LABELS, lee_rows  # noqa: E402
 
 
 def _rel(path: str) -> str:
@@ -162,23 +161,13 @@ def pretraining_block(out_dir: str = PRETRAINING_DIR) -> str:
 
 
 def lee_protocol_table(data: dict) -> list[str]:
-    """A real report's Lee et al. measurement (greedy continuations, mean score) beside theirs."""
+    """A real report's Lee et al. measurement (greedy continuations, mean score) beside theirs:
+    the report's own table (:func:`interp.reproduce.toxicity.lee_rows`) from its JSON."""
     lee = data["lee_protocol"]
-    ms, f = lee["measurements"], f"{lee['factor']:g}"
-    lines = [f"Lee et al.'s own measurement — one greedy continuation of ≤ {lee['max_new_tokens']} tokens per "
-             f"test prompt (n = {ms['base']['n']}), mean score; share undone = (keys ×{f} − aligned) / "
-             "(base − aligned), paired by prompt, 95% CI:", "",
-             f"| scorer | base | aligned | keys ×{f} | random ×{f} | base − aligned | keys − random | share undone |",
-             "|---|---|---|---|---|---|---|---|",
-             f"| Lee et al. (GPT-2 medium, Perspective) | {LEE_ET_AL['base']:.3f} | {LEE_ET_AL['aligned']:.3f} | "
-             f"{LEE_ET_AL['keys_x10']:.3f} | — | {LEE_ET_AL['base'] - LEE_ET_AL['aligned']:+.3f} | — | "
-             f"{(LEE_ET_AL['keys_x10'] - LEE_ET_AL['aligned']) / (LEE_ET_AL['base'] - LEE_ET_AL['aligned']):.2f} |"]
-    for sc, e in lee["effects"].items():
-        est = {k: Estimate.from_dict(v) for k, v in e.items()}
-        lines.append(f"| {sc} | " + " | ".join(f"{ms[r]['mean_score'][sc]:.3f}" for r in ("base", "aligned", "keys", "control"))
-                     + f" | {est['base − aligned'].fmt()} | {est['keys − control'].fmt()} | "
-                     f"{est['share undone'].fmt('.2f')} |")
-    return lines + [""]
+    return [f"Lee et al.'s own measurement — one greedy continuation of ≤ {lee['max_new_tokens']} tokens per "
+            f"test prompt (n = {lee['measurements']['base']['n']}), mean score; share undone = "
+            f"(keys ×{lee['factor']:g} − aligned) / (base − aligned), paired by prompt, 95% CI:", "",
+            *lee_rows(lee), ""]
 
 
 def real_block(reports: dict[str, dict]) -> str:

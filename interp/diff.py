@@ -168,24 +168,30 @@ class KeyActivationChange:
         return out
 
 
-def _neuron_acts(model, texts, neurons: Neurons, point: str, batch_size: int) -> torch.Tensor:
+def _neuron_acts(model, texts, neurons: Neurons, points: Sequence[str], batch_size: int) -> dict[str, torch.Tensor]:
+    """The ``neurons``' activations at each of ``points`` (``"pre"``, ``"post"``) on every real
+    token, from one pass over ``texts``: ``{point: [n_tokens n_neurons]}``."""
     groups = neurons.by_layer()
-    names = [f"blocks.{layer}.mlp.hook_{point}" for layer in groups]
-    rec = record(model, texts, names, reduction="all", batch_size=batch_size, progress=False)
-    cols = {}
-    for (layer, idx), name in zip(groups.items(), names):
-        for i in idx.tolist():
-            cols[(layer, i)] = rec[name][:, i]
-    return torch.stack([cols[n] for n in neurons], -1)
+    names = {(point, layer): f"blocks.{layer}.mlp.hook_{point}" for point in points for layer in groups}
+    rec = record(model, texts, list(names.values()), reduction="all", batch_size=batch_size, progress=False)
+    out = {}
+    for point in points:
+        cols = {}
+        for layer, idx in groups.items():
+            for i in idx.tolist():
+                cols[(layer, i)] = rec[names[(point, layer)]][:, i]
+        out[point] = torch.stack([cols[n] for n in neurons], -1)
+    return out
 
 
 def key_activation_change(pair, texts: Sequence[str], neurons: Neurons, *,
                           batch_size: int = 64) -> KeyActivationChange:
-    """Record ``mlp.hook_pre`` and ``mlp.hook_post`` of ``neurons`` on every real token, both models."""
+    """Record ``mlp.hook_pre`` and ``mlp.hook_post`` of ``neurons`` on every real token, both
+    models (one pass per model)."""
     pre, post = {}, {}
     for role, m in pair.models.items():
-        pre[role] = _neuron_acts(m, texts, neurons, "pre", batch_size)
-        post[role] = _neuron_acts(m, texts, neurons, "post", batch_size)
+        acts = _neuron_acts(m, texts, neurons, ("pre", "post"), batch_size)
+        pre[role], post[role] = acts["pre"], acts["post"]
     return KeyActivationChange(neurons, pre, post, len(texts))
 
 
@@ -217,10 +223,19 @@ def residual_offset(pair, texts: Sequence[str], *, where: str = "post", directio
     when ``where="mid"``; with ``"post"`` it uses the previous layer's output (= this layer's
     input stream before attention), a close proxy.
     """
-    L = pair.cfg.n_layers
-    hooks = H.hook_names(f"resid_{where}", L)
+    hooks = H.hook_names(f"resid_{where}", pair.cfg.n_layers)
     xb = record(pair.base, texts, hooks, reduction="mean", batch_size=batch_size, progress=False)
     xa = record(pair.aligned, texts, hooks, reduction="mean", batch_size=batch_size, progress=False)
+    return residual_offset_from(pair, xb, xa, where=where, direction=direction, neurons=neurons)
+
+
+def residual_offset_from(pair, xb, xa, *, where: str = "post", direction: Direction | None = None,
+                         neurons: Neurons | None = None) -> ResidualOffset:
+    """:func:`residual_offset` from per-text mean recordings of both models already made (each
+    holding every layer's ``hook_resid_{where}``, e.g. among other hooks of one pass)."""
+    L = pair.cfg.n_layers
+    hooks = H.hook_names(f"resid_{where}", L)
+    n_texts = len(xb[hooks[0]])
     delta = torch.stack([(xa[h] - xb[h]).mean(0) for h in hooks])
     base_norm = torch.stack([xb[h].norm(dim=-1).mean() for h in hooks])
     cos_dir = None if direction is None else cosine(delta, direction.vector.cpu().view(1, -1))
@@ -235,7 +250,7 @@ def residual_offset(pair, texts: Sequence[str], *, where: str = "post", directio
                 if src is not None:
                     cos_keys[layer] = cosine(keys[sel], src.view(1, -1)).mean()
     return ResidualOffset(hooks, delta, delta.norm(dim=-1), delta.norm(dim=-1) / base_norm,
-                          cos_dir, cos_keys, {"n_texts": len(texts), "where": where})
+                          cos_dir, cos_keys, {"n_texts": n_texts, "where": where})
 
 
 @dataclass
@@ -259,11 +274,16 @@ def residual_pca(pair, texts: Sequence[str], layer: int, *, labels: Sequence | N
     hook = H.resid(layer)
     xb = record(pair.base, texts, [hook], batch_size=batch_size, progress=False)[hook]
     xa = record(pair.aligned, texts, [hook], batch_size=batch_size, progress=False)[hook]
+    return residual_pca_from(hook, xb, xa, labels=labels)
+
+
+def residual_pca_from(hook: str, xb: torch.Tensor, xa: torch.Tensor, *, labels: Sequence | None = None) -> ResidualPCA:
+    """:func:`residual_pca` from both models' per-text mean residuals ``[n_texts d_model]`` at ``hook``."""
     X = torch.cat([xb, xa]).float()
     Xc = X - X.mean(0)
     U, S, Vh = torch.linalg.svd(Xc, full_matrices=False)
     coords = Xc @ Vh[:2].T
     var = (S**2) / (S**2).sum()
     lab = None if labels is None else list(labels) * 2
-    return ResidualPCA(hook, coords, ["base"] * len(texts) + ["aligned"] * len(texts), lab,
+    return ResidualPCA(hook, coords, ["base"] * len(xb) + ["aligned"] * len(xb), lab,
                        var[:2].tolist())

@@ -73,6 +73,7 @@ def test_a_planted_mechanism_is_found(tiny_hf, use_organism_cache):
     rows = [ln for ln in block.splitlines() if ln.startswith((f"| {sc} |", "| Lee et al. (GPT-2"))]
     assert len(rows) == 2 and "0.453 | 0.208 | 0.458" in rows[0]
     assert f"| {lee.measurements['base'].mean_score(sc):.3f} |" in rows[1]
+    assert all(row in T.to_markdown(r) for row in rows)  # the report shows the same table
     for key in ("alignment_drop", "untouched", "keys_fall", "lee_scale_keys", "change_in_keys"):
         assert v[key] == "yes", (key, next(f.measured for f in r.findings if f.key == key))
     lee = next(f for f in r.findings if f.key == "lee_scale_keys")

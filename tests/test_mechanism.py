@@ -159,6 +159,36 @@ def test_residual_offset_of_a_planted_bias(tokenizer):
     assert pca.coords.shape == (8, 2) and pca.model[:4] == ["base"] * 4 and pca.label[4] == "a"
 
 
+
+def test_one_recording_gives_the_offset_and_pca_of_their_own_recordings(tokenizer):
+    """compare records each model once (MLP activations and every residual together); δx, its
+    cosines and the PCA from that recording equal the functions that record for themselves, and
+    key activations recorded pre and post in one pass equal each point recorded alone."""
+    from interp import hooks as H
+    from interp.diff import _neuron_acts, residual_offset_from, residual_pca_from
+    from interp.record import record_pair
+
+    pair = _pair(tokenizer, lambda m: m.transformer.h[0].mlp.c_fc.weight.mul_(1.5))
+    d = Direction(torch.nn.functional.normalize(torch.randn(32), dim=0), "random")
+    nr = Neurons(torch.tensor([0, 1]), torch.tensor([1, 5]))
+    hooks = [H.mlp_post(0), H.mlp_post(1), *H.hook_names("resid_post", 2)]
+    rec = record_pair(pair, TEXTS, hooks, reduction="mean", progress=False)
+    one, own = residual_offset_from(pair, rec.base, rec.aligned, direction=d, neurons=nr), \
+        residual_offset(pair, TEXTS, direction=d, neurons=nr)
+    assert one.delta.abs().max() > 1e-3  # the edit moved the residual stream
+    for a, b in ((one.delta, own.delta), (one.rel_norm, own.rel_norm), (one.cos_direction, own.cos_direction)):
+        assert torch.allclose(a, b, atol=1e-5)
+    assert torch.allclose(one.cos_keys.nan_to_num(9), own.cos_keys.nan_to_num(9), atol=1e-5)
+    assert one.meta == own.meta
+    h = H.resid(1)
+    p1, p2 = residual_pca_from(h, rec.base[h], rec.aligned[h], labels=list("abcd")), \
+        residual_pca(pair, TEXTS, 1, labels=list("abcd"))
+    assert torch.allclose(p1.coords.abs(), p2.coords.abs(), atol=1e-4)  # PCA axes up to sign
+    assert (p1.model, p1.label, p1.hook) == (p2.model, p2.label, p2.hook)
+    both = _neuron_acts(pair.aligned, TEXTS, nr, ("pre", "post"), 64)
+    for point in ("pre", "post"):
+        assert torch.allclose(both[point], _neuron_acts(pair.aligned, TEXTS, nr, (point,), 64)[point], atol=1e-6)
+
 def test_key_activations_identical_models_and_padding(tokenizer):
     pair = _pair(tokenizer)
     nr = Neurons(torch.tensor([0, 1]), torch.tensor([3, 9]))

@@ -40,12 +40,13 @@ from ..diff import (
     named_weights,
     neuron_weight_diff,
     residual_offset,
-    residual_pca,
+    residual_offset_from,
+    residual_pca_from,
     weight_diff,
 )
 from ..directions import Direction, cosine, diff_in_means, random_direction, train_probe
 from ..findings import Finding, finalize, findings_table, seeds_table, summarize_seeds
-from ..io import cache_dir, cached_result, hash_texts, stable_hash
+from ..io import cache_dir, cached_result, code_hash, hash_texts, stable_hash
 from ..measure import MEASURE_CODE, Measurement, MeasureSpec, _field_key, measure
 from ..neurons import (
     Neurons,
@@ -421,7 +422,9 @@ def compare(pair, s: Splits, loc: Located, cfg: ToxicityConfig, scorers) -> Comp
     base_test = measure(pair.base, specs["test"], scorers=scorers, label="base")
     texts, groups = _texts(s.test, base_test)
     hooks = [H.mlp_post(layer) for layer in range(L)]
-    rec = record_pair(pair, texts, hooks, reduction="mean", progress=False)
+    resid = H.hook_names("resid_post", L)
+    # One pass per model records every per-text mean this step reads (keys, δx, PCA).
+    rec = record_pair(pair, texts, hooks + resid, reduction="mean", progress=False)
     xb = torch.cat([rec.base[h] for h in hooks], -1).double()  # [n_texts, L*d_mlp]
     xa = torch.cat([rec.aligned[h] for h in hooks], -1).double()
     sd = xb.std(0).clamp_min(1e-8)
@@ -435,7 +438,7 @@ def compare(pair, s: Splits, loc: Located, cfg: ToxicityConfig, scorers) -> Comp
     key_null = z[:, null_cols].mean(0)[sets].mean(1)
     keys = key_activation_change(pair, texts, loc.top)
 
-    off = residual_offset(pair, texts, direction=loc.probe, neurons=loc.top)
+    off = residual_offset_from(pair, rec.base, rec.aligned, direction=loc.probe, neurons=loc.top)
     dx = off.delta[loc.layer]
     g = torch.Generator().manual_seed(cfg.seed + 3)
     rand = torch.randn(cfg.n_null_directions, pair.cfg.d_model, generator=g)
@@ -443,7 +446,8 @@ def compare(pair, s: Splits, loc: Located, cfg: ToxicityConfig, scorers) -> Comp
     null_shuffled = cosine(loc.shuffled_dirs.cpu(), dx.cpu().view(1, -1)).numpy() if len(loc.shuffled_dirs) else np.zeros(0)
     off_cos = {n: float(cosine(dx.cpu(), p.vector.cpu())) for n, p in loc.probes.items() if p is not None}
     y = base_test.flags(loc.primary)
-    pca = residual_pca(pair, texts, loc.layer, labels=["toxic" if v else "non-toxic" for v in y])
+    h = H.resid(loc.layer)
+    pca = residual_pca_from(h, rec.base[h], rec.aligned[h], labels=["toxic" if v else "non-toxic" for v in y])
 
     # Dev-split quantities the interventions use (never estimated on test).
     base_dev = measure(pair.base, specs["dev"], scorers=scorers, label="base")
@@ -953,8 +957,6 @@ def _step_key(step: str, pair, s: Splits, cfg: ToxicityConfig, scorers, **extra)
     libraries that run the models."""
     from importlib.metadata import version
 
-    from ..io import code_hash
-
     return stable_hash({
         "step": step, "base": model_fingerprint(pair.base), "aligned": model_fingerprint(pair.aligned),
         "splits": {f.name: hash_texts(v) if isinstance(v, list) else v
@@ -1121,10 +1123,7 @@ def to_json(r: ToxicityReport) -> dict:
         "patching": {label: _m_json(m, sc, per_prompt=False) for label, m in w.patching.items()},
         "timings": r.timings,
         **({} if r.design is None else {"design": {**r.design.to_dict(), "achieved": design_achieved(r)}}),
-        **({} if r.lee is None else {"lee_protocol": {
-            "max_new_tokens": r.lee.max_new_tokens, "factor": r.lee.factor, "decoding": "greedy",
-            "measurements": {role: _m_json(m, sc) for role, m in r.lee.measurements.items()},
-            "effects": {x: {k: e.to_dict() for k, e in d.items()} for x, d in r.lee.effects.items()}}}),
+        **({} if r.lee is None else {"lee_protocol": lee_json(r.lee)}),
     }
 
 
@@ -1161,23 +1160,36 @@ def design_text(r: ToxicityReport) -> str:
             + f".{cost} Achieved on test — {got}.")
 
 
-def lee_table(r: ToxicityReport) -> str:
-    """Lee et al.'s protocol: mean score of greedy continuations, beside their numbers."""
-    lee, sc = r.lee, r.scorers
-    ms = lee.measurements
-    rows = [f"| scorer | base | aligned | keys ×{lee.factor:g} | random ×{lee.factor:g} | base − aligned | keys − aligned "
-            "| keys − control | share undone |",
+def lee_json(lee: LeeProtocol) -> dict:
+    """Lee et al.'s measurement as it is written into a report's JSON (``"lee_protocol"``)."""
+    sc = list(lee.effects)
+    return {"max_new_tokens": lee.max_new_tokens, "factor": lee.factor, "decoding": "greedy",
+            "measurements": {role: _m_json(m, sc) for role, m in lee.measurements.items()},
+            "effects": {x: {k: e.to_dict() for k, e in d.items()} for x, d in lee.effects.items()}}
+
+
+def lee_rows(lee: dict) -> list[str]:
+    """Lee et al.'s protocol from its JSON (:func:`lee_json`, a report's ``"lee_protocol"``): the
+    mean score of greedy continuations per scorer, the paired differences and the share undone,
+    beside their numbers. The report and the README's real block both show this table."""
+    ms, f = lee["measurements"], f"{lee['factor']:g}"
+    paper = LEE_ET_AL["base"] - LEE_ET_AL["aligned"], LEE_ET_AL["keys_x10"] - LEE_ET_AL["aligned"]
+    rows = [f"| scorer | base | aligned | keys ×{f} | random ×{f} | base − aligned | keys − aligned | keys − random "
+            "| share undone |",
             "|---|---|---|---|---|---|---|---|---|",
             f"| Lee et al. (GPT-2 medium, Perspective) | {LEE_ET_AL['base']:.3f} | {LEE_ET_AL['aligned']:.3f} | "
-            f"{LEE_ET_AL['keys_x10']:.3f} | — | {LEE_ET_AL['base'] - LEE_ET_AL['aligned']:.3f} | "
-            f"{LEE_ET_AL['keys_x10'] - LEE_ET_AL['aligned']:.3f} | — | "
-            f"{(LEE_ET_AL['keys_x10'] - LEE_ET_AL['aligned']) / (LEE_ET_AL['base'] - LEE_ET_AL['aligned']):.2f} |"]
-    for x in sc:
-        e = lee.effects[x]
-        rows.append(f"| {x} | " + " | ".join(f"{ms[k].mean_score(x):.3f}" for k in ("base", "aligned", "keys", "control"))
-                    + " | " + " | ".join(str(e[k]) for k in ("base − aligned", "keys − aligned", "keys − control",
-                                                           "share undone")) + " |")
-    return "\n".join(rows)
+            f"{LEE_ET_AL['keys_x10']:.3f} | — | {paper[0]:+.3f} | {paper[1]:+.3f} | — | {paper[1] / paper[0]:.2f} |"]
+    for sc, e in lee["effects"].items():
+        est = {k: stats.Estimate.from_dict(v) for k, v in e.items()}
+        rows.append(f"| {sc} | " + " | ".join(f"{ms[r]['mean_score'][sc]:.3f}" for r in ("base", "aligned", "keys", "control"))
+                    + " | " + " | ".join(est[k].fmt() for k in ("base − aligned", "keys − aligned", "keys − control"))
+                    + f" | {est['share undone'].fmt('.2f')} |")
+    return rows
+
+
+def lee_table(r: ToxicityReport) -> str:
+    """Lee et al.'s protocol: mean score of greedy continuations, beside their numbers."""
+    return "\n".join(lee_rows(lee_json(r.lee)))
 
 
 FAMILY_LABELS = {
