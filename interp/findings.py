@@ -186,8 +186,8 @@ def _cell(f: Finding | SeedSummary | None, scorers: list[str]) -> str:
         span = (f"; effect {min(e.value for e in effs):+.3f} … {max(e.value for e in effs):+.3f}" if len(effs) > 1
                 else (f"; {effs[0].fmt()}" if effs else ""))
         return f"{f.verdict if f.k in (0, len(f.seeds)) else '**' + f.verdict + '**'}{span}"
-    marks = " ".join(("✓" if f.holds_by.get(s, f.holds_by.get("any")) else "✗") for s in scorers
-                     if s in f.holds_by or "any" in f.holds_by)
+    # A claim that no scorer decides (weights, keys: holds_by {"any": …}) gets no per-scorer marks.
+    marks = " ".join(("✓" if f.holds_by[s] else "✗") for s in scorers if s in f.holds_by)
     out = "yes" if f.holds else "**no**"
     if f.effect is not None:
         out += f"; {f.effect.fmt()}, n = {f.effect.n}"

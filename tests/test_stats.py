@@ -289,10 +289,12 @@ def test_a_designed_size_reaches_its_half_width_and_no_cheaper_one_would():
 def test_pairs_table_puts_each_pair_beside_the_others_by_claim():
     seeds = summarize_seeds({s: finalize([_f("c", {"a": s != 2, "b": True}, 0.001), _f("d", {"a": True, "b": True}, 0.001)])
                              for s in range(5)})
-    one = finalize([_f("d", {"a": True, "b": False}, 0.001), _f("c", {"a": True, "b": True}, 0.001)])
-    table = pairs_table({"organism": seeds, "real": one, "later": None}, scorers=["a", "b"])
+    one = finalize([_f("d", {"a": True, "b": False}, 0.001), _f("c", {"a": True, "b": True}, 0.001),
+                    _f("e", {"any": True}, 0.001)])
+    table = pairs_table({"organism": seeds, "real": one, "later": None}, scorers=["a", "b", "grammar"])
     rows = table.splitlines()[2:]
-    assert len(rows) == 2 and rows[0].startswith("| claim c |")  # the first column's order
+    assert len(rows) == 3 and rows[0].startswith("| claim c |")  # the first column's order
+    assert rows[2].split("|")[3].strip() == "yes"  # no scorer decides claim e: no per-scorer marks
     cells = [[c.strip() for c in r.strip("|").split("|")] for r in rows]
     assert cells[0][1].startswith("**mixed (4/5)**") and cells[0][2].startswith("yes") and cells[0][3] == "—"
     assert cells[1][1].startswith("yes (5/5)") and cells[1][2].startswith("**no**") and cells[1][2].endswith("(✓ ✗)")
