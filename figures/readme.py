@@ -22,8 +22,10 @@ KNOWLEDGE_DIR = os.path.join(HERE, "out", "organism-knowledge")  # interp reprod
 FACTS_DIR = os.path.join(HERE, "out", "organism-facts")  # … --pair organism:facts: the same claims at power
 INSTRUCT_DIR = os.path.join(HERE, "out", "organism-instruct")  # interp reproduce instruction --seeds …
 INSTRUCT_GALLERY = ["instruction_shift_by_type", "instruction_kl_profile", "instruction_arms"]
-REAL_REPORTS = {"SmolLM2-135M-Instruct vs its DPO twin": "out/real/smollm2",  # label -> folder under figures/
-                "Gemma-3-270m vs its DPO twin": "out/real/gemma3"}
+#: label -> the report's folder under figures/ (``interp reproduce toxicity --pair P --out out/real/P``
+#: writes seed 0's report to ``seed-0``).
+REAL_REPORTS = {"SmolLM2-135M-Instruct vs its DPO twin": "out/real/smollm2/seed-0",
+                "Gemma-3-270m vs its DPO twin": "out/real/gemma3/seed-0"}
 #: Reports of superseded twins, run before the verdict protocol: shown as such, below the table.
 EARLIER_REPORTS = {"SmolLM2-135M-Instruct vs its earlier DPO twin (10 templates, lr 5e-7)": "out/real/smollm2/earlier"}
 KNOWLEDGE_GALLERY = ["knowledge_levels", "knowledge_finetune", "knowledge_unknown_share", "knowledge_readout",

@@ -31,16 +31,18 @@ def test_committed_reports_carry_every_figure():
     from interp.reproduce import knowledge as K
     from interp.reproduce.toxicity import FIGURE_NAMES
 
-    folder = ROOT / "figures" / "out" / "organism-small"
-    summary = json.loads((folder / "toxicity_seeds.json").read_text())
-    assert (folder / "seeds_forest.png").exists()
-    for s in summary["seeds"][:1]:
+    folders = [ROOT / "figures" / "out" / "organism-small"]  # and every committed real reproduction
+    folders += [f for f in sorted((ROOT / "figures" / "out" / "real").glob("*")) if (f / "toxicity_seeds.json").exists()]
+    for folder in folders:
+        summary = json.loads((folder / "toxicity_seeds.json").read_text())
+        assert (folder / "seeds_forest.png").exists()
+        s = summary["seeds"][0]
         rep = json.loads((folder / f"seed-{s}" / "toxicity.json").read_text())
         want = set(FIGURE_NAMES) | {f"dose_{name}" for name in rep["dev_sweeps"]}
         if not rep["config"]["per_layer_location"]:
             want.discard("change_location_layers")
         pngs = {p.stem for p in (folder / f"seed-{s}").glob("*.png")}
-        assert pngs == want, (s, want - pngs, pngs - want)
+        assert pngs == want, (folder, want - pngs, pngs - want)
     kfolder = ROOT / "figures" / "out" / "organism-knowledge"
     ksummary = json.loads((kfolder / "knowledge_seeds.json").read_text())
     assert (kfolder / "seeds_forest.png").exists()
