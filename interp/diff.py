@@ -170,24 +170,26 @@ class KeyActivationChange:
 
 def _neuron_acts(model, texts, neurons: Neurons, points: Sequence[str], batch_size: int) -> dict[str, torch.Tensor]:
     """The ``neurons``' activations at each of ``points`` (``"pre"``, ``"post"``) on every real
-    token, from one pass over ``texts``: ``{point: [n_tokens n_neurons]}``."""
+    token: ``{point: [n_tokens n_neurons]}``. One pass per point: a pass keeps every token of
+    each recorded layer until the neurons' columns are taken, so two points in one pass would
+    double the peak memory (it ran out on SmolLM2's 4,290 test texts)."""
     groups = neurons.by_layer()
-    names = {(point, layer): f"blocks.{layer}.mlp.hook_{point}" for point in points for layer in groups}
-    rec = record(model, texts, list(names.values()), reduction="all", batch_size=batch_size, progress=False)
     out = {}
     for point in points:
+        names = {layer: f"blocks.{layer}.mlp.hook_{point}" for layer in groups}
+        rec = record(model, texts, list(names.values()), reduction="all", batch_size=batch_size, progress=False)
         cols = {}
         for layer, idx in groups.items():
             for i in idx.tolist():
-                cols[(layer, i)] = rec[names[(point, layer)]][:, i]
+                cols[(layer, i)] = rec[names[layer]][:, i].clone()
+        del rec
         out[point] = torch.stack([cols[n] for n in neurons], -1)
     return out
 
 
 def key_activation_change(pair, texts: Sequence[str], neurons: Neurons, *,
                           batch_size: int = 64) -> KeyActivationChange:
-    """Record ``mlp.hook_pre`` and ``mlp.hook_post`` of ``neurons`` on every real token, both
-    models (one pass per model)."""
+    """Record ``mlp.hook_pre`` and ``mlp.hook_post`` of ``neurons`` on every real token, both models."""
     pre, post = {}, {}
     for role, m in pair.models.items():
         acts = _neuron_acts(m, texts, neurons, ("pre", "post"), batch_size)
