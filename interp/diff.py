@@ -168,23 +168,19 @@ class KeyActivationChange:
         return out
 
 
-def _neuron_acts(model, texts, neurons: Neurons, points: Sequence[str], batch_size: int) -> dict[str, torch.Tensor]:
-    """The ``neurons``' activations at each of ``points`` (``"pre"``, ``"post"``) on every real
-    token: ``{point: [n_tokens n_neurons]}``. One pass per point: a pass keeps every token of
-    each recorded layer until the neurons' columns are taken, so two points in one pass would
-    double the peak memory (it ran out on SmolLM2's 4,290 test texts)."""
+def _neuron_acts(model, texts, neurons: Neurons, point: str, batch_size: int) -> torch.Tensor:
+    """The ``neurons``' activations at ``point`` on every real token ``[n_tokens n_neurons]``.
+    One point per pass: a pass keeps every token of each recorded layer until the columns are
+    taken, so pre and post in one pass double the peak memory (SmolLM2's 4,290 test texts ran
+    out of it)."""
     groups = neurons.by_layer()
-    out = {}
-    for point in points:
-        names = {layer: f"blocks.{layer}.mlp.hook_{point}" for layer in groups}
-        rec = record(model, texts, list(names.values()), reduction="all", batch_size=batch_size, progress=False)
-        cols = {}
-        for layer, idx in groups.items():
-            for i in idx.tolist():
-                cols[(layer, i)] = rec[names[layer]][:, i].clone()
-        del rec
-        out[point] = torch.stack([cols[n] for n in neurons], -1)
-    return out
+    names = [f"blocks.{layer}.mlp.hook_{point}" for layer in groups]
+    rec = record(model, texts, names, reduction="all", batch_size=batch_size, progress=False)
+    cols = {}
+    for (layer, idx), name in zip(groups.items(), names):
+        for i in idx.tolist():
+            cols[(layer, i)] = rec[name][:, i]
+    return torch.stack([cols[n] for n in neurons], -1)
 
 
 def key_activation_change(pair, texts: Sequence[str], neurons: Neurons, *,
@@ -192,8 +188,8 @@ def key_activation_change(pair, texts: Sequence[str], neurons: Neurons, *,
     """Record ``mlp.hook_pre`` and ``mlp.hook_post`` of ``neurons`` on every real token, both models."""
     pre, post = {}, {}
     for role, m in pair.models.items():
-        acts = _neuron_acts(m, texts, neurons, ("pre", "post"), batch_size)
-        pre[role], post[role] = acts["pre"], acts["post"]
+        pre[role] = _neuron_acts(m, texts, neurons, "pre", batch_size)
+        post[role] = _neuron_acts(m, texts, neurons, "post", batch_size)
     return KeyActivationChange(neurons, pre, post, len(texts))
 
 
