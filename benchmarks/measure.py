@@ -10,8 +10,13 @@ Prints, measured in one run on the same prompts, weights and batches:
   multiply each token, plus attention over the context) and this machine's measured fp32
   matmul throughput (``torch.mm`` of 2048^2 matrices).
 
-Run: ``python benchmarks/measure.py [--pair organism:small | --model smollm2] [--prompts 256]``
-(``--model``: one model, e.g. a packaged real one, on the packaged eliciting prompts).
+Run: ``python benchmarks/measure.py [--pair organism:small | --model smollm2 | --config DIR] [--prompts 256]``
+(``--model``: one model, e.g. a packaged real one, on the packaged eliciting prompts; ``--config``:
+a model of the architecture in DIR — ``config.json`` and the tokenizer, ``*.xz`` files unpacked
+first — with random weights, for timing where the weights cannot travel, e.g. to a lent GPU; its
+completions are noise and run to the token limit, so only its speeds mean anything).
+On a GPU (``--device cuda``, ``--dtype bfloat16``) the bound uses that device's matmul throughput
+in that dtype.
 Results go to stdout and, with ``--json FILE``, to a JSON file.
 """
 
@@ -27,14 +32,44 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import torch
 
 
-def matmul_flops(n: int = 2048, repeats: int = 10) -> float:
-    """Measured fp32 matmul throughput of this machine (FLOP/s)."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
+def _sync(device) -> None:
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+
+
+def matmul_flops(n: int = 2048, repeats: int = 10, device="cpu", dtype=torch.float32) -> float:
+    """Measured matmul throughput of ``device`` in ``dtype`` (FLOP/s)."""
+    if torch.device(device).type == "cuda":
+        n, repeats = 8192, 20
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
     torch.mm(a, b)
+    _sync(device)
     t = time.perf_counter()
     for _ in range(repeats):
         torch.mm(a, b)
+    _sync(device)
     return 2 * n**3 * repeats / (time.perf_counter() - t)
+
+
+def random_init_model(folder: str, device: str, dtype):
+    """A bridge over the architecture in ``folder`` (config + tokenizer) with random weights."""
+    import lzma
+    from pathlib import Path
+
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    from interp.pair import bridge_from_module
+
+    d = Path(folder)
+    for packed in d.glob("*.xz"):
+        plain = packed.with_suffix("")
+        if not plain.exists():
+            plain.write_bytes(lzma.decompress(packed.read_bytes()))
+    torch.manual_seed(0)
+    module = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(d), dtype=dtype).to(device)
+    return bridge_from_module(module, AutoTokenizer.from_pretrained(d), name=f"{d.name} (random init)",
+                              device=device, dtype=dtype)
 
 
 def flops_per_token(model, context: int) -> float:
@@ -60,6 +95,7 @@ def hf_generate(model, prompts, *, max_new_tokens, batch_size, seed) -> tuple[in
     from interp.tokens import encode
 
     twin, tok = hf_twin(model), model.tokenizer
+    device = next(twin.parameters()).device
     pad = tok.pad_token_id if tok.pad_token_id is not None else 0
     gc = GenerationConfig(max_new_tokens=max_new_tokens, do_sample=True, temperature=1.0, top_k=0, top_p=1.0,
                           pad_token_id=pad, eos_token_id=tok.eos_token_id, use_cache=True,
@@ -70,9 +106,10 @@ def hf_generate(model, prompts, *, max_new_tokens, batch_size, seed) -> tuple[in
             ids, mask = encode(tok, prompts[lo: lo + batch_size], max_length=model.cfg.n_ctx - max_new_tokens,
                                padding_side="left")
             torch.manual_seed(seed + lo)
-            out = twin.generate(input_ids=ids, attention_mask=mask, generation_config=gc)
+            out = twin.generate(input_ids=ids.to(device), attention_mask=mask.to(device), generation_config=gc)
             out = out if isinstance(out, torch.Tensor) else out.sequences
             n_tok += int((out[:, ids.shape[1]:] != pad).sum())
+    _sync(device)
     return n_tok, time.perf_counter() - t
 
 
@@ -80,6 +117,9 @@ def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--pair", default="organism:small", help="measure the pair's aligned model")
     ap.add_argument("--model", default=None, help="measure this model source instead (e.g. smollm2)")
+    ap.add_argument("--config", default=None, help="a folder with config.json + tokenizer: random weights")
+    ap.add_argument("--device", default=None, help="cpu or cuda (default: the model's; --config: cuda if there is one)")
+    ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
     ap.add_argument("--prompts", type=int, default=256)
     ap.add_argument("--samples", type=int, default=2)
     ap.add_argument("--tokens", type=int, default=20)
@@ -90,13 +130,21 @@ def main(argv=None) -> dict:
     import interp
     from interp.generate import generate
 
-    if args.model:
+    dtype = getattr(torch, args.dtype)
+    if args.config:
         from interp.prompts import eliciting_prompts
 
-        model, name = interp.load_model(args.model), args.model
+        device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+        model = random_init_model(args.config, device, dtype)
+        name = f"{os.path.basename(os.path.normpath(args.config))} (random init)"
+        prompts = list(dict.fromkeys(eliciting_prompts(0).eval))[: args.prompts]
+    elif args.model:
+        from interp.prompts import eliciting_prompts
+
+        model, name = interp.load_model(args.model, device=args.device, dtype=dtype), args.model
         prompts = list(dict.fromkeys(eliciting_prompts(0).eval))[: args.prompts]
     else:
-        pair, name = interp.load_pair(args.pair), args.pair
+        pair, name = interp.load_pair(args.pair, device=args.device, dtype=dtype), args.pair
         model = pair.aligned
         prompts = list(dict.fromkeys(pair.prompts.eval_prompts))[: args.prompts]
     repeated = [p for p in prompts for _ in range(args.samples)]
@@ -130,13 +178,15 @@ def main(argv=None) -> dict:
     n_tok_hf, t_hf = hf_generate(model, repeated, max_new_tokens=args.tokens, batch_size=args.batch, seed=0)
     n_tok = int((g_plain.tokens >= 0).sum())
 
-    peak = matmul_flops()
+    device = next(model.parameters()).device
+    peak = matmul_flops(device=device, dtype=dtype if device.type == "cuda" else torch.float32)
     ctx = float(model.tokenizer(prompts[0], return_tensors="pt").input_ids.shape[1] + args.tokens / 2)
     fpt = flops_per_token(model, int(ctx))
     bound = peak / fpt
     out = {
         "model": name, "samples": n, "max_new_tokens": args.tokens, "batch_size": args.batch,
-        "torch_threads": torch.get_num_threads(), "device": "cpu",
+        "torch_threads": torch.get_num_threads(), "dtype": args.dtype,
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
         "interp_samples_per_s": n / t_interp, "hf_generate_samples_per_s": n / t_hf,
         "ratio_interp_vs_hf": t_hf / t_interp,
         "seconds": {"interp_toxicity": t_interp, "generate_hooked": t_gen_hooked, "generate_plain": t_gen_plain,
@@ -147,7 +197,8 @@ def main(argv=None) -> dict:
         "share_of_bound": {"interp_plain": n_tok / t_gen_plain / bound, "hf_generate": n_tok_hf / t_hf / bound},
         "toxicity_rate": ev.rate.rate,
     }
-    print(f"{name}: {n} samples x <= {args.tokens} tokens, batch {args.batch}, {out['torch_threads']} threads")
+    print(f"{name}: {n} samples x <= {args.tokens} tokens, batch {args.batch}, {out['device']} "
+          f"({args.dtype}, {out['torch_threads']} CPU threads)")
     print(f"  interp.toxicity (KV cache, ScaleNeurons active, 2 scorers): {out['interp_samples_per_s']:8.1f} samples/s")
     print(f"  HF generate (same weights and batches, no hooks, no scoring): {out['hf_generate_samples_per_s']:8.1f} samples/s")
     print(f"  ratio interp / HF: {out['ratio_interp_vs_hf']:.2f}x (target >= 0.9x)")
