@@ -168,19 +168,23 @@ class KeyActivationChange:
         return out
 
 
-def _neuron_acts(model, texts, neurons: Neurons, point: str, batch_size: int) -> torch.Tensor:
-    """The ``neurons``' activations at ``point`` on every real token ``[n_tokens n_neurons]``.
-    One point per pass: a pass keeps every token of each recorded layer until the columns are
-    taken, so pre and post in one pass double the peak memory (SmolLM2's 4,290 test texts ran
-    out of it)."""
+def _neuron_acts(model, texts, neurons: Neurons, points: Sequence[str], batch_size: int) -> dict[str, torch.Tensor]:
+    """The ``neurons``' activations at each of ``points`` on every real token
+    ``{point: [n_tokens n_neurons]}``, in one pass. Only the neurons' columns are kept as each
+    hook fires (a whole layer per token is ≈ 1 GB at SmolLM2's 4,290 test texts)."""
     groups = neurons.by_layer()
-    names = [f"blocks.{layer}.mlp.hook_{point}" for layer in groups]
-    rec = record(model, texts, names, reduction="all", batch_size=batch_size, progress=False)
-    cols = {}
-    for (layer, idx), name in zip(groups.items(), names):
-        for i in idx.tolist():
-            cols[(layer, i)] = rec[name][:, i]
-    return torch.stack([cols[n] for n in neurons], -1)
+    columns = {f"blocks.{layer}.mlp.hook_{p}": idx.tolist() for p in points for layer, idx in groups.items()}
+    rec = record(model, texts, list(columns), reduction="all", batch_size=batch_size, progress=False,
+                 columns=columns)
+    out = {}
+    for p in points:
+        cols = {}
+        for layer, idx in groups.items():
+            got = rec[f"blocks.{layer}.mlp.hook_{p}"]
+            for j, i in enumerate(idx.tolist()):
+                cols[(layer, i)] = got[:, j]
+        out[p] = torch.stack([cols[n] for n in neurons], -1)
+    return out
 
 
 def key_activation_change(pair, texts: Sequence[str], neurons: Neurons, *,
@@ -188,8 +192,8 @@ def key_activation_change(pair, texts: Sequence[str], neurons: Neurons, *,
     """Record ``mlp.hook_pre`` and ``mlp.hook_post`` of ``neurons`` on every real token, both models."""
     pre, post = {}, {}
     for role, m in pair.models.items():
-        pre[role] = _neuron_acts(m, texts, neurons, "pre", batch_size)
-        post[role] = _neuron_acts(m, texts, neurons, "post", batch_size)
+        acts = _neuron_acts(m, texts, neurons, ("pre", "post"), batch_size)
+        pre[role], post[role] = acts["pre"], acts["post"]
     return KeyActivationChange(neurons, pre, post, len(texts))
 
 

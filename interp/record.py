@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -160,17 +160,29 @@ def model_fingerprint(model) -> str:
 
 
 class _Collector:
-    """Hooks that reduce each chosen activation as it is computed; registered once per recording."""
+    """Hooks that reduce each chosen activation as it is computed; registered once per recording.
 
-    def __init__(self, hooks: list[str], reduction):
+    ``columns``: for the hooks it names, only those indices of the last dimension are kept (taken
+    before the reduction, so a per-token recording of a few neurons never holds a whole layer)."""
+
+    def __init__(self, hooks: list[str], reduction, columns: dict[str, torch.Tensor] | None = None):
         self.hooks, self.reduction = hooks, reduction
+        self.columns = columns or {}
         self.mask: torch.Tensor | None = None
         self.out: dict[str, torch.Tensor] = {}
 
     def fwd_hooks(self) -> list:
         def make(name):
+            cols = self.columns.get(name)
+
             def fn(act, hook):
-                self.out[name] = reduce(act.detach(), self.mask.to(act.device), self.reduction).cpu()
+                act = act.detach()
+                if cols is not None:
+                    if int(cols.max()) >= act.shape[-1]:
+                        raise IndexError(f"columns[{name!r}] reaches {int(cols.max())}, but the hook has "
+                                         f"{act.shape[-1]} entries")
+                    act = act[..., cols.to(act.device)]
+                self.out[name] = reduce(act, self.mask.to(act.device), self.reduction).cpu()
 
             return fn
 
@@ -178,8 +190,8 @@ class _Collector:
 
 
 @contextmanager
-def _collecting(model, hooks: list[str], reduction):
-    collector = _Collector(hooks, reduction)
+def _collecting(model, hooks: list[str], reduction, columns=None):
+    collector = _Collector(hooks, reduction, columns)
     with torch.no_grad(), model.hooks(fwd_hooks=collector.fwd_hooks()):
         yield collector
 
@@ -215,9 +227,13 @@ def record(
     out_dir: str | Path | None = None,
     progress: bool = True,
     overwrite: bool = False,
+    columns: Mapping[str, Sequence[int]] | None = None,
 ) -> Recording:
     """Run ``texts`` (strings, or :class:`~interp.tokens.Tokens`) through ``model`` and keep the
     ``hooks``' activations, reduced.
+
+    ``columns`` ``{hook: indices}`` keeps only those entries of the hook's last dimension, in that
+    order (e.g. a few neurons of ``mlp.hook_post`` on every token: the whole layer is never kept).
 
     With ``out_dir`` the batches are written as safetensors shards with a manifest, resuming
     after an interruption from the last complete shard; the return value then reads the shards
@@ -228,14 +244,17 @@ def record(
         raise ValueError("no texts to record")
     _check_sizes(model, batch_size, max_length)
     max_length = max_length or context_length(model)
+    cols = _columns(columns, hooks)
     if out_dir is not None:
+        if cols:
+            raise ValueError("columns= is for in-memory recordings; a recording written to out_dir keeps whole hooks")
         write_shards(model, texts, hooks, out_dir, reduction=reduction, batch_size=batch_size,
                      overwrite=overwrite,
                      max_length=max_length, on_overflow=on_overflow, progress=progress)
         return load_recording(out_dir)
     starts = range(0, len(texts), batch_size)
     mine = []  # under torchrun this rank's batches (interp.distributed), else all of them
-    with _collecting(model, hooks, reduction) as collector:
+    with _collecting(model, hooks, reduction, cols) as collector:
         bar = tqdm(starts, desc=f"record {model.cfg.model_name}", disable=not progress or not distributed.is_main())
         for b, lo in enumerate(bar):
             if not distributed.owns(b):
@@ -256,6 +275,21 @@ def record(
         {"data_hash": data_hash(texts), "batch_size": batch_size, "max_length": max_length,
          "n_layers": model.cfg.n_layers},
     )
+
+
+def _columns(columns, hooks: list[str]) -> dict[str, torch.Tensor]:
+    if not columns:
+        return {}
+    unknown = [h for h in columns if h not in hooks]
+    if unknown:
+        raise ValueError(f"columns= names hooks that are not recorded: {unknown}")
+    out = {}
+    for h, idx in columns.items():
+        t = torch.as_tensor(list(idx) if not isinstance(idx, torch.Tensor) else idx, dtype=torch.long).flatten()
+        if t.numel() == 0 or (t < 0).any():
+            raise ValueError(f"columns[{h!r}] must be non-empty and non-negative, got {t.tolist()[:10]}")
+        out[h] = t
+    return out
 
 
 def _check_sizes(model, batch_size: int, max_length: int | None) -> None:

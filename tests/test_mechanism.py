@@ -26,6 +26,7 @@ from interp.neurons import (
     vocab_projection,
 )
 from interp.pair import pair_from_modules
+from interp.record import record
 from interp.steer import AblateDirection, AddVector, ClampNeurons, PatchActivations, ScaleNeurons
 
 from .conftest import make_gpt2
@@ -198,6 +199,21 @@ def test_key_activations_identical_models_and_padding(tokenizer):
     s = k.summary()
     assert set(s) == {"pre/base", "pre/aligned", "post/base", "post/aligned"}
     assert len(s["pre/base"]["q50"]) == 2
+
+
+def test_key_activations_are_the_full_recordings_columns(tokenizer):
+    """Only the neurons' columns are kept as the hooks fire: they equal the whole layer's
+    recording, in the neurons' order (two in one layer, layers out of order)."""
+    pair = _pair(tokenizer, edit=lambda m: m.transformer.h[1].mlp.c_fc.weight.mul_(1.5))
+    nr = Neurons(torch.tensor([1, 0, 1]), torch.tensor([7, 3, 2]))
+    k = key_activation_change(pair, TEXTS, nr)
+    for role, m in pair.models.items():
+        for point, got in (("pre", k.pre[role]), ("post", k.post[role])):
+            full = record(m, TEXTS, [f"blocks.{la}.mlp.hook_{point}" for la in (0, 1)], reduction="all",
+                          batch_size=64, progress=False)
+            want = torch.stack([full[f"blocks.{la}.mlp.hook_{point}"][:, i] for la, i in nr], -1)
+            assert torch.equal(got, want), (role, point)
+    assert not torch.equal(k.post["base"][:, 0], k.post["aligned"][:, 0])  # layer 1 was edited
 
 
 def test_zero_dose_interventions_change_nothing(tokenizer):

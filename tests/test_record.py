@@ -50,6 +50,29 @@ def test_padding_never_enters_a_statistic(any_model, reduction):
         assert torch.allclose(together[h], joined, atol=1e-5), h
 
 
+@pytest.mark.parametrize("reduction", ["all", "mean", -1])
+def test_columns_are_the_whole_hooks_columns(any_model, reduction):
+    hooks = [H.mlp_post(0), H.resid(1)]
+    whole = record(any_model, TEXTS, hooks, reduction=reduction, batch_size=2, progress=False)
+    some = record(any_model, TEXTS, hooks, reduction=reduction, batch_size=2, progress=False,
+                  columns={H.mlp_post(0): [5, 0, 5, 3]})
+    assert torch.equal(some[H.mlp_post(0)], whole[H.mlp_post(0)][:, [5, 0, 5, 3]])
+    assert torch.equal(some[H.resid(1)], whole[H.resid(1)])  # a hook columns= does not name: whole
+
+
+def test_columns_errors_name_the_culprit(any_model, tmp_path):
+    h = H.mlp_post(0)
+    with pytest.raises(ValueError, match="not recorded"):
+        record(any_model, TEXTS, [h], columns={H.mlp_post(1): [0]}, progress=False)
+    with pytest.raises(ValueError, match="non-negative"):
+        record(any_model, TEXTS, [h], columns={h: [-1]}, progress=False)
+    with pytest.raises(IndexError, match=str(any_model.cfg.d_mlp)):
+        record(any_model, TEXTS, [h], columns={h: [any_model.cfg.d_mlp]}, progress=False)
+    with pytest.raises(ValueError, match="in-memory"):
+        record(any_model, TEXTS, [h], columns={h: [0]}, out_dir=tmp_path / "rec", progress=False)
+    assert not (tmp_path / "rec").exists()
+
+
 def test_reduce_matches_hand_computation():
     act = torch.arange(2 * 4 * 3, dtype=torch.float).view(2, 4, 3)
     mask = torch.tensor([[1, 1, 1, 0], [1, 1, 0, 0]])
