@@ -194,7 +194,8 @@ def real_block(reports: dict[str, dict]) -> str:
         if protocol:
             scorers += [s for s in data["scorers"] if s not in scorers]
     lines = ["Each cell: the verdict (a yes holds under every scorer after Holm correction), the headline "
-             "effect [95% CI] with its n, for a no the smallest effect the run could detect, and ✓/✗ per "
+             "effect [95% CI] with its n (a claim read off counts, weights or a cosine against its null: what "
+             "was measured, per scorer), for a no the smallest effect the run could detect, and ✓/✗ per "
              f"scorer ({', '.join(scorers)}) in a single report; the organism's cell counts seeds. "
              "\"—\": not yet run under the protocol.", "",
              pairs_table(columns, scorers=scorers, paper="Lee et al."), ""]

@@ -178,6 +178,11 @@ def seeds_table(summaries: list[SeedSummary], *, paper: str = "the paper") -> st
     return "\n".join(lines)
 
 
+def _measured_short(measured: str) -> str:
+    """A finding's measured text for a table cell: its per-layer profile (a figure's job) left out."""
+    return "; ".join(part for part in measured.split("; ") if not part.startswith("per layer"))
+
+
 def _cell(f: Finding | SeedSummary | None, scorers: list[str]) -> str:
     if f is None:
         return "—"
@@ -191,6 +196,8 @@ def _cell(f: Finding | SeedSummary | None, scorers: list[str]) -> str:
     out = "yes" if f.holds else "**no**"
     if f.effect is not None:
         out += f"; {f.effect.fmt()}, n = {f.effect.n}"
+    elif f.measured:  # a claim read off counts, weights or a cosine against its null: what was measured
+        out += "; " + _measured_short(f.measured)
     if not f.holds and f.mde is not None and math.isfinite(f.mde) and f.mde > 0:
         out += f"; detectable ≥ {f.mde:.3f}"
     if f.note.startswith("not tested") or "; not tested" in f.note:
@@ -201,7 +208,8 @@ def _cell(f: Finding | SeedSummary | None, scorers: list[str]) -> str:
 def pairs_table(columns: dict[str, list[Finding] | list[SeedSummary] | None], *, scorers: list[str],
                 paper: str = "the paper") -> str:
     """Markdown: one row per claim, one column per pair. A column holds one report's findings
-    (verdict, headline effect [95% CI], n; for a "no" the smallest detectable effect; ✓/✗ per
+    (verdict, headline effect [95% CI], n — or, for a claim with no effect estimate, what was
+    measured, per scorer; for a "no" the smallest detectable effect; ✓/✗ per
     scorer in ``scorers`` order) or a multi-seed summary (verdict with k/n seeds and the range of
     effects), or ``None`` for a pair not yet run under the protocol (shown as "—"). Rows follow the
     first column that has findings; a claim missing from a column is "—"."""

@@ -294,7 +294,15 @@ def test_pairs_table_puts_each_pair_beside_the_others_by_claim():
     table = pairs_table({"organism": seeds, "real": one, "later": None}, scorers=["a", "b", "grammar"])
     rows = table.splitlines()[2:]
     assert len(rows) == 3 and rows[0].startswith("| claim c |")  # the first column's order
-    assert rows[2].split("|")[3].strip() == "yes"  # no scorer decides claim e: no per-scorer marks
+    # No scorer decides claim e: no per-scorer marks; with no effect estimate, what was measured.
+    assert rows[2].split("|")[3].strip() == "yes; measured"
     cells = [[c.strip() for c in r.strip("|").split("|")] for r in rows]
     assert cells[0][1].startswith("**mixed (4/5)**") and cells[0][2].startswith("yes") and cells[0][3] == "—"
     assert cells[1][1].startswith("yes (5/5)") and cells[1][2].startswith("**no**") and cells[1][2].endswith("(✓ ✗)")
+
+
+def test_pairs_table_cell_without_an_effect_states_what_was_measured():
+    f = Finding("o", "claim o", "", "criterion", "a: -0.139 (n=135; majority 0.852); random directions s.d. 0.039; "
+                "per layer -0.042, -0.066", {"a": True, "b": False}, 0.04)
+    cell = pairs_table({"real": finalize([f])}, scorers=["a", "b"]).splitlines()[2].split("|")[2].strip()
+    assert cell == "**no**; a: -0.139 (n=135; majority 0.852); random directions s.d. 0.039 (✓ ✗)"
