@@ -264,9 +264,39 @@ def change_location_layers(loc) -> go.Figure:
     return fig
 
 
+def _single_dose(resp, title: str | None) -> go.Figure:
+    """One declared dose: no intervention, the intervention and its control side by side, toxicity
+    (± s.e.) in one panel and perplexity in the other — a dose axis with one tick says nothing."""
+    dose = resp.points[0].dose
+    arms = [("no intervention", resp.baseline, BASE), (f"intervention<br>at {dose:g}", resp.points[0], ALIGNED)]
+    if resp.control:
+        arms.append((f"random control<br>at {resp.control[0].dose:g}", resp.control[0], CONTROL))
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.14,
+                        subplot_titles=("toxicity rate (± s.e.)", "held-out perplexity"))
+    fig.update_layout(template=TEMPLATE, title=title or resp.title or resp.description, width=950,
+                      height=520, showlegend=False, margin=dict(b=110))
+    names = [a for a, _, _ in arms]
+    for name, pt, colour in arms:
+        fig.add_scatter(x=[name], y=[pt.toxicity], mode="markers", marker=dict(size=14, color=colour),
+                        error_y=dict(type="data", array=[pt.se], visible=True, color=colour, thickness=2),
+                        row=1, col=1)
+        fig.add_scatter(x=[name], y=[pt.perplexity], mode="markers",
+                        marker=dict(size=14, color=colour, symbol="square"), row=1, col=2)
+    ppl = [pt.perplexity for _, pt, _ in arms]
+    log_ppl = min(ppl) > 0 and max(ppl) / min(ppl) >= 5
+    fig.update_xaxes(categoryorder="array", categoryarray=names)
+    fig.update_xaxes(title=resp.dose_label, row=1, col=1)
+    fig.update_yaxes(rangemode="tozero", row=1, col=1)
+    fig.update_yaxes(type="log" if log_ppl else "linear", tickformat=None if log_ppl else ".1f", row=1, col=2)
+    return fig
+
+
 def dose_response(resp, title: str | None = None) -> go.Figure:
     """Toxicity (± s.e.) against dose for an intervention and its random control, with perplexity
-    on a second axis. Takes a :class:`interp.steer.DoseResponse`."""
+    on a second axis. Takes a :class:`interp.steer.DoseResponse`. A family swept at one declared
+    dose (Lee et al.'s ×10) is drawn as three arms, toxicity and perplexity in two panels."""
+    if len({p.dose for p in resp.points + list(resp.control or [])}) == 1:
+        return _single_dose(resp, title)
     fig = make_subplots(specs=[[{"secondary_y": True}]])
     fig.update_layout(template=TEMPLATE, title=title or resp.title or resp.description, width=950,
                       height=560, legend=dict(orientation="h", yanchor="top", y=-0.2, x=0),

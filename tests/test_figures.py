@@ -126,3 +126,22 @@ def test_the_readmes_step_by_step_block_runs(use_organism_cache):
     ns = {"interp": interp, "pair": interp.load_pair("organism:tiny")}
     exec(step, ns)
     assert ns["probe"].n_test > 0 and len(ns["ranking"].top) == 10
+
+
+def test_a_single_declared_dose_is_drawn_as_three_arms_in_two_panels():
+    """One dose (Lee et al.'s ×10): no dose axis with one tick, but no intervention, the
+    intervention and its control, toxicity ± s.e. beside perplexity; a sweep keeps its dose axis."""
+    from interp import plot
+    from interp.steer import DosePoint, DoseResponse
+
+    bare = DosePoint(0, 0.01, 0.005, 120, 59.4)
+    one = DoseResponse("k", "keys ×10", [DosePoint(10, 0.04, 0.02, 120, 61.8)], [DosePoint(10, 0.03, 0.01, 120, 60.8)],
+                       bare, dose_label="scale factor")
+    fig = plot.dose_response(one)
+    tox = [t for t in fig.data if t.xaxis == "x"]
+    ppl = [t for t in fig.data if t.xaxis == "x2"]
+    assert [t.x[0] for t in tox] == ["no intervention", "intervention<br>at 10", "random control<br>at 10"]
+    assert [t.y[0] for t in tox] == [0.01, 0.04, 0.03] and [t.error_y.array[0] for t in tox] == [0.005, 0.02, 0.01]
+    assert [t.y[0] for t in ppl] == [59.4, 61.8, 60.8]
+    sweep = DoseResponse("k", "keys", [DosePoint(d, 0.02 * d, 0.01, 120, 60.0) for d in (1, 3, 10)], None, bare)
+    assert [list(t.x) for t in plot.dose_response(sweep).data][0] == [1, 3, 10]
