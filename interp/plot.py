@@ -264,6 +264,19 @@ def change_location_layers(loc) -> go.Figure:
     return fig
 
 
+def log_ticks(lo: float, hi: float, most: int = 8) -> tuple[list[float], list[str]]:
+    """Ticks for a log axis from ``lo`` to ``hi`` (plotly's own land on odd values on a secondary
+    axis): 1-2-5 within three decades; beyond, powers of ten, every k-th so at most ``most``
+    (a dose that wrecks the model can take perplexity to 1e21)."""
+    a, b = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
+    if b - a <= 3:
+        vals = [m * 10 ** e for e in range(a, b + 1) for m in (1, 2, 5) if lo / 1.5 <= m * 10 ** e <= hi * 1.5]
+    else:
+        step = math.ceil((b - a + 1) / most)
+        vals = [10.0 ** e for e in range(a, b + 1, step)]
+    return vals, [f"{v:,.0f}" if v < 1e6 else f"1e{round(math.log10(v))}" for v in vals]
+
+
 def _single_dose(resp, title: str | None) -> go.Figure:
     """One declared dose: no intervention, the intervention and its control side by side, toxicity
     (± s.e.) in one panel and perplexity in the other — a dose axis with one tick says nothing."""
@@ -324,10 +337,8 @@ def dose_response(resp, title: str | None = None) -> go.Figure:
                              ticktext=[f"{d:g}" for d in sorted(set(doses))]) if log_x else {}))
     fig.update_yaxes(title="toxicity rate (± s.e.)", rangemode="tozero", secondary_y=False)
     ticks = dict(tickmode="auto", nticks=7)
-    if log_ppl:  # 1-2-5 ticks: plotly's own log ticks on a secondary axis land on odd values
-        lo, hi = math.floor(math.log10(min(ppl))), math.ceil(math.log10(max(ppl)))
-        vals = [m * 10 ** e for e in range(lo, hi + 1) for m in (1, 2, 5) if min(ppl) / 1.5 <= m * 10 ** e <= max(ppl) * 1.5]
-        ticks = dict(tickmode="array", tickvals=vals, ticktext=[f"{v:,.0f}" for v in vals])
+    if log_ppl:
+        ticks = dict(tickmode="array", **dict(zip(("tickvals", "ticktext"), log_ticks(min(ppl), max(ppl)))))
     fig.update_yaxes(title="held-out perplexity" + (" (log)" if log_ppl else ""), secondary_y=True,
                      showgrid=False, type="log" if log_ppl else "linear",
                      tickformat=None if log_ppl else ".2f", **ticks)

@@ -1,5 +1,6 @@
 """Figure scripts and notebooks run end to end on the tiny organism (so they never rot)."""
 
+import math
 import os
 from pathlib import Path
 
@@ -145,3 +146,15 @@ def test_a_single_declared_dose_is_drawn_as_three_arms_in_two_panels():
     assert [t.y[0] for t in ppl] == [59.4, 61.8, 60.8]
     sweep = DoseResponse("k", "keys", [DosePoint(d, 0.02 * d, 0.01, 120, 60.0) for d in (1, 3, 10)], None, bare)
     assert [list(t.x) for t in plot.dose_response(sweep).data][0] == [1, 3, 10]
+
+
+def test_log_perplexity_ticks_stay_few_and_readable():
+    """A dose that wrecks the model (Gemma-3: perplexity 50 → 1e21) once drew ~60 overlapping
+    1-2-5 tick labels; beyond three decades the axis takes at most 8 powers of ten."""
+    from interp.plot import log_ticks
+
+    vals, text = log_ticks(50.0, 2e21)
+    assert len(vals) <= 8 and vals[0] <= 50 and vals[-1] >= 1e20 and text[-1].startswith("1e")
+    assert all(math.log10(v) == round(math.log10(v)) for v in vals)
+    vals, text = log_ticks(20.0, 900.0)
+    assert vals == [20, 50, 100, 200, 500, 1000] and text[-1] == "1,000"
