@@ -147,9 +147,13 @@ def weight_change(wd) -> go.Figure:
                     marker_color=OKABE_ITO[gi % len(OKABE_ITO)],
                     customdata=[r["cosine"] for r in rows],
                     hovertemplate="%{x}<br>rel. change %{y:.2e}<br>cosine %{customdata:.6f}<extra></extra>")
-    fig.update_xaxes(title="parameter tensor", tickangle=45, tickfont=dict(size=9))
+    if len(wd.rows) <= 60:
+        fig.update_xaxes(title="parameter tensor", tickangle=45, tickfont=dict(size=9))
+        fig.update_layout(margin=dict(b=180))
+    else:  # hundreds of names overprint one another: the colours say the group, hover the name
+        fig.update_xaxes(title=f"parameter tensor ({len(wd.rows)}, by group; hover for the name)",
+                         showticklabels=False)
     fig.update_yaxes(title="‖aligned − base‖ / ‖base‖", type="log", exponentformat="power")
-    fig.update_layout(margin=dict(b=180))
     return fig
 
 

@@ -158,3 +158,17 @@ def test_log_perplexity_ticks_stay_few_and_readable():
     assert all(math.log10(v) == round(math.log10(v)) for v in vals)
     vals, text = log_ticks(20.0, 900.0)
     assert vals == [20, 50, 100, 200, 500, 1000] and text[-1] == "1,000"
+
+
+def test_weight_change_names_tensors_only_where_they_can_be_read():
+    from interp import plot
+    from interp.diff import WeightDiff
+
+    def wd(n):
+        return WeightDiff([{"name": f"model.layers.{i}.w", "group": "attn" if i % 2 else "norm", "layer": i,
+                            "cosine": 1.0, "rel_change": 1e-4, "numel": 10} for i in range(n)])
+
+    assert plot.weight_change(wd(12)).layout.xaxis.showticklabels is not False
+    big = plot.weight_change(wd(200))
+    assert big.layout.xaxis.showticklabels is False and "hover" in big.layout.xaxis.title.text
+    assert sum(len(t.x) for t in big.data) == 200  # every tensor still drawn
