@@ -131,17 +131,15 @@ def main(argv=None) -> dict:
     from interp.generate import generate
 
     dtype = getattr(torch, args.dtype)
-    if args.config:
+    if args.config or args.model:  # one model, on the packaged eliciting prompts
         from interp.prompts import eliciting_prompts
 
-        device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-        model = random_init_model(args.config, device, dtype)
-        name = f"{os.path.basename(os.path.normpath(args.config))} (random init)"
-        prompts = list(dict.fromkeys(eliciting_prompts(0).eval))[: args.prompts]
-    elif args.model:
-        from interp.prompts import eliciting_prompts
-
-        model, name = interp.load_model(args.model, device=args.device, dtype=dtype), args.model
+        if args.config:
+            device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+            model = random_init_model(args.config, device, dtype)
+            name = f"{os.path.basename(os.path.normpath(args.config))} (random init)"
+        else:
+            model, name = interp.load_model(args.model, device=args.device, dtype=dtype), args.model
         prompts = list(dict.fromkeys(eliciting_prompts(0).eval))[: args.prompts]
     else:
         pair, name = interp.load_pair(args.pair, device=args.device, dtype=dtype), args.pair

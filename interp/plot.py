@@ -342,7 +342,8 @@ def dose_response(resp, title: str | None = None) -> go.Figure:
     fig.update_yaxes(title="toxicity rate (± s.e.)", rangemode="tozero", secondary_y=False)
     ticks = dict(tickmode="auto", nticks=7)
     if log_ppl:
-        ticks = dict(tickmode="array", **dict(zip(("tickvals", "ticktext"), log_ticks(min(ppl), max(ppl)))))
+        vals, text = log_ticks(min(ppl), max(ppl))
+        ticks = dict(tickmode="array", tickvals=vals, ticktext=text)
     fig.update_yaxes(title="held-out perplexity" + (" (log)" if log_ppl else ""), secondary_y=True,
                      showgrid=False, type="log" if log_ppl else "linear",
                      tickformat=None if log_ppl else ".2f", **ticks)
