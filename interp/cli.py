@@ -169,14 +169,22 @@ def cmd_reproduce_toxicity(argv: list[str]) -> int:
     run = _config_cli(T.config_for(pair), argv, "interp reproduce toxicity",
                       "Lee et al. (2024)'s claims on a pair: locate, compare, where, reactivate, findings. "
                       "Defaults are the pair's preset (toxicity.PRESETS). " + _pairs_line(),
-                      options=RUN_OPTIONS)
+                      options={**RUN_OPTIONS, "measurements": (str | None, None, (
+                          "keep every arm's measurement (gzip JSON, one per arm) in this folder instead "
+                          "of the cache, e.g. beside the report: committed with it, a run resumed on "
+                          "another machine reads back the arms it finished"))})
     _check_out(run.out)
     cfg = run.cfg
     out = run.out or f"out/toxicity/{cfg.pair.replace(':', '-')}"
     seeds = T.parse_seeds(run.seeds if run.seeds is not None else cfg.seed)
     main_rank = distributed.is_main()  # under torchrun rank 0 alone writes and prints
-    sr = T.run_seeds(cfg, seeds, out=out if main_rank else None, figures=run.figures,
-                     progress=run.progress and main_rank, log=print if main_rank else _silent)
+    from contextlib import nullcontext
+
+    from .measure import keep_measurements
+
+    with keep_measurements(run.measurements) if run.measurements else nullcontext():
+        sr = T.run_seeds(cfg, seeds, out=out if main_rank else None, figures=run.figures,
+                         progress=run.progress and main_rank, log=print if main_rank else _silent)
     if main_rank:
         print(T.seeds_to_markdown(sr))
         print(f"wrote {out}/toxicity_seeds.md and seed-*/toxicity.md")

@@ -173,14 +173,15 @@ def _neuron_acts(model, texts, neurons: Neurons, points: Sequence[str], batch_si
     ``{point: [n_tokens n_neurons]}``, in one pass. Only the neurons' columns are kept as each
     hook fires (a whole layer per token is ≈ 1 GB at SmolLM2's 4,290 test texts)."""
     groups = neurons.by_layer()
-    columns = {f"blocks.{layer}.mlp.hook_{p}": idx.tolist() for p in points for layer, idx in groups.items()}
+    names = {(p, layer): f"blocks.{layer}.mlp.hook_{p}" for p in points for layer in groups}
+    columns = {name: groups[layer].tolist() for (_, layer), name in names.items()}
     rec = record(model, texts, list(columns), reduction="all", batch_size=batch_size, progress=False,
                  columns=columns)
     out = {}
     for p in points:
         cols = {}
         for layer, idx in groups.items():
-            got = rec[f"blocks.{layer}.mlp.hook_{p}"]
+            got = rec[names[p, layer]]
             for j, i in enumerate(idx.tolist()):
                 cols[(layer, i)] = got[:, j]
         out[p] = torch.stack([cols[n] for n in neurons], -1)

@@ -7,20 +7,31 @@ prompt. A measurement is cached on disk (JSON) under a key that holds everything
 on — the model's weights (a content hash), the interventions (their fields and tensor bytes),
 the prompts, texts and settings, the scorers, and the source of the code that computes it — so
 changing one dose re-measures that dose only, and nothing computed by older code is reused.
+
+Entries are gzip-compressed JSON, one file per arm, kept in ``<cache>/measurements/`` unless
+:func:`keep_measurements` (or ``$INTERP_MEASUREMENTS``) names another folder: a long run keeps
+them beside its report, where committing them lets a run resumed on another machine read back
+every arm it finished (a key holds the weights' hash, so a different model never matches).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import gzip
+import json
 import math
-from collections.abc import Sequence
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from .evaluate import token_losses, toxicity
-from .io import cache_dir, code_hash, hash_texts, read_json, stable_hash, tensor_hash, write_json
+from .io import atomic_path, cache_dir, code_hash, hash_texts, stable_hash, tensor_hash
 from .neurons import Neurons
 from .record import model_fingerprint
 from .score import get_scorers
@@ -29,6 +40,46 @@ from .stats import cluster_means
 #: Modules whose code produces a measurement (part of every cache key).
 MEASURE_CODE = ("interp.measure", "interp.generate", "interp.evaluate", "interp.score",
                 "interp.steer", "interp.tokens", "interp.hooks")
+
+
+_KEEP: ContextVar[Path | None] = ContextVar("interp_measurements", default=None)
+
+
+def measurements_dir() -> Path:
+    """Where measurements are cached: the folder given to :func:`keep_measurements`, else
+    ``$INTERP_MEASUREMENTS``, else ``<cache>/measurements``."""
+    kept = _KEEP.get() or os.environ.get("INTERP_MEASUREMENTS")
+    return Path(kept) if kept else cache_dir() / "measurements"
+
+
+@contextmanager
+def keep_measurements(folder: str | os.PathLike) -> Iterator[Path]:
+    """Cache every measurement made inside the block in ``folder`` (created if missing; entries
+    already there are read back), e.g. beside a report so that committing the report commits
+    the arms a long run has finished::
+
+        with interp.keep_measurements("figures/out/real/smollm2/measurements"):
+            toxicity.run_seeds(cfg, [0], out="figures/out/real/smollm2")
+    """
+    path = Path(folder)
+    if path.exists() and not path.is_dir():
+        raise NotADirectoryError(f"{path} is a file; measurements are kept in a folder")
+    token = _KEEP.set(path)
+    try:
+        yield path
+    finally:
+        _KEEP.reset(token)
+
+
+def _read_entry(path: Path) -> dict:
+    return json.loads(gzip.decompress(path.read_bytes()))
+
+
+def _write_entry(path: Path, obj: dict) -> None:
+    # mtime 0: the same measurement always gives the same bytes (a committed entry stays unchanged)
+    blob = gzip.compress(json.dumps(obj, separators=(",", ":")).encode(), mtime=0)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(blob)
 
 
 @dataclass(frozen=True)
@@ -141,13 +192,13 @@ def measure(model, spec: MeasureSpec, hooks: Sequence = (), *, scorers=None, lab
         key = stable_hash({"model": model_fingerprint(model), "hooks": keys, "spec": spec.key(),
                            "scorers": sorted(s.name for s in scorers),
                            "code": code_hash(MEASURE_CODE)}, 24)
-        path = cache_dir() / "measurements" / key[:2] / f"{key}.json"
+        path = measurements_dir() / key[:2] / f"{key}.json.gz"
         if path.exists():
             try:
-                m = Measurement.from_dict(read_json(path))
+                m = Measurement.from_dict(_read_entry(path))
                 m.label = label or m.label
                 return m
-            except (ValueError, TypeError, KeyError) as e:  # a corrupt entry is re-measured
+            except (OSError, EOFError, ValueError, TypeError, KeyError) as e:  # a corrupt entry is re-measured
                 import warnings
 
                 warnings.warn(f"re-measuring: unreadable cache entry {path} ({e})", stacklevel=2)
@@ -163,5 +214,5 @@ def measure(model, spec: MeasureSpec, hooks: Sequence = (), *, scorers=None, lab
                     {k: [round(float(x), 5) for x in v] for k, v in ev.by_scorer.items()},
                     list(ev.completions), loss, ntok)
     if path is not None:
-        write_json(path, m.to_dict())
+        _write_entry(path, m.to_dict())
     return m

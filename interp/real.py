@@ -22,7 +22,7 @@ import numpy as np
 
 from . import stats
 from .evaluate import perplexity, toxicity
-from .io import atomic_dir, cache_dir, read_json, stable_hash, write_json
+from .io import atomic_dir, cache_dir, read_json, stable_hash, tensor_hash, write_json
 from .organism.align import AlignConfig, dpo, preference_pairs
 from .pair import GGUF_ALIASES, dequantised, load_model
 from .prompts import PromptSet, eliciting_prompts, neutral_texts
@@ -84,7 +84,7 @@ class RealAlignConfig:
 
 
 #: Minutes of CPU (2 cores) a first build takes, for the message shown before it starts.
-EXPECTED_MINUTES = {"smollm2": 20, "gemma3": 60}
+EXPECTED_MINUTES = {"smollm2": 55, "gemma3": 60}  # smollm2: twin.json timings, 2026-11
 
 
 def real_data(cfg: RealAlignConfig) -> PromptSet:
@@ -183,6 +183,11 @@ def build_real_pair(name: str = "smollm2", cfg: RealAlignConfig | None = None, *
     final = root / f"{name}-dpo-{cfg.key()}"
     if (final / "manifest.json").exists():
         manifest = read_json(final / "manifest.json")
+        if "weights_sha256" not in manifest:  # a twin built before the hash was recorded
+            from transformers import AutoModelForCausalLM
+
+            manifest["weights_sha256"] = weights_hash(AutoModelForCausalLM.from_pretrained(str(final / "model")))
+            write_json(final / "manifest.json", manifest)
         if manifest.get("metrics_version") != METRICS_VERSION:
             log(f"[{name}] re-measuring the cached twin (metrics version {METRICS_VERSION})")
             manifest["metrics"], manifest["timings"]["eval_s"] = _measure_twin(
@@ -221,12 +226,20 @@ def build_real_pair(name: str = "smollm2", cfg: RealAlignConfig | None = None, *
         write_json(tmp / "pairs.json", pairs)
         write_json(tmp / "manifest.json", {
             "model": name, "config": asdict(cfg), "pairs": pair_stats, "metrics_version": METRICS_VERSION,
+            "weights_sha256": weights_hash(model),
             "align_log": train_log["history"], "metrics": metrics, "timings": times,
         })
     import shutil
 
     shutil.rmtree(work, ignore_errors=True)
     return final
+
+
+def weights_hash(model) -> str:
+    """SHA-256 over a Hugging Face model's tensors (names, dtypes, shapes, bytes), in name order:
+    a twin rebuilt on another machine is the same twin exactly when this matches — and only then
+    does it read back measurements kept from the first (their keys hold the weights' hash)."""
+    return tensor_hash(sorted(model.state_dict().items()), 24)
 
 
 def real_pair_spec(name: str) -> PairSpec:
@@ -288,6 +301,9 @@ def twin_report(manifest: dict) -> str:
                 "with a 95% CI (prompts resampled) above 0, neutral perplexity up < "
                 f"{TWIN_BAR['perplexity_ratio_below'] - 1:.0%}, under every scorer."
                 if "bar" in manifest["metrics"] else ""), "", metrics_table(manifest), ""]
+    if manifest.get("weights_sha256"):
+        lines += [f"The twin's weights: SHA-256 `{manifest['weights_sha256']}` (every tensor; a rebuild that "
+                  "gives the same hash is the same twin).", ""]
     if ex:
         lines += ["Toxic samples of the base (held-out prompts):", ""]
         lines += [f"- {e['prompt']} **{e['completion'].strip()}** ({e['score']:.2f})" for e in ex]

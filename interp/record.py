@@ -174,14 +174,19 @@ class _Collector:
     def fwd_hooks(self) -> list:
         def make(name):
             cols = self.columns.get(name)
+            top = int(cols.max()) if cols is not None else -1
+            on = {}  # the indices on each device they are used on, moved once
 
             def fn(act, hook):
                 act = act.detach()
                 if cols is not None:
-                    if int(cols.max()) >= act.shape[-1]:
-                        raise IndexError(f"columns[{name!r}] reaches {int(cols.max())}, but the hook has "
+                    if top >= act.shape[-1]:
+                        raise IndexError(f"columns[{name!r}] reaches {top}, but the hook has "
                                          f"{act.shape[-1]} entries")
-                    act = act[..., cols.to(act.device)]
+                    idx = on.get(act.device)
+                    if idx is None:
+                        idx = on[act.device] = cols.to(act.device)
+                    act = act[..., idx]
                 self.out[name] = reduce(act, self.mask.to(act.device), self.reduction).cpu()
 
             return fn
@@ -273,7 +278,7 @@ def record(
         len(texts),
         torch.cat(index) if index else None,
         {"data_hash": data_hash(texts), "batch_size": batch_size, "max_length": max_length,
-         "n_layers": model.cfg.n_layers},
+         "n_layers": model.cfg.n_layers, **({"columns": {h: t.tolist() for h, t in cols.items()}} if cols else {})},
     )
 
 
@@ -285,7 +290,7 @@ def _columns(columns, hooks: list[str]) -> dict[str, torch.Tensor]:
         raise ValueError(f"columns= names hooks that are not recorded: {unknown}")
     out = {}
     for h, idx in columns.items():
-        t = torch.as_tensor(list(idx) if not isinstance(idx, torch.Tensor) else idx, dtype=torch.long).flatten()
+        t = torch.as_tensor(idx if isinstance(idx, torch.Tensor) else list(idx), dtype=torch.long).flatten()
         if t.numel() == 0 or (t < 0).any():
             raise ValueError(f"columns[{h!r}] must be non-empty and non-negative, got {t.tolist()[:10]}")
         out[h] = t

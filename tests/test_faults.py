@@ -225,3 +225,39 @@ def test_a_damaged_organism_cache_entry_is_named_set_aside_and_rebuilt(organism_
     (folder / "model.safetensors").write_bytes(raw[:100])
     with pytest.raises(CorruptFileError, match=str(folder)):
         load_model(str(folder))
+
+
+def test_measurements_kept_beside_a_report_are_read_back_on_another_machine(gpt2, tmp_path, monkeypatch):
+    """A long run keeps its arms in a folder it commits; a fresh machine (an empty cache) reads
+    them back instead of measuring again, and a different model never matches them."""
+    import interp.measure as M
+    from interp import keep_measurements
+    from interp.measure import MeasureSpec, measure
+
+    monkeypatch.setenv("INTERP_CACHE", str(tmp_path / "cache-a"))
+    spec = MeasureSpec(prompts=("the cat", "a dog"), n_samples=2, max_new_tokens=4)
+    kept = tmp_path / "report" / "measurements"
+    with keep_measurements(kept):
+        m1 = measure(gpt2, spec, label="base")
+    entries = list(kept.rglob("*.json.gz"))
+    assert len(entries) == 1 and not (tmp_path / "cache-a" / "measurements").exists()
+    before = entries[0].read_bytes()
+
+    calls = []
+    monkeypatch.setattr(M, "toxicity", lambda *a, **k: calls.append(1) or pytest.fail("re-measured"))
+    monkeypatch.setenv("INTERP_CACHE", str(tmp_path / "cache-b"))  # another machine: nothing cached
+    with keep_measurements(kept):
+        m2 = measure(gpt2, spec, label="base, again")
+    assert not calls and m2.scores == m1.scores and m2.completions == m1.completions
+    assert m2.label == "base, again" and entries[0].read_bytes() == before
+
+    with torch.no_grad():  # other weights: another key, measured afresh
+        next(gpt2.parameters()).add_(1.0)
+    with keep_measurements(kept), pytest.raises(pytest.fail.Exception, match="re-measured"):
+        measure(gpt2, spec)
+
+    monkeypatch.setenv("INTERP_MEASUREMENTS", str(kept))  # the same folder by the environment
+    assert M.measurements_dir() == kept
+    with pytest.raises(NotADirectoryError, match="is a file"):
+        with keep_measurements(entries[0]):
+            pass

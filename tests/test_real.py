@@ -121,3 +121,32 @@ def test_a_models_recipe_is_its_defaults_then_its_recipe_search_choice(monkeypat
     assert (g.align.lr, g.align.steps, g.model) == (5e-7, 40, "gemma3")
     assert s.align == R.RealAlignConfig().align and g.key() != R.RealAlignConfig(model="gemma3").key()
     assert g.sampling_key() == R.RealAlignConfig(model="gemma3").sampling_key()  # recipes share samples
+
+
+def test_a_twins_weights_hash_survives_saving_and_tells_a_different_twin(tokenizer, tmp_path):
+    """A twin rebuilt on another machine is the same twin only if this hash matches: it must not
+    change on a save and reload, and must change with any weight."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from interp.real import twin_report, weights_hash
+
+    from .conftest import make_gpt2
+
+    model = make_gpt2(tokenizer)
+    h = weights_hash(model)
+    model.save_pretrained(str(tmp_path / "model"))
+    assert weights_hash(AutoModelForCausalLM.from_pretrained(str(tmp_path / "model"))) == h
+    with torch.no_grad():
+        model.transformer.h[0].mlp.c_fc.weight[0, 0] += 1e-6
+    assert weights_hash(model) != h
+    cfg = {"align": {"beta": 0.1, "lr": 1e-6, "steps": 1, "batch_size": 1, "n_samples": 1, "max_new_tokens": 4,
+                     "temperature": 1.0, "preferred_below": 0.2, "rejected_above": 0.8},
+           "eval_samples": 1, "n_neutral": 1}
+    tox = {"rate": 0.1, "se": 0.01, "n": 10}
+    role = {"toxicity": tox, "toxicity_new_templates": tox, "perplexity": 20.0}
+    manifest = {"model": "tiny", "config": cfg, "weights_sha256": h,
+                "pairs": {"n_pairs": 1, "n_samples": 2, "scorer": "s", "sample_toxicity": 0.5},
+                "metrics": {"base": role, "aligned": role}}
+    assert f"SHA-256 `{h}`" in twin_report(manifest)
+    assert "SHA-256" not in twin_report({**manifest, "weights_sha256": None})

@@ -58,6 +58,7 @@ def test_columns_are_the_whole_hooks_columns(any_model, reduction):
                   columns={H.mlp_post(0): [5, 0, 5, 3]})
     assert torch.equal(some[H.mlp_post(0)], whole[H.mlp_post(0)][:, [5, 0, 5, 3]])
     assert torch.equal(some[H.resid(1)], whole[H.resid(1)])  # a hook columns= does not name: whole
+    assert some.meta["columns"] == {H.mlp_post(0): [5, 0, 5, 3]} and "columns" not in whole.meta
 
 
 def test_columns_errors_name_the_culprit(any_model, tmp_path):
