@@ -811,10 +811,11 @@ def findings(r: ToxicityReport) -> list[Finding]:
             continue
         n_te = p.n_test
         k = int(round(p.test_acc * n_te))
-        pv = binomtest(k, n_te, p.meta["majority_acc"], alternative="greater").pvalue
+        bt = binomtest(k, n_te, p.meta["majority_acc"], alternative="greater")
+        pv, ci = bt.pvalue, binomtest(k, n_te).proportion_ci(0.95, method="wilson")
         holds[s] = p.test_acc >= C["probe_acc"] and pv < a
         ps.append(pv)
-        txt.append(f"{s}: {p.test_acc:.3f} (n={n_te}; majority {p.meta['majority_acc']:.3f})")
+        txt.append(f"{s}: {p.test_acc:.3f} [{ci.low:.3f}, {ci.high:.3f}] (n={n_te}; majority {p.meta['majority_acc']:.3f})")
     sh = r.located.shuffled_acc
     out.append(Finding("probe", "a linear probe finds toxicity in the residual stream", "94% accuracy",
                        f"held-out accuracy (split by prompt) ≥ {C['probe_acc']}, above the majority class (binomial p < {a})",
