@@ -80,7 +80,8 @@ def test_the_pair_picks_its_preset_and_flags_override_it(monkeypatch):
     assert cfg.k == T.PRESETS["organism-tiny"]["k"] and cfg.pair == "organism:tiny@3"
     assert seen["seeds"] == [1, 4] and seen["figures"] is False
     assert T.config_for("smollm2").patching is False and T.config_for("organism:small").patching is True
-    from interp.measure import measurements_dir  # --measurements: where the run's arms are kept, for the run only
+    # --measurements: where the run's arms are kept, for that run only
+    from interp.measure import measurements_dir
 
     monkeypatch.setattr(T, "run_seeds", lambda cfg, seeds, **kw: seen.update(kept=measurements_dir()) or None)
     before = measurements_dir()
