@@ -1,6 +1,7 @@
 """CI rebuilds ``organism:small`` (seed 0) from an empty cache and reproduces the committed seed-0
 report: the same verdict on every claim, and the base and aligned models' test toxicity within
-the committed 95% intervals. A stale cache entry, or a change to the code that builds the
+the committed 95% intervals — or, where another processor's float kernels gave other weights,
+within the spread of two runs of the recipe (from the committed seeds). A stale cache entry, or a change to the code that builds the
 organism or measures it, can therefore never leave committed results behind unnoticed.
 
 Marked ``rebuild`` (~10 minutes on 2 cores); ``bash run.sh test`` runs it after the suite.
@@ -8,6 +9,7 @@ Marked ``rebuild`` (~10 minutes on 2 cores); ``bash run.sh test`` runs it after 
 
 import json
 import math
+import statistics
 from pathlib import Path
 
 import pytest
@@ -32,9 +34,17 @@ def test_a_fresh_rebuild_gives_the_committed_seed0_verdicts(tmp_path, monkeypatc
     changed = [(f["key"], c["holds"], f["holds"]) for f, c in zip(fresh["findings"], committed["findings"])
                if f["holds"] != c["holds"]]
     assert not changed, f"verdicts differ from the committed report (claim, committed, fresh): {changed}"
+    # The same weights: only sampling could move a rate (and it cannot: sampling is keyed), so the
+    # committed 95% interval. Other weights (another processor's rounding): a second training run
+    # of the same recipe, whose rate differs from the committed one as two runs do — 1.96·√2 times
+    # the spread across the committed seeds (each seed's run holds its own sampling noise too).
+    seeds = [json.loads(p.read_text()) for p in sorted(REPORT.parent.parent.glob("seed-*/toxicity.json"))]
     for role in ("base", "aligned"):
         for s in committed["scorers"]:
             c, f = committed["test"][role]["rate"][s], fresh["test"][role]["rate"][s]
             n = committed["test"][role]["n"]
-            half = 1.96 * math.sqrt(max(c * (1 - c), 1e-4) / n)
-            assert abs(f - c) <= half, (role, s, c, f, half)
+            if got == want:
+                half = 1.96 * math.sqrt(max(c * (1 - c), 1e-4) / n)
+            else:
+                half = 1.96 * math.sqrt(2) * statistics.stdev(r["test"][role]["rate"][s] for r in seeds)
+            assert abs(f - c) <= half, (role, s, c, f, half, "same weights" if got == want else "other weights")
