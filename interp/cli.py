@@ -178,6 +178,10 @@ def cmd_reproduce_toxicity(argv: list[str]) -> int:
     out = run.out or f"out/toxicity/{cfg.pair.replace(':', '-')}"
     seeds = T.parse_seeds(run.seeds if run.seeds is not None else cfg.seed)
     main_rank = distributed.is_main()  # under torchrun rank 0 alone writes and prints
+    from .real import twin_mismatch
+
+    if main_rank and (why := twin_mismatch(cfg.pair, out)):
+        print(f"warning: {why}", file=sys.stderr)
     from contextlib import nullcontext
 
     from .measure import keep_measurements

@@ -242,6 +242,25 @@ def weights_hash(model) -> str:
     return tensor_hash(sorted(model.state_dict().items()), 24)
 
 
+def twin_mismatch(name: str, out: str | Path) -> str | None:
+    """Why a run on the real pair ``name`` writing into ``out`` would not use the twin that
+    ``out/twin.json`` records (their weights hashes differ: another processor's rounding, another
+    recipe), or ``None``. Then the arms kept beside that report are not read back, and its
+    ``twin.md`` describes the other twin."""
+    recorded = Path(out) / "twin.json"
+    if name not in GGUF_ALIASES or not recorded.exists():
+        return None
+    want = read_json(recorded).get("weights_sha256")
+    if not want:  # recorded before twins carried a hash: nothing to compare (and nothing to build)
+        return None
+    got = read_json(build_real_pair(name) / "manifest.json").get("weights_sha256")
+    if got == want:
+        return None
+    return (f"the {name} twin in the cache (weights {got}) is not the one {recorded} records ({want}): "
+            "arms kept for the recorded twin will not be read back, and its twin.md describes the other "
+            f"one (`interp real build --model {name} --out {out}` rewrites it for this twin)")
+
+
 def real_pair_spec(name: str) -> PairSpec:
     """The catalogue's entry: the packaged model (``smollm2`` / ``gemma3``) and its cached DPO
     twin, sharing the packaged tokenizer, with the prompt set it was aligned on."""

@@ -150,3 +150,36 @@ def test_a_twins_weights_hash_survives_saving_and_tells_a_different_twin(tokeniz
                 "metrics": {"base": role, "aligned": role}}
     assert f"SHA-256 `{h}`" in twin_report(manifest)
     assert "SHA-256" not in twin_report({**manifest, "weights_sha256": None})
+
+
+def test_a_run_warns_when_the_cached_twin_is_not_the_one_its_report_records(monkeypatch, tmp_path, capsys):
+    """Rebuilt on another processor a twin hashes differently: a run into the folder whose
+    twin.json records the first twin says so (its kept arms will not be read back)."""
+    import json
+
+    import interp.real as R
+    from interp import cli
+    from interp.reproduce import toxicity as T
+
+    cached = tmp_path / "cache-twin"
+    cached.mkdir()
+    (cached / "manifest.json").write_text(json.dumps({"weights_sha256": "aaaa"}))
+    monkeypatch.setattr(R, "build_real_pair", lambda name, cfg=None, **kw: cached)
+    out = tmp_path / "report"
+    assert R.twin_mismatch("smollm2", out) is None  # nothing recorded yet
+    out.mkdir()
+    (out / "twin.json").write_text(json.dumps({"weights_sha256": "aaaa"}))
+    assert R.twin_mismatch("smollm2", out) is None  # the same twin
+    assert R.twin_mismatch("organism:tiny", out) is None  # not a real pair
+    (out / "twin.json").write_text("{}")  # recorded before twins carried a hash: nothing to compare
+    monkeypatch.setattr(R, "build_real_pair", lambda *a, **k: pytest.fail("built a twin to compare with nothing"))
+    assert R.twin_mismatch("smollm2", out) is None
+    monkeypatch.setattr(R, "build_real_pair", lambda name, cfg=None, **kw: cached)
+    (out / "twin.json").write_text(json.dumps({"weights_sha256": "bbbb"}))
+    why = R.twin_mismatch("smollm2", out)
+    assert "aaaa" in why and "bbbb" in why and "not be read back" in why
+
+    monkeypatch.setattr(T, "run_seeds", lambda cfg, seeds, **kw: None)
+    monkeypatch.setattr(T, "seeds_to_markdown", lambda sr: "")
+    assert cli.main(["reproduce", "toxicity", "--pair", "smollm2", "--out", str(out), "--no-figures"]) == 0
+    assert "warning: the smollm2 twin in the cache (weights aaaa)" in capsys.readouterr().err
