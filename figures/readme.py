@@ -210,7 +210,7 @@ def real_block(reports: dict[str, dict]) -> str:
         else:
             lines += [f"**[{label}]({rel}/toxicity.md)** — *an earlier protocol* (one scorer, the best dose "
                       "picked on the samples it was tested on, binomial s.e. over samples, no nulls): "
-                      "not comparable with the verdicts above until re-run.", "",
+                      "kept for the record, not comparable with the verdicts above.", "",
                       "| Lee et al.'s finding | verdict then | measured |", "|---|---|---|"]
             for f in data["findings"]:
                 lines.append(f"| {f['claim']} | {'yes' if f['reproduces'] else 'no'} | {f['measured']} |")
