@@ -351,6 +351,11 @@ def test_reproduce_toxicity_on_the_tiny_organism_over_two_seeds(use_organism_cac
     for s in (0, 1):
         a, b = (without_timings(json.loads((d / f"seed-{s}" / "toxicity.json").read_text())) for d in (out, again))
         assert a == b
+    # Reactivation settings are no input of locate and compare: another family selection, other
+    # doses or another alpha read both steps back.
+    assert main(["reproduce", "toxicity", "--pair", "organism:tiny", "--seeds", "0", "--out", str(tmp_path / "doses"),
+                 "--no-progress", "--no-patching", "--n-shuffled-probes", "10", "--families", "lee_scale_keys",
+                 "--scale-doses", "3", "--alpha", "0.01"]) == 0
     # A changed input is a new key: the step runs again.
     with pytest.raises(AssertionError, match="computed again"):
         main(["reproduce", "toxicity", "--pair", "organism:tiny", "--seeds", "0", "--out", str(tmp_path / "other"),

@@ -953,17 +953,25 @@ STEP_CODE = (*MEASURE_CODE, "interp.reproduce.toxicity", "interp.diff", "interp.
              "interp.neurons", "interp.record", "interp.stats", "interp.io")
 
 
+#: Config fields that only the later steps read (where, reactivate, findings): not inputs of locate
+#: or compare, so changing a family, its doses or the claims' alpha re-runs only what they feed.
+LATER_ONLY = ("families", "scale_doses", "clamp_doses", "offset_doses", "direction_doses", "ppl_budget",
+              "lee_factor", "lee_protocol", "lee_max_new_tokens", "alpha", "per_layer_location", "patching",
+              "patch_per_layer")
+
+
 def _step_key(step: str, pair, s: Splits, cfg: ToxicityConfig, scorers, **extra) -> str:
     """Everything a step's result depends on: both models' weights, every split's prompts, the
-    config (but the pair's name: the weights stand for it), the scorers, the code and the
-    libraries that run the models."""
+    config (but the pair's name: the weights stand for it; and :data:`LATER_ONLY`), the scorers,
+    the code and the libraries that run the models."""
     from importlib.metadata import version
 
     return stable_hash({
         "step": step, "base": model_fingerprint(pair.base), "aligned": model_fingerprint(pair.aligned),
         "splits": {f.name: hash_texts(v) if isinstance(v, list) else v
                    for f in dataclasses.fields(s) for v in [getattr(s, f.name)]},
-        "cfg": {f.name: repr(getattr(cfg, f.name)) for f in dataclasses.fields(cfg) if f.name != "pair"},
+        "cfg": {f.name: repr(getattr(cfg, f.name)) for f in dataclasses.fields(cfg)
+                if f.name != "pair" and f.name not in LATER_ONLY},
         "scorers": [sc.name for sc in scorers], "extra": _field_key(extra),
         "code": code_hash(STEP_CODE), "torch": torch.__version__,
         "transformer_lens": version("transformer-lens")}, 24)
@@ -1450,8 +1458,9 @@ def seeds_to_markdown(sr: SeedsReport) -> str:
     r0 = sr.reports[sr.seeds[0]]
     n = len(sr.seeds)
     lines = [f"# Lee et al.'s claims on {sr.pair}, over {n} seed{'s' if n > 1 else ''} ({', '.join(map(str, sr.seeds))})", "",
-             "Each seed rebuilds the organism (corpus, pretraining, preference samples, DPO) and draws "
-             "its own dev/test split and sampling seeds. Per seed, a claim holds only under every scorer and "
+             ("Each seed rebuilds the organism (corpus, pretraining, preference samples, DPO) and draws "
+              if sr.pair.startswith("organism:") else "The models are the same in every seed; each seed draws ")
+             + "its own dev/test split and sampling seeds. Per seed, a claim holds only under every scorer and "
              "after Holm correction across the claims; a claim that holds in some seeds but not all is "
              "**mixed**. Effect per seed: the claim's headline estimate with its 95% CI over prompts "
              "(share of the effect undone for the ×10 claim; s.d. units for the keys; paired differences "
