@@ -261,3 +261,133 @@ def test_measurements_kept_beside_a_report_are_read_back_on_another_machine(gpt2
     with pytest.raises(NotADirectoryError, match="is a file"):
         with keep_measurements(entries[0]):
             pass
+
+
+# ----------------------------------------------------------------- no pickle is ever read back ---
+
+def test_a_planted_pickle_in_the_step_cache_runs_nothing(tmp_path, monkeypatch):
+    """A file someone left in ``<cache>/steps/`` — a pickle that would run a command when loaded,
+    or a JSON entry naming a function to call — is never executed: the step is recomputed."""
+    import json
+    import pickle
+    import warnings
+
+    from interp.io import cache_dir, cached_result
+
+    monkeypatch.setenv("INTERP_CACHE", str(tmp_path / "cache"))
+    ran = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            import os
+            return (os.system, (f"touch {ran}",))
+
+    stem = cache_dir() / "steps" / "toxicity-locate" / "0123456789abcdef01234567"
+    stem.parent.mkdir(parents=True)
+    stem.with_name(stem.name + ".pt").write_bytes(pickle.dumps(Evil()))
+    with pytest.warns(UserWarning, match="pickle written by an older interp is never read"):
+        assert cached_result(stem, lambda: {"fresh": 1}) == {"fresh": 1}
+    assert not ran.exists()
+    # A JSON entry that names a callable outside interp instead of an interp dataclass.
+    for name in ("os:system", "builtins:eval", "interp.io:os.system", "interp.io:write_text",
+                 "interp.neurons:_private"):
+        entry = {"format": 1, "value": {"__dataclass__": name, "fields": {"command": f"touch {ran}"}}}
+        stem.with_name(stem.name + ".json").write_text(json.dumps(entry))
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always")
+            assert cached_result(stem, lambda: ["rebuilt"]) == ["rebuilt"]
+        assert any("rebuilding" in str(x.message) or "recomputing" in str(x.message) for x in w), name
+        assert not ran.exists(), name
+        assert cached_result(stem, lambda: None) == ["rebuilt"]  # the rebuilt entry is read back
+        stem.with_name(stem.name + ".json").unlink()
+
+
+def test_an_entry_of_an_older_interp_is_recomputed_with_a_warning(tmp_path):
+    from interp import serialize
+    from interp.io import cached_result
+    from interp.neurons import Neurons
+
+    stem = tmp_path / "entry"
+    n = Neurons(torch.tensor([0, 1]), torch.tensor([3, 4]), torch.tensor([0.5, 0.25]), "top")
+    assert cached_result(stem, lambda: {"top": n}) is not None
+    back = cached_result(stem, lambda: pytest.fail("read back, not rebuilt"))
+    assert torch.equal(back["top"].index, n.index) and back["top"].label == "top"
+    j, _ = serialize.paths(stem)
+    j.write_text(j.read_text().replace('"format":1', '"format":0'))
+    with pytest.warns(UserWarning, match="written by another interp version"):
+        assert cached_result(stem, lambda: "new") == "new"
+    # A dataclass whose fields changed since the entry was written: recomputed too.
+    j.write_text(serialize.paths(stem)[0].read_text())
+    serialize.save(n, stem)
+    j.write_text(j.read_text().replace('"label"', '"old_label"'))
+    with pytest.warns(UserWarning, match="another interp version"):
+        assert cached_result(stem, lambda: "newer") == "newer"
+
+
+def test_the_serializer_keeps_types_and_refuses_what_it_cannot_keep(tmp_path):
+    import numpy as np
+
+    from interp import serialize
+    from interp.stats import Estimate
+
+    obj = {"e": Estimate(0.1, -0.2, 0.4, 0.05, 30, 0.3), "arr": np.arange(6, dtype=np.int32).reshape(2, 3),
+           "mask": np.array([True, False]), "nan": float("nan"), (1, "a"): (1, 2.5), 7: [np.float64(2.0)],
+           "half": torch.ones(3, dtype=torch.bfloat16), "words": np.array(["a", "bc"])}
+    serialize.save(obj, tmp_path / "x")
+    back = serialize.load(tmp_path / "x")
+    assert isinstance(back["e"], Estimate) and back["e"].p == 0.3
+    assert back["arr"].dtype == np.int32 and back["arr"].shape == (2, 3)
+    assert back["mask"].dtype == bool and back[(1, "a")] == (1, 2.5) and np.isnan(back["nan"])
+    assert isinstance(back[7][0], np.float64) and back["half"].dtype == torch.bfloat16
+    assert back["words"].tolist() == ["a", "bc"]
+    with pytest.raises(TypeError, match=r"dict\['fn'\]: cannot save a builtins.function"):
+        serialize.save({"fn": lambda: 1}, tmp_path / "y")
+
+
+def test_no_module_of_interp_reads_a_pickle():
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "interp"
+    bad = re.compile(r"weights_only\s*=\s*False|pickle\.loads?\(|joblib\.load\(|dill\.load|np\.load\(.*allow_pickle")
+    # torch.load only as PyTorch's restricted loader (a user's .pt state dict: tensors, no code)
+    hits = [f"{p.relative_to(root.parent)}:{i}: {line.strip()}" for p in root.rglob("*.py")
+            for i, line in enumerate(p.read_text().splitlines(), 1)
+            if bad.search(line) or ("torch.load(" in line and "weights_only=True" not in line)]
+    assert not hits, hits
+
+
+# ----------------------------------------------------------------- a tied and an untied head ---
+
+def test_a_pair_with_a_tied_and_an_untied_head_is_compared_matrix_by_matrix(tokenizer):
+    import copy
+
+    from transformers import GPT2LMHeadModel
+
+    from interp.attribution import swapped_weights
+    from interp.diff import tied_embeddings, weight_diff
+    from interp.pair import pair_from_modules
+
+    from .conftest import make_gpt2
+
+    base = make_gpt2(tokenizer)
+    cfg = copy.deepcopy(base.config)
+    cfg.tie_word_embeddings = False
+    tuned = GPT2LMHeadModel(cfg).eval()
+    tuned.load_state_dict(base.state_dict(), strict=False)
+    with torch.no_grad():  # the fine-tune moved its own head only
+        tuned.lm_head.weight.copy_(base.transformer.wte.weight * 0.5)
+    with pytest.warns(UserWarning, match="tie_word_embeddings: base True, aligned False"):
+        pair = pair_from_modules(base, tuned, tokenizer)
+    assert tied_embeddings(pair.base) and not tied_embeddings(pair.aligned)
+    rows = {r["name"]: r for r in weight_diff(pair).rows}
+    assert rows["lm_head.weight"]["tied"] == "base"
+    assert abs(rows["lm_head.weight"]["rel_change"] - 0.5) < 1e-6  # against the base's one matrix
+    assert rows["lm_head.weight"]["cosine"] == pytest.approx(1.0)  # shrunk ×0.5: cosine blind, norm not
+    assert rows["transformer.wte.weight"]["rel_change"] == 0 and "tied" not in rows["transformer.wte.weight"]
+    with swapped_weights(pair.aligned, pair.base, ["embed"]):  # revert: the head takes the tied matrix
+        assert torch.equal(pair.aligned.original_model.lm_head.weight, base.transformer.wte.weight)
+    # The other way round: an untied base, a tied fine-tune.
+    with pytest.warns(UserWarning, match="base False, aligned True"):
+        back = pair_from_modules(copy.deepcopy(tuned), copy.deepcopy(base), tokenizer)
+    assert {r["name"]: r for r in weight_diff(back).rows}["lm_head.weight"]["tied"] == "aligned"

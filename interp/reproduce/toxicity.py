@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 from .. import distributed, stats
 from .. import hooks as H
 from ..attribution import ChangeLocation, GroupEffect, swapped_weights
+from ..checks import UsageError, check_config
 from ..diff import (
     GROUPS,
     KeyActivationChange,
@@ -74,6 +75,7 @@ from ..steer import (
     ScaleNeurons,
 )
 from .report import write_report
+from .runner import pair_for_seed, parse_seeds  # noqa: F401  (re-exported)
 
 # --------------------------------------------------------------------------- config -------
 
@@ -282,6 +284,32 @@ class Design:
         d = dataclasses.asdict(self)
         d["est_seconds"] = self.est_seconds
         return d
+
+
+def check(cfg: ToxicityConfig) -> None:
+    """Every setting the run cannot honour, refused before any work (:class:`UsageError` names
+    the flag): :func:`interp.checks.check_config`'s rules, then this reproduction's own."""
+    if cfg.n_test_prompts < 20:
+        raise UsageError("--n-test-prompts", cfg.n_test_prompts,
+                         "at least 20 (the paired statistics resample test prompts)")
+    check_config(cfg, zero_ok=("n_shuffled_probes",))
+    bad = [f for f in cfg.families or () if f not in FAMILY_NAMES]
+    if bad:
+        raise UsageError("--families", " ".join(bad), "families are " + ", ".join(FAMILY_NAMES))
+    if cfg.scorers is not None:
+        try:
+            get_scorers(list(cfg.scorers))
+        except ValueError as e:
+            raise UsageError("--scorers", " ".join(cfg.scorers), str(e)) from None
+    if cfg.n_test_samples is not None and cfg.n_test_samples < 1:
+        raise UsageError("--n-test-samples", cfg.n_test_samples, "a whole number ≥ 1")
+
+
+def check_layer(cfg: ToxicityConfig, n_layers: int) -> None:
+    """``--probe-layer`` names a layer of the pair (known once the pair is loaded)."""
+    if cfg.probe_layer is not None and not 0 <= cfg.probe_layer < n_layers:
+        raise UsageError("--probe-layer", cfg.probe_layer,
+                         f"a layer of this pair: 0 … {n_layers - 1} (its hook blocks.<layer>.hook_resid_post)")
 
 
 def _selected(family: str, cfg: ToxicityConfig) -> bool:
@@ -495,7 +523,7 @@ def where(pair, s: Splits, cfg: ToxicityConfig, scorers, loc: Located, *, progre
         with swapped_weights(pair.base, pair.aligned, [g], layers):
             a = measure(pair.base, spec, scorers=scorers, label=f"base, {tag} applied")
         reverted[tag], applied[tag] = r, a
-        n_params = sum(named_weights(pair.base)[n].numel() for n in swapped)
+        n_params = sum(named_weights(pair.aligned)[n].numel() for n in swapped)
         rr, ra = r.rate(names[0]), a.rate(names[0])
         effects.append(GroupEffect(g, la, n_params, rr, ra, (rr - m_al.rate(names[0])) / safe,
                                    (m_base.rate(names[0]) - ra) / safe))
@@ -983,8 +1011,10 @@ def _cached_step(step: str, pair, s: Splits, cfg: ToxicityConfig, scorers, fn, *
     torchrun with several processes (each rank would decide alone whether to compute)."""
     if distributed.world()[1] > 1:
         return fn()
-    path = cache_dir() / "steps" / f"toxicity-{step}" / f"{_step_key(step, pair, s, cfg, scorers, **extra)}.pt"
-    if path.exists() and log is not None:
+    path = cache_dir() / "steps" / f"toxicity-{step}" / _step_key(step, pair, s, cfg, scorers, **extra)
+    from ..serialize import paths
+
+    if paths(path)[0].exists() and log is not None:
         log(f"      (read back from {path})")
     return cached_result(path, fn)
 
@@ -994,10 +1024,12 @@ def run(cfg: ToxicityConfig, *, pair=None, data: PromptSet | Mapping | None = No
     """Run every step on a pair; returns a :class:`ToxicityReport`. ``scorers`` (objects or
     names; the first is primary) override the pair's own."""
 
+    check(cfg)
     t0 = time.time()
     timings = {}
     torch.manual_seed(cfg.seed)
     pair = pair if pair is not None else load_pair(cfg.pair)
+    check_layer(cfg, pair.cfg.n_layers)
     data = _prompt_set(pair, data).require("heldout_neutral", why="perplexity texts")
     scorers = get_scorers(list(scorers)) if scorers is not None else pair_scorers(pair, cfg)
     names = [s.name for s in scorers]
@@ -1386,27 +1418,6 @@ def config_for(pair: str, **overrides) -> ToxicityConfig:
 
 
 # --------------------------------------------------------------------------- seeds --------
-
-def parse_seeds(spec: str | int | list) -> list[int]:
-    """``"0-4"``, ``"0,2,5"``, ``3`` or a list → sorted seeds."""
-    if isinstance(spec, int):
-        return [spec]
-    if isinstance(spec, list | tuple):
-        return sorted(int(s) for s in spec)
-    out: set[int] = set()
-    for part in str(spec).split(","):
-        lo, _, hi = part.partition("-")
-        out.update(range(int(lo), int(hi or lo) + 1))
-    return sorted(out)
-
-
-def pair_for_seed(pair: str, seed: int) -> str:
-    """An organism is rebuilt per seed (pretraining, alignment and prompts all follow it); any
-    other pair keeps its weights and varies the sampling and selection seeds only."""
-    if pair.startswith("organism:") and "@" not in pair:
-        return f"{pair}@{seed}" if seed else pair
-    return pair
-
 
 @dataclass
 class SeedsReport:
