@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .diff import GROUPS, named_weights, param_group
+from .diff import GROUPS, named_weights, param_group, weight_of
 from .score import binomial_se
 
 
@@ -46,13 +46,13 @@ def swapped_weights(target, source, groups: Iterable[str] | None = None,
     after an error. ``groups=None`` and ``layers=None`` select everything.
     """
     names = _select(target, groups, layers)
-    tp, sp = named_weights(target), named_weights(source)
+    tp = named_weights(target)
     saved = {}
     try:
         with torch.no_grad():
             for n in names:
                 saved[n] = tp[n].detach().clone()
-                tp[n].copy_(sp[n])
+                tp[n].copy_(weight_of(source, n))  # a tied source gives its one matrix to both
         yield names
     finally:
         with torch.no_grad():

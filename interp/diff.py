@@ -61,6 +61,38 @@ def named_weights(bridge) -> dict[str, torch.nn.Parameter]:
     return dict(best[k] for k in order)
 
 
+def weight_aliases(bridge) -> dict[str, str]:
+    """Names of weights that share another weight's storage and shape (a tied unembedding:
+    ``lm_head.weight`` → ``transformer.wte.weight``), mapped to the name :func:`named_weights`
+    keeps for them."""
+    kept = {p.untyped_storage().data_ptr(): n for n, p in named_weights(bridge).items()}
+    shapes = {n: p.shape for n, p in named_weights(bridge).items()}
+    out = {}
+    for name, p in bridge.original_model.named_parameters(remove_duplicate=False):
+        clean = name.replace("._original_component", "")
+        canon = kept.get(p.untyped_storage().data_ptr())
+        if canon is not None and canon != clean and shapes[canon] == p.shape:
+            out[clean] = canon
+    return out
+
+
+def weight_of(bridge, name: str) -> torch.nn.Parameter:
+    """The weight called ``name`` — through a tie if the model shares it with another
+    (:func:`weight_aliases`); ``KeyError`` naming the model if it has none."""
+    w = named_weights(bridge)
+    if name in w:
+        return w[name]
+    alias = weight_aliases(bridge).get(name)
+    if alias is None:
+        raise KeyError(f"{bridge.cfg.model_name!r} has no weight {name!r}")
+    return w[alias]
+
+
+def tied_embeddings(bridge) -> bool:
+    """Whether the model's unembedding is its embedding matrix (``tie_word_embeddings``)."""
+    return any(param_group(a)[0] == "embed" for a in weight_aliases(bridge))
+
+
 @dataclass
 class WeightDiff:
     """Per parameter tensor: ``name``, ``group``, ``layer``, ``cosine`` (flattened), ``rel_change``
@@ -88,11 +120,22 @@ class WeightDiff:
 
 @torch.no_grad()
 def weight_diff(pair) -> WeightDiff:
-    """Cosine and relative change of every parameter tensor between base and aligned."""
-    base = named_weights(pair.base)
+    """Cosine and relative change of every parameter tensor between base and aligned.
+
+    A pair of which one model ties its unembedding to its embedding and the other does not (a
+    fine-tune that untied them) gets a row for each of the untied model's two matrices, both
+    compared with the tied model's one matrix; such rows say ``tied`` (which model ties)."""
+    base, aligned = named_weights(pair.base), named_weights(pair.aligned)
+    names = list(aligned) + [n for n in base if n not in aligned]
     rows = []
-    for name, pa in named_weights(pair.aligned).items():
-        pb = base[name]
+    for name in names:
+        tied = [role for role, w in (("base", base), ("aligned", aligned)) if name not in w]
+        try:
+            pa, pb = weight_of(pair.aligned, name), weight_of(pair.base, name)
+        except KeyError as e:
+            from .pair import PairMismatchError
+
+            raise PairMismatchError(f"weight {name!r} is in one model only ({e.args[0]})") from None
         a = finite(pa.detach().flatten().double(), f"aligned weight {name}")
         b = finite(pb.detach().flatten().double(), f"base weight {name}")
         diff = (a - b).norm().item()
@@ -102,6 +145,7 @@ def weight_diff(pair) -> WeightDiff:
             "cosine": float(torch.nn.functional.cosine_similarity(a, b, dim=0)),
             "rel_change": diff / max(b.norm().item(), 1e-12),
             "diff_norm": diff, "base_norm": b.norm().item(),
+            **({"tied": tied[0]} if tied else {}),
         })
     return WeightDiff(rows)
 

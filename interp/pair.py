@@ -310,6 +310,15 @@ def check_comparable(base, aligned) -> None:
             if eb != ea:  # same vocabulary, other special tokens (a BOS added by one only)
                 problems.append(f"the tokenizers encode {probe!r} differently: base {eb} vs aligned {ea} "
                                 "(pass one tokenizer to both models)")
+    from .diff import tied_embeddings
+
+    tb_, ta_ = tied_embeddings(base), tied_embeddings(aligned)
+    if tb_ != ta_ and not problems:
+        import warnings
+
+        warnings.warn(f"tie_word_embeddings: base {tb_}, aligned {ta_} — the {'aligned' if tb_ else 'base'} "
+                      "model has its own unembedding; weight_diff compares it and the embedding each with "
+                      "the other model's tied matrix", stacklevel=2)
     if problems:
         raise PairMismatchError(
             f"{base.cfg.model_name!r} and {aligned.cfg.model_name!r} are not comparable: "
