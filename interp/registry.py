@@ -36,15 +36,20 @@ _EXACT: dict[str, tuple[Callable[[str], PairSpec], str]] = {}
 _PREFIX: dict[str, tuple[Callable[[str], PairSpec], str]] = {}
 _MODELS: dict[str, Callable[[str], str]] = {}
 _PROFILES: dict[str, str | Callable[[str], str]] = {}
+_CHECKS: dict[str, Callable[[str], None]] = {}
 
 
 def register_pair(name: str, resolver: Callable[[str], PairSpec], *, prefix: bool = False,
-                  describe: str = "", profile: str | Callable[[str], str] = "custom") -> None:
+                  describe: str = "", profile: str | Callable[[str], str] = "custom",
+                  check: Callable[[str], None] | None = None) -> None:
     """Register ``name`` (or every name starting with ``name`` when ``prefix``). ``profile``
     (a string, or a function of the full name) is known without building the pair: it picks
-    each reproduction's preset (:func:`profile_of`)."""
+    each reproduction's preset (:func:`profile_of`). ``check`` raises ``ValueError`` for a
+    malformed full name (e.g. a bad seed after ``@``), again without building anything."""
     (_PREFIX if prefix else _EXACT)[name] = (resolver, describe)
     _PROFILES[name] = profile
+    if check is not None:
+        _CHECKS[name] = check
 
 
 def register_model(prefix: str, resolver: Callable[[str], str]) -> None:
@@ -71,6 +76,16 @@ def _entry(name: str) -> str | None:
 def is_registered(name: str) -> bool:
     """Whether ``name`` is a catalogue name (exact, or under a registered prefix)."""
     return _entry(name) is not None
+
+
+def check_name(name: str) -> None:
+    """Raise ``ValueError`` (its message says what is valid) unless ``name`` is a well-formed
+    catalogue name; builds and loads nothing."""
+    key = _entry(name)
+    if key is None:
+        raise ValueError("not in the catalogue; known: " + ", ".join(pair_names()))
+    if key in _CHECKS:
+        _CHECKS[key](name)
 
 
 def profile_of(name: str) -> str:

@@ -583,7 +583,17 @@ def organism_profile(spec: str) -> str:
     return "organism-tiny" if parse_spec(spec)[0] == "tiny" else "organism"
 
 
-register_pair("organism:", organism_pair_spec, prefix=True, profile=organism_profile,
+def check_spec(spec: str) -> None:
+    """``ValueError`` unless ``spec`` names an organism pair: a known size and aligner, a seed ≥ 0."""
+    size, role, _ = parse_spec(spec)
+    if size not in SIZES:
+        raise ValueError(f"unknown organism size {size!r}; sizes: {', '.join(SIZES)}")
+    if role is not None and role not in ALIGN_METHODS:
+        what = "a pair needs an aligned model" if role == "base" else f"unknown aligner {role!r}"
+        raise ValueError(f"{what}; aligners: {', '.join(ALIGN_METHODS)}")
+
+
+register_pair("organism:", organism_pair_spec, prefix=True, profile=organism_profile, check=check_spec,
               describe="a model organism built here: organism:<tiny|small|knowledge|facts>[:<dpo|sft|hide|instruct>][@seed]")
 register_model("organism:", lambda spec: str(organism_model_dir(spec)))
 

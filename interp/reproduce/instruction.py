@@ -609,7 +609,7 @@ def run_seeds(cfg: InstructionConfig, seeds: list[int], *, out: str | Path | Non
               figures: bool = True, log=print) -> dict[int, InstructionReport]:
     """:func:`run` per seed (the organism and every arm rebuilt per seed), each report written as
     it finishes, then the per-claim summary across seeds."""
-    from .toxicity import pair_for_seed
+    from .runner import pair_for_seed
 
     return run_seeds_of(run, write, write_seeds, cfg, seeds, pair_for_seed=pair_for_seed, out=out,
                         figures=figures, log=log)

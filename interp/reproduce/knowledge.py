@@ -65,7 +65,7 @@ from ..registry import profile_of
 from ..steer import AblateDirection, AddVector, ScaleNeurons
 from .report import run_seeds as run_seeds_of
 from .report import write_report, write_seeds_report
-from .toxicity import pair_for_seed
+from .runner import pair_for_seed
 
 #: Gekhman et al. (2024), PaLM-2-M on EntityQuestions: test accuracy after fine-tuning on one
 #: category (early stop / convergence), from their Table 2 (in-distribution).

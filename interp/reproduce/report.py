@@ -14,16 +14,32 @@ from ..io import write_json, write_text
 def write_report(out_dir: str | Path, stem: str, data: dict, markdown: str, *, figures=None,
                  title: str = "", config: dict | None = None) -> list[Path]:
     """``<out>/<stem>.json`` and ``<stem>.md``, and — given ``figures`` (a callable returning
-    the report's figures by name) — every figure and the ``index.html`` page showing them."""
+    the report's figures by name) — every figure and the ``index.html`` page showing them.
+
+    All or nothing: every file is written into a staging folder inside ``out`` first and moved
+    into place only once all are whole, so a failure on the way (a full disk, an interrupt)
+    leaves the previous report as it was. Files of ``out`` this report does not write are never
+    touched."""
+    import os
+    import shutil
+    import tempfile
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    write_json(out / f"{stem}.json", data)
-    write_text(out / f"{stem}.md", markdown)
-    written = [out / f"{stem}.json", out / f"{stem}.md"]
-    if figures is not None:
-        written += plot.save_report(out, figures(), title, markdown, config)
-    return written
+    stage = Path(tempfile.mkdtemp(prefix=f".{stem}.", suffix=".tmp", dir=out))
+    try:
+        write_json(stage / f"{stem}.json", data)
+        write_text(stage / f"{stem}.md", markdown)
+        written = [stage / f"{stem}.json", stage / f"{stem}.md"]
+        if figures is not None:
+            written += plot.save_report(stage, figures(), title, markdown, config)
+        for f in sorted(p for p in stage.rglob("*") if p.is_file()):
+            dest = out / f.relative_to(stage)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(f, dest)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    return [out / w.relative_to(stage) for w in written]
 
 
 def without_timings(report):
