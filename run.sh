@@ -33,13 +33,18 @@ setup() {
 }
 
 browser() {
-    # Static PNG export (kaleido) needs a Chrome/Chromium; Debian's package works offline.
-    if ! command -v chromium >/dev/null && ! command -v google-chrome >/dev/null; then
+    # Static PNG export (kaleido) needs a Chrome/Chromium; Debian's package works offline. Real
+    # models' top tokens come in every script: Noto's CJK and core fonts draw them (not boxes).
+    local pkgs=()
+    command -v chromium >/dev/null || command -v google-chrome >/dev/null || pkgs+=(chromium)
+    fc-list 2>/dev/null | grep -q "Noto Sans CJK" || pkgs+=(fonts-noto-cjk)
+    fc-list 2>/dev/null | grep -q "NotoSansDevanagari" || pkgs+=(fonts-noto-core)
+    if [ ${#pkgs[@]} -gt 0 ]; then
         if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-            (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) \
-                || echo "note: could not install chromium; figures will be HTML only" >&2
+            (apt-get update -qq && apt-get install -y -qq "${pkgs[@]}" >/dev/null) \
+                || echo "note: could not install ${pkgs[*]}; figures may be HTML only or miss glyphs" >&2
         else
-            echo "note: no Chromium; figures will be HTML only (sudo apt-get install chromium adds PNGs)" >&2
+            echo "note: missing ${pkgs[*]} (sudo apt-get install ${pkgs[*]}): figures may be HTML only or miss glyphs" >&2
         fi
     fi
 }

@@ -156,25 +156,23 @@ def _config_cli(default, argv: list[str], prog: str, description: str, *, option
 
 
 def _tyro_error(text: str, prog: str) -> tuple[str, str, str]:
-    """tyro's boxed parse error as (flag, value, what is valid), for one line."""
+    """tyro's parse error (a box on a terminal, plain lines elsewhere) as (flag, value, what is
+    valid), for one line."""
     import re
 
-    lines = [re.sub(r"^[\s│─╮╯]+|[\s│─╮╯]+$", "", x) for x in text.splitlines()
-             if not x.lstrip().startswith(("╭", "╰"))]  # the box's title and bottom
-    lines = [x for x in lines if x and not set(x) <= set("─ ")]
-    first = next((x for x in lines if not x.endswith("error") and "─" not in x), "bad arguments")
-    m = re.match(r"Error parsing (--\S+): (.*)", first)
+    lines = [re.sub(r"^[\s│|]+|[\s│|]+$", "", x) for x in text.splitlines()]
+    lines = [x for x in lines if x and not set(x) <= set("─-=+╭╮╰╯ ")]
     hint = next((lines[i + 1] for i, x in enumerate(lines[:-1]) if x.startswith("Argument helptext")), "")
-    if m:
-        value = re.search(r"'([^']*)'\s*$", m.group(2))
-        return m.group(1), value.group(1) if value else "", f"{m.group(2)}" + (f" (expects {hint})" if hint else "")
-    m = re.match(r"Unrecognized options?: (.*)", first)
-    if m:
-        return "unrecognized", m.group(1), f"not a flag of {prog} (see {prog} --help)"
-    m = re.match(r"Missing required argument[s]?:? (.*)", first)
-    if m:
-        return m.group(1), "", "required"
-    return "arguments", " ".join(lines[:1]), f"{first} (see {prog} --help)"
+    for x in lines:
+        if m := re.search(r"Error parsing (--\S+): (.*)", x):
+            value = re.search(r"'([^']*)'\s*$", m.group(2))
+            return m.group(1), value.group(1) if value else "", m.group(2) + (f" (expects {hint})" if hint else "")
+        if m := re.search(r"Unrecognized options?: (.*)", x):
+            return "unrecognized", m.group(1), f"not a flag of {prog} (see {prog} --help)"
+        if m := re.search(r"Missing required arguments?:? (.*)", x):
+            return m.group(1), "", "required"
+    detail = next((x for x in lines if ":" in x), lines[0] if lines else "bad arguments")
+    return prog, "", f"{detail} (see {prog} --help)"
 
 
 def _silent(*args, **kwargs) -> None:
@@ -202,8 +200,11 @@ def _writing(out, main_rank: bool = True):
         return
     from filelock import FileLock, Timeout
 
-    Path(out).mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(Path(out) / ".interp.lock"))
+    out = Path(out)
+    made = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    lock_path = out / ".interp.lock"
+    lock = FileLock(str(lock_path))
     try:
         lock.acquire(timeout=0)
     except Timeout:
@@ -213,6 +214,9 @@ def _writing(out, main_rank: bool = True):
         yield
     finally:
         lock.release()
+        if made and [p.name for p in out.iterdir()] == [lock_path.name]:  # the run wrote nothing
+            lock_path.unlink(missing_ok=True)
+            out.rmdir()
 
 
 def _check_pair(name: str) -> None:

@@ -692,8 +692,10 @@ _PNG_CHILD = """
 import json, sys
 import plotly.io as pio
 jobs = json.load(open(sys.argv[1]))
-pio.write_images([pio.from_json(j["fig"]) for j in jobs], [j["path"] for j in jobs],
-                 format="png", scale=float(sys.argv[2]))
+figs = [pio.from_json(j["fig"]) for j in jobs]
+# plotly 7's batch export draws every figure at the default 700x500 unless told each one's size
+pio.write_images(figs, [j["path"] for j in jobs], format="png", scale=float(sys.argv[2]),
+                 width=[f.layout.width for f in figs], height=[f.layout.height for f in figs])
 """
 
 

@@ -37,22 +37,127 @@ def test_interps_own_folders_are_replaced_atomically(tmp_path, monkeypatch):
     assert (empty / "c").exists()
 
 
-def test_the_cli_refuses_bad_outputs_before_the_work(tmp_path, monkeypatch):
+def test_the_cli_refuses_bad_outputs_before_the_work(tmp_path, monkeypatch, capsys):
     from interp.cli import main
 
     monkeypatch.setenv("INTERP_CACHE", str(tmp_path / "cache"))
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "thesis.tex").write_text("x")
-    with pytest.raises(FileExistsError, match="did not write"):
-        main(["organism", "build", "--size", "tiny", "--out", str(mine)])
+    assert main(["organism", "build", "--size", "tiny", "--out", str(mine)]) == 2
+    assert "did not write" in capsys.readouterr().err
     assert not (tmp_path / "cache" / "organism").exists()  # refused before building anything
+    assert sorted(p.name for p in mine.iterdir()) == ["thesis.tex"]
     a_file = tmp_path / "report.json"
     a_file.write_text("{}")
     for cmd in (["reproduce", "toxicity"], ["reproduce", "token-shift"], ["reproduce", "knowledge"]):
-        with pytest.raises(SystemExit, match="is a file"):
-            main([*cmd, "--pair", "organism:tiny", "--out", str(a_file)])
+        assert main([*cmd, "--pair", "organism:tiny", "--out", str(a_file)]) == 2
+        assert "is a file" in capsys.readouterr().err
     assert a_file.read_text() == "{}"
+
+
+TOX = ["reproduce", "toxicity", "--pair", "organism:tiny"]
+#: Bad input → what the one line must name. Each runs through interp.cli.main before any work.
+BAD_INPUTS = [
+    (TOX + ["--seeds", "3-1"], "--seeds '3-1'"),
+    (TOX + ["--seeds", "x"], "--seeds 'x'"),
+    (TOX + ["--seeds", "-2"], "--seeds '-2'"),
+    (TOX + ["--seeds", "0,,2"], "--seeds"),
+    (TOX + ["--n-test-prompts", "0"], "--n-test-prompts 0: at least 20"),
+    (["reproduce", "toxicity", "--pair", "organism:tiny@-1"], "--pair 'organism:tiny@-1'"),
+    (["reproduce", "toxicity", "--pair", "organism:huge"], "unknown organism size 'huge'"),
+    (["reproduce", "toxicity", "--pair", "organism:tiny:base"], "needs an aligned model"),
+    (["reproduce", "toxicity", "--pair", "no-such-pair"], "not in the catalogue"),
+    (TOX + ["--scale-doses", "-5"], "--scale-doses '-5': doses are magnitudes > 0"),
+    (TOX + ["--direction-doses", "0.1", "-1"], "--direction-doses"),
+    (TOX + ["--lee-factor", "0"], "--lee-factor 0"),
+    (TOX + ["--probe-layer", "99"], "--probe-layer 99: a layer of this pair: 0 … 1"),
+    (TOX + ["--k", "0"], "--k 0"),
+    (TOX + ["--alpha", "1.5"], "--alpha 1.5"),
+    (TOX + ["--clamp-quantile", "2"], "--clamp-quantile 2"),
+    (TOX + ["--ppl-budget", "0.5"], "--ppl-budget 0.5"),
+    (TOX + ["--power-target", "-0.1"], "--power-target -0.1"),
+    (TOX + ["--families", "no_such_family"], "--families 'no_such_family'"),
+    (TOX + ["--scorers", "no-such-scorer"], "--scorers 'no-such-scorer'"),
+    (TOX + ["--seed", "x"], "--seed 'x'"),
+    (TOX + ["--no-such-flag", "1"], "--no-such-flag"),
+    (["organism", "build", "--size", "huge"], "invalid choice: 'huge'"),
+    (["no-such-command"], "invalid choice: 'no-such-command'"),
+    (["reproduce", "knowledge", "--pair", "organism:tiny", "--seeds", "2-1"], "--seeds '2-1'"),
+    (["reproduce", "token-shift", "--pair", "organism:tiny", "--n-prompts", "0"], "--n-prompts 0"),
+    (["reproduce", "token-shift", "--pair", "organism:tiny", "--template", "plain"], "--template 'plain'"),
+    (["reproduce", "pretraining", "--size", "huge"], "--size 'huge'"),
+    (["reproduce", "instruction", "--pair", "organism:tiny:instruct", "--amounts", "0"], "--amounts '0'"),
+    (["real", "build", "--model", "smollm2", "--align.lr", "-1"], "--align.lr -1"),
+]
+
+
+@pytest.mark.parametrize("argv,says", BAD_INPUTS, ids=[" ".join(a[2:] if len(a) > 2 else a) for a, _ in BAD_INPUTS])
+def test_bad_input_gets_one_line_and_status_2(argv, says, use_organism_cache, tmp_path, capsys):
+    from interp.cli import main
+
+    out = tmp_path / "out"
+    argv = [*argv, "--out", str(out)] if argv[0] == "reproduce" else argv
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err and err[-1].startswith("interp: error: "), err
+    line = err[-1]
+    assert says in line and "Traceback" not in line, line
+    assert [x for x in err if x.startswith(("interp", "Traceback", "  File"))] == [line]  # one line of its own
+    assert not out.exists()  # nothing written
+
+
+def test_debug_shows_the_traceback_and_the_installed_command_exits_2(tmp_path):
+    import subprocess
+    import sys
+
+    from interp.checks import UsageError
+    from interp.cli import main
+
+    with pytest.raises(UsageError, match="--seeds"):
+        main(["reproduce", "toxicity", "--pair", "organism:tiny", "--seeds", "3-1", "--debug"])
+    p = subprocess.run([sys.executable, "-m", "interp", "reproduce", "toxicity", "--pair", "organism:tiny",
+                        "--seeds", "3-1", "--out", str(tmp_path / "o")], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 2 and p.stderr.strip().count("\n") == 0 and "--seeds '3-1'" in p.stderr, p.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_two_runs_writing_one_out_folder_the_second_is_refused(tmp_path, capsys):
+    from filelock import FileLock
+
+    from interp.cli import main
+
+    out = tmp_path / "shared"
+    out.mkdir()
+    (out / "earlier.md").write_text("kept")
+    with FileLock(str(out / ".interp.lock")):  # the first run holds the folder
+        assert main(["reproduce", "toxicity", "--pair", "organism:tiny", "--out", str(out)]) == 2
+    assert "another interp run is writing there now" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == [".interp.lock", "earlier.md"]
+
+
+def test_a_full_disk_while_writing_a_report_leaves_the_previous_one(tmp_path, monkeypatch):
+    import errno
+
+    import interp.io
+    from interp.reproduce.report import write_report
+
+    out = tmp_path / "report"
+    write_report(out, "toxicity", {"v": 1}, "# first\n")
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    real = interp.io.atomic_path
+    calls = []
+
+    def full_disk(path):  # the second file of the new report finds the disk full
+        calls.append(path)
+        if len(calls) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(path)
+
+    monkeypatch.setattr(interp.io, "atomic_path", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        write_report(out, "toxicity", {"v": 2}, "# second\n")
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # old report whole, no stray files
 
 
 TEXTS = ["the cat sat on the mat.", "Rex said to Ada: you are kind.", "a quiet dog walked past.",
@@ -391,3 +496,48 @@ def test_a_pair_with_a_tied_and_an_untied_head_is_compared_matrix_by_matrix(toke
     with pytest.warns(UserWarning, match="base False, aligned True"):
         back = pair_from_modules(copy.deepcopy(tuned), copy.deepcopy(base), tokenizer)
     assert {r["name"]: r for r in weight_diff(back).rows}["lm_head.weight"]["tied"] == "aligned"
+
+
+class _Killed(BaseException):
+    """Stands for SIGKILL: not an Exception, so nothing on the way catches it."""
+
+
+def test_a_reproduction_killed_at_each_step_resumes_to_the_same_report(organism_cache, tmp_path, monkeypatch):
+    """Killed in locate, then (resumed) in compare, in where, in reactivate and in findings, the
+    run finally finishes from what the earlier tries cached — and writes the same report, timings
+    aside, as one uninterrupted run from an empty cache. An interrupted run writes no report."""
+    import json
+    import shutil
+
+    from interp.reproduce import toxicity as T
+    from interp.reproduce.report import without_timings
+
+    def fresh_cache(name):
+        path = tmp_path / name
+        shutil.copytree(organism_cache / "organism", path / "organism")  # the same organism, nothing else
+        monkeypatch.setenv("INTERP_CACHE", str(path))
+        return path
+
+    cfg = T.config_for("organism:tiny", patching=False, n_shuffled_probes=10)
+    quiet = dict(progress=False, log=lambda *a: None, figures=False)
+    fresh_cache("reference")
+    T.run_seeds(cfg, [0], out=tmp_path / "reference-out", **quiet)
+    want = without_timings(json.loads((tmp_path / "reference-out" / "seed-0" / "toxicity.json").read_text()))
+
+    cache = fresh_cache("resumed")
+    out = tmp_path / "resumed-out"
+    for step in ("locate", "compare", "where", "reactivate", "findings"):
+        real = getattr(T, step)
+
+        def killed(*a, _step=step, **k):
+            raise _Killed(_step)
+
+        monkeypatch.setattr(T, step, killed)
+        with pytest.raises(_Killed, match=step):
+            T.run_seeds(cfg, [0], out=out, **quiet)
+        monkeypatch.setattr(T, step, real)
+        assert not (out / "seed-0" / "toxicity.json").exists()
+    assert len(list((cache / "steps").rglob("*.json"))) == 2  # locate and compare, kept as JSON + tensors
+    T.run_seeds(cfg, [0], out=out, **quiet)
+    got = without_timings(json.loads((out / "seed-0" / "toxicity.json").read_text()))
+    assert got == want

@@ -47,11 +47,14 @@ def test_save_report_writes_every_png_in_one_child_process(tmp_path):
 
     from interp import plot
 
-    figs = {"a": go.Figure(go.Bar(x=[1, 2], y=[3, 4])), "b": go.Figure(go.Scatter(x=[1, 2], y=[2, 1]))}
+    figs = {"a": go.Figure(go.Bar(x=[1, 2], y=[3, 4])).update_layout(width=900, height=620),
+            "b": go.Figure(go.Scatter(x=[1, 2], y=[2, 1]))}
     written = plot.save_report(tmp_path, figs, "t", "# t")
     for name in figs:
         png = tmp_path / f"{name}.png"
         assert png in written and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    size = lambda p: (int.from_bytes(p.read_bytes()[16:20], "big"), int.from_bytes(p.read_bytes()[20:24], "big"))  # noqa: E731
+    assert size(tmp_path / "a.png") == (1800, 1240)  # the figure's own size, at scale 2
 
 
 def test_a_png_export_that_hangs_is_killed_and_leaves_the_html(tmp_path, monkeypatch):
@@ -77,3 +80,32 @@ def test_a_png_export_that_hangs_is_killed_and_leaves_the_html(tmp_path, monkeyp
     with pytest.warns(UserWarning, match="exited with 1: no browser answered"):
         assert plot.write_pngs({"g": go.Figure()}, {"g": tmp_path / "g"}) == []
     assert not (tmp_path / "g.png").exists()
+
+
+#: Tokens a real model's vocabulary holds (Gemma-3: 262k entries in many scripts).
+SCRIPTS = {"CJK": "中文字符", "Japanese": "ひらがな", "Korean": "한국어", "Cyrillic": "русский", "Greek": "ελληνικά",
+           "Arabic": "العربية", "Hebrew": "עברית", "Devanagari": "हिन्दी", "Thai": "ภาษาไทย"}
+
+
+@pytest.mark.skipif(_chromium() is None, reason="no Chromium (bash run.sh test installs Debian's)")
+def test_figures_draw_non_latin_tokens_not_empty_boxes(tmp_path):
+    """A figure labelled with tokens of each script must not render like the same number of
+    private-use characters, which no font has (each drawn as the same missing-glyph box)."""
+    import plotly.graph_objects as go
+
+    from interp import plot
+
+    def fig(text):
+        f = go.Figure(go.Bar(y=[text, text[::-1]], x=[1, 2], orientation="h", text=[text, text], textposition="outside"))
+        return f.update_layout(width=400, height=200, margin=dict(l=150, r=80, t=10, b=10))
+
+    figs = {}
+    for name, text in SCRIPTS.items():
+        figs[name] = fig(text)
+        figs[f"{name}-boxes"] = fig("".join(chr(0xE000 + i) for i in range(len(text))))
+    figs["again-boxes"] = figs["CJK-boxes"]
+    plot.write_pngs(figs, {n: tmp_path / n for n in figs})
+    png = {n: (tmp_path / f"{n}.png").read_bytes() for n in figs}
+    assert png["again-boxes"] == png["CJK-boxes"]  # the comparison can see sameness
+    missing = [n for n in SCRIPTS if png[n] == png[f"{n}-boxes"]]
+    assert not missing, f"no font draws {missing} (install fonts-noto-cjk and fonts-noto-core)"
