@@ -3,8 +3,9 @@
 #   bash run.sh reproduce   builds the organisms (five toxicity seeds; three knowledge, facts and instruction seeds;
 #                           the pretraining-data models) and runs the toxicity, token-shift, knowledge, instruction and
 #                           pretraining reproductions, then the README's generated blocks
-#   bash run.sh test        runs ruff, the test suite, then the rebuild check of the committed seed-0 report
-#                           (what CI runs; INTERP_SKIP_REBUILD=1 skips the ~10-minute rebuild)
+#   bash run.sh test        runs ruff, then the test suite with the torchrun checks and the rebuild check of
+#                           the committed seed-0 report, on every core (what CI runs; INTERP_SKIP_REBUILD=1
+#                           skips the rebuild; INTERP_TEST_WORKERS sets the number of pytest workers)
 #   bash run.sh real        the real-weight pairs: DPO twins of the packaged models, then their reproductions (hours)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
@@ -68,13 +69,13 @@ case "$cmd" in
         setup
         browser  # the report page is checked in a real headless Chromium
         "$VENV/bin/ruff" check interp tests benchmarks figures
-        "$VENV/bin/python" -m pytest -q -m "not slow and not rebuild and not distributed" "$@"
-        # Two processes under torchrun (gloo) against one: identical reports and recordings.
-        "$VENV/bin/python" -m pytest -q -m distributed tests/test_distributed.py
-        # The committed organism:small seed-0 report, rebuilt from an empty cache (~10 min).
-        if [ -z "${INTERP_SKIP_REBUILD:-}" ]; then
-            "$VENV/bin/python" -m pytest -q -m rebuild tests/test_rebuild.py
-        fi
+        # One pytest-xdist pool on every core: the suite, the torchrun checks (two processes under
+        # gloo against one: identical reports and recordings) and the rebuild of the committed
+        # organism:small seed-0 report from an empty cache, the longest started first (conftest).
+        marks="not slow"
+        [ -n "${INTERP_SKIP_REBUILD:-}" ] && marks="not slow and not rebuild"
+        "$VENV/bin/python" -m pytest -q -n "${INTERP_TEST_WORKERS:-$(nproc)}" --dist worksteal \
+            -m "$marks" --durations=15 "$@"
         ;;
     real)
         # The real-weight pairs (hours on 2 CPU cores): each packaged model, its DPO twin (the

@@ -10,9 +10,10 @@ The workflow, one import::
     report.figures()["effects"]                                #   two scorers and nulls
 
 or step by step: :func:`record_pair` (residuals and MLP keys of both models) →
-:func:`train_probe`, :func:`rank_value_vectors` (locate) → :func:`weight_diff`,
+:func:`train_probe`, :func:`rank_value_vectors`, :mod:`interp.locate` (locate, each locator checked) → :func:`weight_diff`,
 :func:`key_activation_change`, :func:`residual_offset` (compare) → :func:`locate_change`
-(where) → interventions (:class:`ScaleNeurons`, :class:`AddVector`, …) measured with
+(where) → interventions (:class:`ScaleKeyWeights`: Lee et al.'s edit, :class:`ScaleNeurons`,
+:class:`AddVector`, …) measured with
 :func:`toxicity` or :func:`interp.measure.measure` (reactivate) → :mod:`interp.plot` (show).
 A pair carries its prompts (``pair.prompts``, a :class:`PromptSet`) and a profile that picks
 each reproduction's preset. :mod:`interp.reproduce` holds the reproductions (``toxicity``,
@@ -21,7 +22,19 @@ figures; :mod:`interp.stats` holds the paired,
 prompt-clustered statistics; :mod:`interp.testing` pairs with a known answer.
 """
 
-from . import catalog, hooks, knowledge, organism, plot, registry, reproduce, shift, stats, testing
+from . import (
+    catalog,
+    hooks,
+    knowledge,
+    locate,
+    organism,
+    plot,
+    registry,
+    reproduce,
+    shift,
+    stats,
+    testing,
+)
 from .attribution import locate_change
 from .diff import key_activation_change, residual_offset, weight_diff
 from .directions import Direction, diff_in_means, random_direction, train_probe
@@ -33,7 +46,14 @@ from .pair import Pair, load_model, load_pair
 from .prompts import PromptSet
 from .record import Recording, record_pair
 from .score import get_scorer, get_scorers
-from .steer import AblateDirection, AddVector, ClampNeurons, PatchActivations, ScaleNeurons
+from .steer import (
+    AblateDirection,
+    AddVector,
+    ClampNeurons,
+    PatchActivations,
+    ScaleKeyWeights,
+    ScaleNeurons,
+)
 
 
 def reproduce_toxicity(pair: str = "organism:small", *, seeds=None, out=None, progress: bool = True,
@@ -56,10 +76,10 @@ def reproduce_toxicity(pair: str = "organism:small", *, seeds=None, out=None, pr
 
 
 __all__ = [
-    "catalog", "knowledge", "organism", "registry", "reproduce", "shift", "PromptSet", "Recording",
+    "catalog", "knowledge", "locate", "organism", "registry", "reproduce", "shift", "PromptSet", "Recording",
     "AblateDirection", "AddVector", "ClampNeurons", "Direction", "Finding", "findings_table", "keep_measurements",
     "MeasureSpec", "Neurons",
-    "Pair", "PatchActivations", "ScaleNeurons", "diff_in_means", "get_scorer", "get_scorers", "hooks",
+    "Pair", "PatchActivations", "ScaleKeyWeights", "ScaleNeurons", "diff_in_means", "get_scorer", "get_scorers", "hooks",
     "key_activation_change", "load_model", "load_pair", "locate_change", "pairs_table", "perplexity", "plot",
     "random_direction", "random_neurons", "rank_value_vectors", "record_pair",
     "reproduce_toxicity", "residual_offset", "stats", "testing", "toxicity", "train_probe", "weight_diff",

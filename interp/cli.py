@@ -201,7 +201,7 @@ def _writing(out, main_rank: bool = True):
     from filelock import FileLock, Timeout
 
     out = Path(out)
-    made = not out.exists()
+    made = [p for p in (out, *out.parents) if not p.exists()]  # folders this run creates
     out.mkdir(parents=True, exist_ok=True)
     lock_path = out / ".interp.lock"
     lock = FileLock(str(lock_path))
@@ -216,7 +216,10 @@ def _writing(out, main_rank: bool = True):
         lock.release()
         if made and [p.name for p in out.iterdir()] == [lock_path.name]:  # the run wrote nothing
             lock_path.unlink(missing_ok=True)
-            out.rmdir()
+            for folder in made:  # out first, then the parents it needed, while empty
+                if any(folder.iterdir()):
+                    break
+                folder.rmdir()
 
 
 def _check_pair(name: str) -> None:

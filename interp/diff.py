@@ -133,9 +133,7 @@ def weight_diff(pair) -> WeightDiff:
         try:
             pa, pb = weight_of(pair.aligned, name), weight_of(pair.base, name)
         except KeyError as e:
-            from .pair import PairMismatchError
-
-            raise PairMismatchError(f"weight {name!r} is in one model only ({e.args[0]})") from None
+            raise ValueError(f"weight {name!r} is in one model of the pair only ({e.args[0]})") from None
         a = finite(pa.detach().flatten().double(), f"aligned weight {name}")
         b = finite(pb.detach().flatten().double(), f"base weight {name}")
         diff = (a - b).norm().item()

@@ -4,8 +4,10 @@ A :class:`Finding` carries its criterion (fixed in code before the run), what wa
 whether the criterion holds under each scorer, the claim's p-value and its Holm-adjusted value
 over the family of claims, the headline effect with its CI, and — for a "no" — the smallest
 effect the run could have detected. A claim is "yes" only where it holds under every scorer
-*and* survives the correction. :func:`summarize_seeds` counts, per claim, in how many seeds it
-holds; a claim that holds in some seeds but not all is *mixed*, never a plain yes or no.
+*and* survives the correction; it is **not tested** — a third verdict, never a "no" — where a
+claim it ``requires`` (alignment lowered toxicity; a locator found the neurons it is about) did
+not hold. :func:`summarize_seeds` counts, per claim, in how many seeds it holds and in how many
+it was tested; a claim that holds in some seeds but not all is *mixed*, never a plain yes or no.
 """
 
 from __future__ import annotations
@@ -30,20 +32,31 @@ class Finding:
     p_holm: float | None = None
     effect: Estimate | None = None
     mde: float | None = None
-    requires: str | None = None
+    requires: str | list[str] | None = None  # keys of claims this one needs (all must hold)
     note: str = ""
     alpha: float = ALPHA
     ungated: dict[str, bool] | None = None  # holds_by before the precondition was applied
+    untested: str = ""  # why the claim was not tested (a precondition or a locator failed); "" if tested
+
+    @property
+    def tested(self) -> bool:
+        return not self.untested
 
     @property
     def holds(self) -> bool:
-        if not self.holds_by or not all(self.holds_by.values()):
+        if self.untested or not self.holds_by or not all(self.holds_by.values()):
             return False
         return self.p_holm is None or self.p_holm < self.alpha
 
     @property
     def verdict(self) -> str:
-        return "yes" if self.holds else "no"
+        return "not tested" if self.untested else ("yes" if self.holds else "no")
+
+    @property
+    def needs(self) -> list[str]:
+        """The keys of the claims this one requires."""
+        r = self.requires
+        return [] if not r else ([r] if isinstance(r, str) else list(r))
 
     @property
     def holds_ungated(self) -> bool:
@@ -53,12 +66,12 @@ class Finding:
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        d["holds"] = self.holds
+        d["holds"], d["verdict"] = self.holds, self.verdict
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> Finding:
-        d = {k: v for k, v in d.items() if k != "holds"}
+        d = {k: v for k, v in d.items() if k not in ("holds", "verdict")}
         if d.get("effect") is not None:
             d["effect"] = Estimate.from_dict(d["effect"])
         return cls(**d)
@@ -66,17 +79,19 @@ class Finding:
 
 def finalize(findings: list[Finding], alpha: float = ALPHA) -> list[Finding]:
     """Holm-adjust the claims' p-values as one family, then apply preconditions: a claim that
-    ``requires`` another (e.g. "alignment lowered toxicity") cannot hold where that one does not."""
+    ``requires`` others (e.g. "alignment lowered toxicity", "a locator found toxic neurons") is
+    **not tested** where one of them does not hold (or was not tested itself) — its criterion's
+    own result is kept in ``ungated``; its verdict is "not tested", never "no"."""
     adj = holm([f.p for f in findings], alpha)
-    by_key = {f.key: f for f in findings}
     for f, p in zip(findings, adj):
         f.p_holm, f.alpha = p, alpha
-    for f in findings:
-        pre = by_key.get(f.requires) if f.requires else None
-        if pre is not None and not pre.holds:
+    by_key = {f.key: f for f in findings}
+    for f in findings:  # in order: a precondition is decided before the claims that need it
+        failed = [by_key[k] for k in f.needs if k in by_key and not by_key[k].holds]
+        if failed and not f.untested:
             f.ungated = dict(f.holds_by)
-            f.holds_by = {k: False for k in f.holds_by}
-            f.note = (f.note + "; " if f.note else "") + f"not tested: '{pre.claim}' does not hold"
+            f.untested = "; ".join(f"'{pre.claim}' " + ("was not tested" if pre.untested else "does not hold")
+                                   for pre in failed)
     return findings
 
 
@@ -98,9 +113,11 @@ def findings_table(findings: list[Finding], *, scorers: list[str] | None = None,
         for s in scorers:
             v = f.holds_by.get(s, f.holds_by.get("any"))
             cells.append("" if v is None else ("✓" if v else "✗"))
-        verdict = "yes" if f.holds else "**no**"
+        verdict = {"yes": "yes", "no": "**no**"}.get(f.verdict, f"*{f.verdict}*")
         extra = f" ({f.note})" if f.note else ""
-        if not f.holds and f.mde is not None and math.isfinite(f.mde) and f.mde > 0:
+        if f.untested:
+            extra += f" (not tested: {f.untested})"
+        elif not f.holds and f.mde is not None and math.isfinite(f.mde) and f.mde > 0:
             extra += f"; smallest detectable effect {f.mde:.3f}"
         lines.append(f"| {f.claim} | {f.measured}{extra} | " + " | ".join(cells)
                      + f" | {_p(f.p_holm)} | {verdict} | {f.criterion} |")
@@ -119,19 +136,27 @@ class SeedSummary:
     holds_by: dict[str, list[bool]] = field(default_factory=dict)
     effects: list[Estimate | None] = field(default_factory=list)
     measured: list[str] = field(default_factory=list)
+    tested: list[bool] | None = None  # per seed whether the claim was tested (None: every seed)
 
     @property
     def k(self) -> int:
         return sum(self.holds)
 
     @property
+    def n_tested(self) -> int:
+        return len(self.holds) if self.tested is None else sum(self.tested)
+
+    @property
     def verdict(self) -> str:
-        n = len(self.holds)
+        n, t = len(self.holds), self.n_tested
+        untested = "" if t == n else f"; not tested in {n - t}"
+        if t == 0:
+            return f"not tested ({n}/{n})"
         if self.k == n:
             return f"yes ({n}/{n})"
         if self.k == 0:
-            return f"no (0/{n})"
-        return f"mixed ({self.k}/{n})"
+            return f"no (0/{t}{untested})"
+        return f"mixed ({self.k}/{n}{untested})"
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -156,7 +181,8 @@ def summarize_seeds(per_seed: dict[int, list[Finding]]) -> list[SeedSummary]:
         out.append(SeedSummary(
             f0.key, f0.claim, f0.criterion, seeds, [f.holds for f in fs],
             {s: [bool(f.holds_by.get(s, False)) for f in fs] for s in scorers},
-            [f.effect for f in fs], [f.measured for f in fs]))
+            [f.effect for f in fs], [f.measured for f in fs],
+            None if all(f.tested for f in fs) else [f.tested for f in fs]))
     return out
 
 
@@ -173,7 +199,7 @@ def seeds_table(summaries: list[SeedSummary], *, paper: str = "the paper") -> st
             v = m.holds_by.get(s) or m.holds_by.get("any")
             cells.append("" if v is None else f"{sum(v)}/{n}")
         eff = "; ".join(e.fmt("+.3f") if e is not None else "—" for e in m.effects)
-        verdict = m.verdict if m.k == n else f"**{m.verdict}**"
+        verdict = m.verdict if m.k == n or m.n_tested == 0 else f"**{m.verdict}**"
         lines.append(f"| {m.claim} | " + " | ".join(cells) + f" | {verdict} | {eff} |")
     return "\n".join(lines)
 
@@ -193,6 +219,8 @@ def _cell(f: Finding | SeedSummary | None, scorers: list[str]) -> str:
         return f"{f.verdict if f.k in (0, len(f.seeds)) else '**' + f.verdict + '**'}{span}"
     # A claim that no scorer decides (weights, keys: holds_by {"any": …}) gets no per-scorer marks.
     marks = " ".join(("✓" if f.holds_by[s] else "✗") for s in scorers if s in f.holds_by)
+    if f.untested:
+        return f"*not tested*: {f.untested}"
     out = "yes" if f.holds else "**no**"
     if f.effect is not None:
         out += f"; {f.effect.fmt()}, n = {f.effect.n}"
@@ -200,8 +228,6 @@ def _cell(f: Finding | SeedSummary | None, scorers: list[str]) -> str:
         out += "; " + _measured_short(f.measured)
     if not f.holds and f.mde is not None and math.isfinite(f.mde) and f.mde > 0:
         out += f"; detectable ≥ {f.mde:.3f}"
-    if f.note.startswith("not tested") or "; not tested" in f.note:
-        out += " (not tested: precondition failed)"
     return out + (f" ({marks})" if marks and len(scorers) > 1 else "")
 
 

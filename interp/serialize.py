@@ -187,3 +187,31 @@ def load(stem: str | os.PathLike) -> Any:
                          f"this interp reads format {FORMAT}")
     tensors = load_file(str(st)) if st.exists() else {}
     return _decode(doc["value"], tensors, j)
+
+
+def cached_result(stem: str | os.PathLike, build, *, enabled: bool = True):
+    """``build()``'s result, kept as ``<stem>.json`` + ``<stem>.safetensors``
+    (:func:`save`: no pickle; only interp's own dataclasses are rebuilt) — read back if
+    present, built and written if not. An unreadable entry, or one written by another version of
+    the serializer, is rebuilt with a warning; a pickle left by an older interp (``<stem>.pt``) is
+    never opened. The caller's key (the stem) must cover everything the result depends on — the
+    weights' hashes, the inputs, the config and the code that computes it."""
+    import warnings
+
+    stem = Path(stem)
+    if enabled:
+        legacy = stem.with_name(stem.name + ".pt")
+        if legacy.exists():
+            warnings.warn(f"ignoring {legacy}: a pickle written by an older interp is never read; "
+                          "recomputing (the file may be deleted)", stacklevel=2)
+        if paths(stem)[0].exists():
+            try:
+                return load(stem)
+            except StaleEntry as e:
+                warnings.warn(f"recomputing: cache entry written by another interp version ({e})", stacklevel=2)
+            except Exception as e:  # noqa: BLE001 — any unreadable entry is rebuilt
+                warnings.warn(f"rebuilding: unreadable cache entry {stem} ({type(e).__name__}: {e})", stacklevel=2)
+    out = build()
+    if enabled:
+        save(out, stem)
+    return out

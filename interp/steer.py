@@ -89,6 +89,39 @@ class ScaleNeurons:
 
 
 @dataclass
+class ScaleKeyWeights:
+    """Lee et al.'s un-alignment exactly as their code does it (``ajyl/dpo_toxic``,
+    ``eval_utils.load_model``): each neuron's key *weight column* ×``factor`` — ``c_fc.weight[:, i]``
+    in GPT-2; in a gated MLP the column before the nonlinearity, ``gate_proj`` — with its bias left
+    untouched. Done as a hook with the same effect as the weight edit: the pre-activation becomes
+    ``factor · (pre − b_in[i]) + b_in[i]``. (:class:`ScaleNeurons` with ``point="pre"`` scales the
+    whole pre-activation, bias included: a named variant.)"""
+
+    neurons: Neurons
+    factor: float
+
+    def describe(self) -> str:
+        return (f"scale {len(self.neurons)} {self.neurons.label}' key weights (W_in column, bias untouched) "
+                f"×{_dose(self.factor)}")
+
+    def fwd_hooks(self, model) -> list:
+        _check_neurons(self.neurons, model, "ScaleKeyWeights")
+        gated = model.W_gate is not None
+        b_in = None if gated else getattr(model, "b_in", None)  # the gate of Llama/Gemma has no bias
+        out = []
+        for layer, idx in self.neurons.by_layer().items():
+            bias = None if b_in is None else b_in[layer, idx].detach()
+
+            def fn(act, hook, idx=idx, bias=bias):
+                act = act.clone()
+                a = act[..., idx]
+                act[..., idx] = a * self.factor if bias is None else (a - bias) * self.factor + bias
+                return act
+            out.append((f"blocks.{layer}.mlp.hook_pre", fn))
+        return out
+
+
+@dataclass
 class ClampNeurons:
     """Raise the activations of ``neurons`` to at least ``values`` ``[k]`` (e.g. a base-model
     quantile on eliciting text), times ``dose``; activations already above are left alone."""

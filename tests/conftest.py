@@ -10,9 +10,28 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+if os.environ.get("PYTEST_XDIST_WORKER"):  # one thread per worker: the workers share the cores
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import pytest
 import torch
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    torch.set_num_threads(1)
+
+#: The longest tests (``--durations``, 2 cores): started first, so that under pytest-xdist the
+#: short ones fill in around them instead of one long test running alone at the end.
+LONGEST_FIRST = ("test_rebuild.py", "test_known_answers.py::test_a_null_pair", "test_distributed.py",
+                 "test_mechanism.py::test_reproduce_toxicity_on_the_tiny_organism_over_two_seeds",
+                 "test_instruction.py", "test_figures.py::test_notebook_executes", "test_gguf.py",
+                 "test_faults.py::test_a_reproduction_killed", "test_pretraining.py::test_the_reproduction_runs")
+
+
+def pytest_collection_modifyitems(config, items):
+    def rank(item):
+        return next((i for i, p in enumerate(LONGEST_FIRST) if p in item.nodeid), len(LONGEST_FIRST))
+
+    items.sort(key=rank)  # stable: the rest keep their order
 
 
 @pytest.fixture(autouse=True)
@@ -80,18 +99,38 @@ def any_model(request, tokenizer):
 
 @pytest.fixture(scope="session")
 def organism_cache(tmp_path_factory):
-    """A session-wide cache folder holding the tiny organism (built once, ~40 s)."""
-    path = tmp_path_factory.mktemp("interp-cache")
+    """A session-wide cache folder holding the tiny organism (built once, ~40 s). Under
+    pytest-xdist every worker shares one folder: the first to take the lock builds it, the others
+    wait and read it back (the organism cache is keyed by its recipe)."""
+    from filelock import FileLock
+
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # shared by the workers of this run
+    path = root / "interp-cache"
+    path.mkdir(exist_ok=True)
     old = os.environ.get("INTERP_CACHE")
     os.environ["INTERP_CACHE"] = str(path)
-    from interp.organism import build_organism
+    try:
+        from interp.organism import build_organism
 
-    build_organism("tiny", progress=False, log=lambda *a: None)
-    if old is None:
-        os.environ.pop("INTERP_CACHE")
-    else:
-        os.environ["INTERP_CACHE"] = old
+        with FileLock(str(root / "interp-cache.lock")):
+            build_organism("tiny", progress=False, log=lambda *a: None)
+    finally:
+        if old is None:
+            os.environ.pop("INTERP_CACHE")
+        else:
+            os.environ["INTERP_CACHE"] = old
     return path
+
+
+def copy_cache(src, dst, ignore=()):
+    """A copy of a shared test cache that another worker may be writing into meanwhile: its
+    half-written entries (``*.tmp``) and lock files are left out."""
+    import shutil
+
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("*.tmp", "*.lock", *ignore))
+    return dst
 
 
 @pytest.fixture

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 
 import pytest
 
 from interp.reproduce.report import without_timings
+
+from .conftest import copy_cache
 
 pytestmark = pytest.mark.distributed
 
@@ -40,7 +41,7 @@ def test_two_processes_reproduce_toxicity_exactly_as_one(organism_cache, tmp_pat
     # Fresh measurements in each run (a separate cache copy), so neither reads the other's results.
     one_cache, two_cache = tmp_path / "c1", tmp_path / "c2"
     for c in (one_cache, two_cache):
-        shutil.copytree(organism_cache, c, ignore=shutil.ignore_patterns("measurements"))
+        copy_cache(organism_cache, c, ignore=("measurements",))
     _torchrun(1, [*args, "--out", str(tmp_path / "one")], {**env, "INTERP_CACHE": str(one_cache)})
     two = _torchrun(2, [*args, "--out", str(tmp_path / "two")], {**env, "INTERP_CACHE": str(two_cache)})
     a = json.loads((tmp_path / "one" / "seed-0" / "toxicity.json").read_text())
@@ -58,7 +59,7 @@ def test_two_processes_run_the_other_reproductions_as_one(organism_cache, tmp_pa
     args = ["-m", "interp", "reproduce", command, "--pair", pair, "--no-figures"]
     for n, name in ((1, "one"), (2, "two")):  # each on its own cache copy: nothing read from the other
         cache = tmp_path / f"cache-{name}"
-        shutil.copytree(organism_cache, cache, ignore=shutil.ignore_patterns("measurements"))
+        copy_cache(organism_cache, cache, ignore=("measurements",))
         _torchrun(n, [*args, "--out", str(tmp_path / name)], {**_env(organism_cache), "INTERP_CACHE": str(cache)})
     a, b = ((tmp_path / d / report).read_text() for d in ("one", "two"))
     # NaN where a set is empty: compare the serialised reports, where NaN equals NaN.

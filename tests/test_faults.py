@@ -303,8 +303,9 @@ def test_a_damaged_organism_cache_entry_is_named_set_aside_and_rebuilt(organism_
     from interp.organism import build as B
     from interp.pair import load_model
 
-    cache = tmp_path / "cache"
-    shutil.copytree(organism_cache, cache)
+    from .conftest import copy_cache
+
+    cache = copy_cache(organism_cache, tmp_path / "cache", ignore=("measurements", "steps"))
     monkeypatch.setenv("INTERP_CACHE", str(cache))
     aligned = B.build_organism("tiny", progress=False, log=lambda *a: None)
     want = read_json(aligned / "manifest.json")["weights_sha256"]
@@ -377,7 +378,8 @@ def test_a_planted_pickle_in_the_step_cache_runs_nothing(tmp_path, monkeypatch):
     import pickle
     import warnings
 
-    from interp.io import cache_dir, cached_result
+    from interp.io import cache_dir
+    from interp.serialize import cached_result
 
     monkeypatch.setenv("INTERP_CACHE", str(tmp_path / "cache"))
     ran = tmp_path / "pwned"
@@ -409,8 +411,8 @@ def test_a_planted_pickle_in_the_step_cache_runs_nothing(tmp_path, monkeypatch):
 
 def test_an_entry_of_an_older_interp_is_recomputed_with_a_warning(tmp_path):
     from interp import serialize
-    from interp.io import cached_result
     from interp.neurons import Neurons
+    from interp.serialize import cached_result
 
     stem = tmp_path / "entry"
     n = Neurons(torch.tensor([0, 1]), torch.tensor([3, 4]), torch.tensor([0.5, 0.25]), "top")
@@ -507,14 +509,15 @@ def test_a_reproduction_killed_at_each_step_resumes_to_the_same_report(organism_
     run finally finishes from what the earlier tries cached — and writes the same report, timings
     aside, as one uninterrupted run from an empty cache. An interrupted run writes no report."""
     import json
-    import shutil
 
     from interp.reproduce import toxicity as T
     from interp.reproduce.report import without_timings
 
+    from .conftest import copy_cache
+
     def fresh_cache(name):
         path = tmp_path / name
-        shutil.copytree(organism_cache / "organism", path / "organism")  # the same organism, nothing else
+        copy_cache(organism_cache / "organism", path / "organism")  # the same organism, nothing else
         monkeypatch.setenv("INTERP_CACHE", str(path))
         return path
 

@@ -101,8 +101,8 @@ def test_the_claims_find_planted_effects_and_not_their_absence():
     assert null["repeat_recall"].mde is None or null["repeat_recall"].mde >= 0  # a "no" states its power
     assert null["stored_not_extractable"].verdict == "yes"  # stored 0.9, extracted 0.1: planted too
     forgot = {f.key: f for f in P.findings(_planted(stored=0.1, extract_gain=0.4))}
-    assert forgot["memorised"].verdict == "no" and forgot["rephrase_extract"].verdict == "no"
-    assert "not tested" in forgot["rephrase_extract"].note
+    assert forgot["memorised"].verdict == "no" and forgot["rephrase_extract"].verdict == "not tested"
+    assert "does not hold" in forgot["rephrase_extract"].untested
 
 
 def test_the_reproduction_runs_end_to_end_on_the_tiny_preset(tmp_path, monkeypatch):

@@ -102,7 +102,13 @@ def test_findings_need_every_scorer_the_correction_and_their_precondition():
     assert [f.verdict for f in fs] == ["yes", "yes", "no", "no", "no", "yes"]
     assert fs[3].p_holm == pytest.approx(0.06)
     gated = finalize([_f("pre", {"a": False}, 0.5), _f("dep", {"a": True}, 0.001, requires="pre")])
-    assert gated[1].verdict == "no" and "does not hold" in gated[1].note
+    assert gated[1].verdict == "not tested" and "does not hold" in gated[1].untested and not gated[1].holds
+    assert gated[1].ungated == {"a": True} and gated[1].holds_ungated  # the criterion's own result, kept
+    chain = finalize([_f("pre", {"a": False}, 0.5), _f("loc", {"a": True}, 0.001, requires="pre"),
+                      _f("dep", {"a": True}, 0.001, requires=["loc"])])
+    assert [f.verdict for f in chain] == ["no", "not tested", "not tested"] and "was not tested" in chain[2].untested
+    assert "*not tested*" in findings_table(chain, scorers=["a"])
+    assert Finding.from_dict(chain[2].to_dict()).verdict == "not tested"
     table = findings_table(fs, scorers=["a", "b"])
     assert table.count("\n") == 7 and "**no**" in table and "✗" in table
 
@@ -117,6 +123,14 @@ def test_seed_summary_says_mixed_when_seeds_disagree():
     assert y.verdict == "yes (3/3)"
     d = Finding.from_dict(runs[2][0].to_dict())
     assert d.holds is False and d.key == "c"
+    # Seeds where a precondition failed count as not tested, not as "no".
+    part = {s: finalize([_f("pre", {"a": s != 0}, 0.001), _f("c", {"a": False}, 0.001, requires="pre")])
+            for s in range(3)}
+    m = summarize_seeds(part)[1]
+    assert m.verdict == "no (0/2; not tested in 1)" and m.n_tested == 2
+    none = summarize_seeds({s: finalize([_f("pre", {"a": False}, 0.5), _f("c", {"a": True}, 0.001, requires="pre")])
+                            for s in range(2)})[1]
+    assert none.verdict == "not tested (2/2)"
 
 
 def test_the_public_surface_shadows_no_module():

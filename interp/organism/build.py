@@ -20,6 +20,7 @@ import hashlib
 import json
 import shutil
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -332,11 +333,27 @@ def _save_hf(model, tokenizer, path: Path) -> None:
     tokenizer.save_pretrained(str(path))
 
 
+@contextmanager
+def _building(final: Path):
+    """Hold ``.<name>.lock`` beside a cache entry while it is checked and built: two processes
+    sharing one cache (two runs, test workers) build an entry once; the second waits, then reads it."""
+    from filelock import FileLock
+
+    final.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(final.parent / f".{final.name}.lock")):
+        yield
+
+
 def build_base(cfg: OrganismConfig, *, progress: bool = True, log=print) -> Path:
     """Corpus, tokenizer and pretraining; cached by ``cfg.base_key()``."""
+    final = _organism_root() / f"base-{cfg.size}-{cfg.base_key()}"
+    with _building(final):
+        return _build_base(cfg, final, progress=progress, log=log)
+
+
+def _build_base(cfg: OrganismConfig, final: Path, *, progress: bool, log) -> Path:
     from .tokenizer import train_tokenizer
 
-    final = _organism_root() / f"base-{cfg.size}-{cfg.base_key()}"
     if _entry_ok(final, log):
         return final
     times = {}
@@ -446,11 +463,15 @@ def measure(model, data: dict, cfg: OrganismConfig, scorer=None) -> dict:
 
 def build_aligned(cfg: OrganismConfig, base_dir: Path, *, progress: bool = True, log=print) -> Path:
     """Preference pairs from the base, DPO (or SFT), then the metrics of both; cached."""
+    final = _organism_root() / f"{cfg.align.method}-{cfg.size}-{cfg.aligned_key()}"
+    with _building(final):
+        return _build_aligned(cfg, base_dir, final, progress=progress, log=log)
+
+
+def _build_aligned(cfg: OrganismConfig, base_dir: Path, final: Path, *, progress: bool, log) -> Path:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-
     method = cfg.align.method
-    final = _organism_root() / f"{method}-{cfg.size}-{cfg.aligned_key()}"
     if _entry_ok(final, log):
         return final
     data = load_data(base_dir)

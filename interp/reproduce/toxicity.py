@@ -47,7 +47,7 @@ from ..diff import (
 )
 from ..directions import Direction, cosine, diff_in_means, random_direction, train_probe
 from ..findings import Finding, finalize, findings_table, seeds_table, summarize_seeds
-from ..io import cache_dir, cached_result, code_hash, hash_texts, stable_hash
+from ..io import cache_dir, code_hash, hash_texts, stable_hash
 from ..measure import MEASURE_CODE, Measurement, MeasureSpec, _field_key, measure
 from ..neurons import (
     Neurons,
@@ -65,6 +65,7 @@ from ..prompts import PromptSet
 from ..record import model_fingerprint, record, record_pair
 from ..registry import profile_of
 from ..score import get_scorers
+from ..serialize import cached_result
 from ..steer import (
     AblateDirection,
     AddVector,

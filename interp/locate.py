@@ -1,0 +1,193 @@
+"""Locators: which MLP neurons write a behaviour, found without trusting any one method.
+
+Lee et al. (2024) locate toxic neurons by the cosine of their value vectors with a linear probe;
+a probe that failed (too few labelled texts, a model that never wrote toxicity) hands every later
+step neurons that are not toxic. Here each locator returns the same :class:`LocatedNeurons` — its top
+neurons, the tokens they promote, and whether it *works*: whether its top neurons promote toxic
+tokens more often than random neurons do, under every scorer (Fisher's exact test, fixed before
+any run) — so a claim built on located neurons can be gated on the locator it used.
+
+* :func:`vocab_projection` (Geva et al. 2022) reads every value vector through the final norm and
+  ``W_U`` (in chunks: it runs on 2 CPU cores for a 262k vocabulary) and ranks neurons by the
+  reciprocal-rank mass of toxic tokens among their top promoted tokens. It needs no probe and no
+  samples; where it finds nothing beyond what random token sets give, the model has no value
+  vector that promotes profanity — itself a finding about the model. (Its check is a permutation
+  of the toxic tokens, not random neurons: choosing neurons by their tokens would always beat
+  random neurons.)
+* :func:`by_direction` ranks value vectors by cosine with a direction (a probe: Lee et al.'s
+  locator; a difference of means).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from . import hooks as H
+from .neurons import Neurons, random_neurons, rank_value_vectors, value_vectors_of
+
+#: Tokens read per value vector when ranking and when judging a locator.
+N_TOP_TOKENS = 20
+#: A locator works when its top neurons carry a toxic token among their top tokens more often than
+#: random neurons, under every scorer, at this level (one-sided Fisher exact test).
+WORKS_ALPHA = 0.05
+
+
+@dataclass
+class LocatedNeurons:
+    """One locator's answer: its ``top`` neurons (scores in ``top.score``), the tokens each
+    promotes most (``top_tokens``), the share of them whose top tokens hold a toxic one per scorer
+    beside random neurons' (``toxic_share``, ``null_share``, one-sided Fisher ``p``), and whether it
+    ``works`` (every scorer's p < :data:`WORKS_ALPHA`). ``n_toxic_neurons``: how many value vectors
+    of the whole model have a toxic token among their top tokens (vocabulary projection only)."""
+
+    name: str
+    top: Neurons
+    top_tokens: list[list[str]]
+    toxic_share: dict[str, float]
+    null_share: dict[str, float]
+    p: dict[str, float]
+    works: bool
+    n_toxic_neurons: dict[str, int] = field(default_factory=dict)
+    meta: dict = field(default_factory=dict)
+
+    def summary(self) -> str:
+        per = "; ".join(f"{s}: {self.toxic_share[s]:.0%} of top {len(self.top)} vs {self.null_share[s]:.0%} "
+                        f"random (p = {self.p[s]:.3g})" for s in self.toxic_share)
+        return f"{self.name}: {'works' if self.works else 'does not work'} — {per}"
+
+
+def final_norm(model):
+    """The model's final norm as a plain module (the Hugging Face one, no hooks): applied to a
+    value vector it gives what the unembedding reads (its gain included: Gemma's ``1 + w``)."""
+    ln = getattr(model, "ln_final", None)
+    if ln is None:
+        return None
+    return getattr(ln, "_original_component", ln)
+
+
+@torch.no_grad()
+def unembed_logits(model, vectors: torch.Tensor) -> torch.Tensor:
+    """Logits ``[k d_vocab]`` that vectors ``[k d_model]`` written into the last residual would add:
+    through the final norm (its gain, without its bias: a constant shift of every logit) and
+    ``W_U``."""
+    v = vectors.float()
+    norm = final_norm(model)
+    if norm is not None:
+        w = next(norm.parameters(), None)
+        if w is not None:
+            v = v.to(device=w.device, dtype=w.dtype)
+        v = norm(v).float()
+        bias = getattr(norm, "bias", None)
+        if isinstance(bias, torch.Tensor):
+            v = v - bias.float()
+    return v @ H.unembed(model).float().to(v.device)
+
+
+def token_flags(model, scorers, *, batch: int = 8192) -> dict[str, torch.Tensor]:
+    """Per scorer, whether each vocabulary entry (decoded alone, stripped) scores > 0.5 ``[d_vocab]``."""
+    tok = model.tokenizer
+    words = [tok.decode([i]).strip() or "_" for i in range(model.cfg.d_vocab)]
+    out = {}
+    for sc in scorers:
+        flags = np.concatenate([np.asarray(sc(words[i:i + batch])) > 0.5 for i in range(0, len(words), batch)])
+        out[sc.name] = torch.from_numpy(flags)
+    return out
+
+
+@torch.no_grad()
+def top_token_ids(model, n_tokens: int = N_TOP_TOKENS, *, chunk: int = 512, progress: bool = False) -> torch.Tensor:
+    """The ``n_tokens`` tokens each value vector promotes most, through the final norm and ``W_U``:
+    ``[n_layers * d_mlp, n_tokens]`` (neuron ``(l, i)`` at row ``l * d_mlp + i``). Chunked over
+    neurons: Gemma-3-270m's 36,864 value vectors × 262,144 tokens take minutes on 2 cores."""
+    from tqdm.auto import tqdm
+
+    rows = H.values(model).reshape(-1, model.cfg.d_model)
+    out = torch.empty(len(rows), n_tokens, dtype=torch.long)
+    for i in tqdm(range(0, len(rows), chunk), desc="value vectors → vocabulary", disable=not progress):
+        out[i:i + chunk] = torch.topk(unembed_logits(model, rows[i:i + chunk]), n_tokens, dim=-1).indices.cpu()
+    return out
+
+
+def _mass(flags: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+    """Reciprocal-rank mass of flagged tokens in each row of ``ids`` ``[n n_tokens]`` → ``[n]``."""
+    weight = 1.0 / torch.arange(1, ids.shape[1] + 1, dtype=torch.float32)
+    return (flags[ids].float() * weight).sum(-1)
+
+
+@torch.no_grad()
+def vocab_projection(model, scorers, k: int = 10, *, n_tokens: int = N_TOP_TOKENS, n_perm: int = 200,
+                     seed: int = 0, flags: dict[str, torch.Tensor] | None = None,
+                     ids: torch.Tensor | None = None, progress: bool = False) -> LocatedNeurons:
+    """Rank every neuron by the reciprocal-rank mass (``Σ 1/rank``) of toxic tokens among the
+    ``n_tokens`` its value vector promotes most, summed over scorers; keep the top ``k``.
+
+    It *works* when, under every scorer, the top ``k``'s mean mass exceeds what the same ranking
+    finds for ``n_perm`` random token sets of the same size (the scorer's flags permuted over the
+    vocabulary; one-sided permutation p < :data:`WORKS_ALPHA`): picking neurons by their tokens
+    always finds *some* toxic token, so the question is whether toxic tokens are concentrated in
+    value vectors more than arbitrary tokens are. ``n_toxic_neurons``: value vectors with at least
+    one toxic token among their top ``n_tokens``, per scorer."""
+    flags = flags if flags is not None else token_flags(model, scorers)
+    ids = ids if ids is not None else top_token_ids(model, n_tokens, progress=progress)
+    d_mlp = model.cfg.d_mlp
+    score = sum(_mass(f, ids) for f in flags.values())
+    order = torch.argsort(-score, stable=True)[:k]
+    top = Neurons(order // d_mlp, order % d_mlp, score[order], "vocabulary-projection neurons")
+    g = torch.Generator().manual_seed(seed + 7)
+    share, null_share, p = {}, {}, {}
+    for s, f in flags.items():
+        stat = float(torch.topk(_mass(f, ids), k).values.mean())
+        null = torch.tensor([float(torch.topk(_mass(f[torch.randperm(len(f), generator=g)], ids), k).values.mean())
+                             for _ in range(n_perm)])
+        p[s] = float((1 + (null >= stat).sum()) / (n_perm + 1)) if stat > 0 else 1.0
+        share[s] = float(f[ids[order]].any(-1).float().mean())
+        null_share[s] = float(f[ids].any(-1).float().mean())  # every neuron of the model
+    tok = model.tokenizer
+    top_tokens = [[tok.decode([int(i)]) for i in row] for row in ids[order]]
+    works = bool(p) and all(v < WORKS_ALPHA for v in p.values())
+    return LocatedNeurons("vocab_projection", top, top_tokens, share, null_share, p, works,
+                          {s: int(f[ids].any(-1).sum()) for s, f in flags.items()},
+                          meta={"n_tokens": n_tokens, "n_perm": n_perm, "test": "permutation of the toxic tokens",
+                                "mass_top": {s: float(_mass(f, ids[order]).mean()) for s, f in flags.items()}})
+
+
+def by_direction(model, direction, scorers, k: int = 10, *, name: str = "probe", seed: int = 0,
+                 n_null: int = 400, n_tokens: int = N_TOP_TOKENS,
+                 flags: dict[str, torch.Tensor] | None = None) -> LocatedNeurons:
+    """The ``k`` value vectors nearest ``direction`` by cosine (Lee et al.'s locator with a probe),
+    judged like every locator."""
+    top = rank_value_vectors(model, direction, k=k).top
+    top.label = f"{name} neurons"
+    return judge(name, model, top, scorers, flags=flags, seed=seed, n_null=n_null, n_tokens=n_tokens)
+
+
+@torch.no_grad()
+def judge(name: str, model, top: Neurons, scorers, *, flags: dict[str, torch.Tensor] | None = None,
+          seed: int = 0, n_null: int = 400, n_tokens: int = N_TOP_TOKENS, **extra) -> LocatedNeurons:
+    """Whether ``top`` promotes toxic tokens more than random neurons: per scorer, the share with a
+    toxic token among their ``n_tokens`` most promoted against ``n_null`` random neurons' share
+    (one-sided Fisher exact test); it works when every scorer's p < :data:`WORKS_ALPHA`."""
+    from scipy.stats import fisher_exact
+
+    flags = flags if flags is not None else token_flags(model, scorers)
+    L, d_mlp = model.cfg.n_layers, model.cfg.d_mlp
+    null = random_neurons(L, d_mlp, min(n_null, L * d_mlp - len(top)), seed=seed + 1, exclude=top)
+
+    def ids(neurons):
+        return torch.topk(unembed_logits(model, value_vectors_of(model, neurons)), n_tokens, dim=-1).indices.cpu()
+
+    t_ids, n_ids = ids(top), ids(null)
+    tok = model.tokenizer
+    top_tokens = [[tok.decode([int(i)]) for i in row] for row in t_ids]
+    share, null_share, p = {}, {}, {}
+    for s, f in flags.items():
+        a, b = f[t_ids].any(-1), f[n_ids].any(-1)
+        share[s], null_share[s] = float(a.float().mean()), float(b.float().mean())
+        table = [[int(a.sum()), len(a) - int(a.sum())], [int(b.sum()), len(b) - int(b.sum())]]
+        p[s] = float(fisher_exact(table, alternative="greater").pvalue)
+    works = bool(p) and all(v < WORKS_ALPHA for v in p.values())
+    return LocatedNeurons(name, top, top_tokens, share, null_share, p, works, meta={"n_tokens": n_tokens,
+                   "n_null": len(null)}, **extra)

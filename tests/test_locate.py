@@ -1,0 +1,107 @@
+"""Locators with known answers, and Lee et al.'s edit done exactly as their code does it."""
+
+import copy
+
+import torch
+
+from interp.neurons import Neurons
+from interp.score import FunctionScorer
+
+from .conftest import make_gpt2, make_llama
+
+
+def _bridge(module, tokenizer):
+    from interp.pair import bridge_from_module
+
+    return bridge_from_module(module, tokenizer)
+
+
+def _logits(model, text):
+    ids = model.tokenizer(text, return_tensors="pt")["input_ids"]
+    return model(ids, return_type="logits")
+
+
+@torch.no_grad()
+def test_lee_edit_equals_the_weight_edit_with_the_bias_untouched(tokenizer):
+    """ScaleKeyWeights in a hook gives exactly the model whose ``c_fc.weight[:, i]`` (GPT-2) or
+    ``gate_proj`` row (Llama) was multiplied ×10 — and differs from scaling the whole
+    pre-activation (bias included) wherever the bias is not zero."""
+    from interp.steer import ScaleKeyWeights, ScaleNeurons
+
+    text = "Rex said to Ada: you are"
+    neurons = Neurons(torch.tensor([0, 1, 1]), torch.tensor([3, 5, 9]), label="toxic")
+    base = make_gpt2(tokenizer)
+    for blk in base.transformer.h:
+        blk.mlp.c_fc.bias.normal_(0, 0.5)  # a trained model's biases are not zero
+    edited = copy.deepcopy(base)
+    for layer, i in neurons:
+        edited.transformer.h[layer].mlp.c_fc.weight[:, i] *= 10
+    model, want = _bridge(base, tokenizer), _bridge(edited, tokenizer)
+    with model.hooks(fwd_hooks=ScaleKeyWeights(neurons, 10).fwd_hooks(model)):
+        got = _logits(model, text)
+    assert torch.allclose(got, _logits(want, text), atol=1e-5)
+    with model.hooks(fwd_hooks=ScaleNeurons(neurons, 10).fwd_hooks(model)):
+        variant = _logits(model, text)
+    assert not torch.allclose(variant, got, atol=1e-3)  # the bias makes them differ
+
+    llama = make_llama(tokenizer)
+    edited = copy.deepcopy(llama)
+    for layer, i in neurons:
+        edited.model.layers[layer].mlp.gate_proj.weight[i, :] *= 10
+    model, want = _bridge(llama, tokenizer), _bridge(edited, tokenizer)
+    with model.hooks(fwd_hooks=ScaleKeyWeights(neurons, 10).fwd_hooks(model)):
+        assert torch.allclose(_logits(model, text), _logits(want, text), atol=1e-5)
+    assert "bias untouched" in ScaleKeyWeights(neurons, 10).describe()
+
+
+@torch.no_grad()
+def test_unembedding_reads_through_the_final_norms_gain(tokenizer):
+    """A value vector is read as the unembedding sees it: after the final norm's gain (and its
+    mean-centring in a LayerNorm), without its bias."""
+    from interp.locate import unembed_logits
+
+    llama = make_llama(tokenizer)
+    llama.model.norm.weight.uniform_(0.2, 3.0)
+    model = _bridge(llama, tokenizer)
+    v = torch.randn(4, model.cfg.d_model)
+    rms = (v.pow(2).mean(-1, keepdim=True) + llama.config.rms_norm_eps).sqrt()
+    want = (v / rms * llama.model.norm.weight) @ model.W_U
+    assert torch.allclose(unembed_logits(model, v), want, atol=1e-4)
+    gpt = make_gpt2(tokenizer)
+    gpt.transformer.ln_f.weight.uniform_(0.2, 3.0)
+    gpt.transformer.ln_f.bias.normal_(0, 1.0)
+    model = _bridge(gpt, tokenizer)
+    c = v - v.mean(-1, keepdim=True)
+    want = (c / (c.pow(2).mean(-1, keepdim=True) + 1e-5).sqrt() * gpt.transformer.ln_f.weight) @ model.W_U
+    assert torch.allclose(unembed_logits(model, v), want, atol=1e-3)
+
+
+def _flag_tokens(model, ids):
+    """A scorer that flags exactly the texts decoding to these token ids."""
+    words = {model.tokenizer.decode([i]).strip() for i in ids}
+    return FunctionScorer(lambda texts: [1.0 if t.strip() in words else 0.0 for t in texts], "planted")
+
+
+@torch.no_grad()
+def test_vocab_projection_finds_a_planted_neuron_and_nothing_in_a_random_model(tokenizer):
+    from interp.locate import vocab_projection
+
+    gpt = make_gpt2(tokenizer, seed=3)
+    model = _bridge(gpt, tokenizer)
+    vocab = model.cfg.d_vocab
+    toxic = list(range(40, 40 + 6))
+    scorer = _flag_tokens(model, toxic)
+    null = vocab_projection(model, [scorer], k=3, seed=0)
+    assert not null.works, null.summary()  # random weights: toxic tokens no more concentrated than any
+    # Plant: neurons (1, 7) and (0, 11) write the toxic tokens' unembedding directions.
+    W_U = model.W_U.detach()
+    target = W_U[:, toxic].mean(1) - W_U.mean(1)
+    for layer, i in ((1, 7), (0, 11)):
+        gpt.transformer.h[layer].mlp.c_proj.weight[i, :] = target * 20
+    planted = vocab_projection(model, [scorer], k=3, seed=0)
+    assert planted.works, planted.summary()
+    assert {(1, 7), (0, 11)} <= set(planted.top), planted.top.names()
+    assert planted.n_toxic_neurons["planted"] >= 2 and planted.p["planted"] < 0.05
+    assert any(t.strip() in {model.tokenizer.decode([i]).strip() for i in toxic}
+               for t in planted.top_tokens[0][:5])
+    assert planted.top.score[0] >= planted.top.score[-1] and vocab > 20
