@@ -74,7 +74,7 @@ case "$cmd" in
         # organism:small seed-0 report from an empty cache, the longest started first (conftest).
         marks="not slow"
         [ -n "${INTERP_SKIP_REBUILD:-}" ] && marks="not slow and not rebuild"
-        "$VENV/bin/python" -m pytest -q -n "${INTERP_TEST_WORKERS:-$(nproc)}" --dist worksteal \
+        "$VENV/bin/python" -m pytest -q -n "${INTERP_TEST_WORKERS:-$(nproc)}" --dist load --maxschedchunk 1 \
             -m "$marks" --durations=15 "$@"
         ;;
     real)

@@ -19,12 +19,24 @@ import torch
 if os.environ.get("PYTEST_XDIST_WORKER"):
     torch.set_num_threads(1)
 
-#: The longest tests (``--durations``, 2 cores): started first, so that under pytest-xdist the
-#: short ones fill in around them instead of one long test running alone at the end.
-LONGEST_FIRST = ("test_rebuild.py", "test_known_answers.py::test_a_null_pair", "test_distributed.py",
-                 "test_mechanism.py::test_reproduce_toxicity_on_the_tiny_organism_over_two_seeds",
-                 "test_instruction.py", "test_figures.py::test_notebook_executes", "test_gguf.py",
-                 "test_faults.py::test_a_reproduction_killed", "test_pretraining.py::test_the_reproduction_runs")
+#: The longest tests (``--durations``, 2 cores), longest first: pytest-xdist (``--dist load
+#: --maxschedchunk 1``) hands them out alternately, so the short ones fill in around them instead
+#: of one long test running alone at the end.
+LONGEST_FIRST = (  # seconds each took in one run (fresh clone, 2 workers)
+    "test_rebuild.py",  # 344
+    "test_known_answers.py::test_a_null_pair",  # 180
+    "test_figures.py::test_notebook_executes[05_instruction]",  # 127 (or the instruction fixture: the organism)
+    "test_instruction.py",  # 117 (setup: the instruction organism and its arms)
+    "test_mechanism.py::test_reproduce_toxicity_on_the_tiny_organism_over_two_seeds",  # 115
+    "test_figures.py::test_notebook_executes[06_pretraining]",  # 59
+    "test_distributed.py",  # 36-55 each
+    "test_gguf.py",  # 50
+    "test_figures.py::test_notebook_executes",  # 16-42
+    "test_pretraining.py::test_the_reproduction_runs",  # 42
+    "test_faults.py::test_a_reproduction_killed",  # 40
+    "test_knowledge.py::test_knowledge_reproduction_runs",  # 32
+    "test_mechanism.py::test_power_design",  # 30
+)
 
 
 def pytest_collection_modifyitems(config, items):
@@ -32,6 +44,11 @@ def pytest_collection_modifyitems(config, items):
         return next((i for i, p in enumerate(LONGEST_FIRST) if p in item.nodeid), len(LONGEST_FIRST))
 
     items.sort(key=rank)  # stable: the rest keep their order
+    if len(items) > 4 and os.environ.get("PYTEST_XDIST_WORKER"):
+        # xdist gives each of two workers two consecutive tests to start with: pair each of the two
+        # longest with a short one, so that they start on different workers at once.
+        items[1:1] = [items.pop()]
+        items[3:3] = [items.pop()]
 
 
 @pytest.fixture(autouse=True)
