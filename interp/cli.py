@@ -374,6 +374,47 @@ CONFIG_COMMANDS = {
 }
 
 
+def cmd_locate(args) -> int:
+    """``interp locate --model M``: which value vectors of a model promote toxic tokens, read
+    through its unembedding (no probe, no samples), and whether that beats random token sets."""
+    from .locate import N_TOP_TOKENS, to_json, to_markdown, token_flags, vocab_projection
+    from .pair import load_model
+    from .reproduce.report import write_report
+    from .score import get_scorers
+
+    if args.k < 1:
+        raise UsageError("--k", args.k, "a whole number ≥ 1")
+    if args.n_tokens < 1:
+        raise UsageError("--n-tokens", args.n_tokens, "a whole number ≥ 1")
+    _check_out(args.out)
+    out = args.out or f"out/locate/{args.model.replace(':', '-')}"
+    with _writing(out):
+        t = time.time()
+        model = load_model(args.model)
+        scorers = get_scorers(None)
+        if args.model.startswith("organism:"):
+            from .organism.corpus import GrammarScorer
+
+            scorers.append(GrammarScorer())
+        timings = {"load_s": time.time() - t}
+        t = time.time()
+        flags = token_flags(model, scorers)
+        timings["score_vocabulary_s"] = time.time() - t
+        t = time.time()
+        loc = vocab_projection(model, scorers, k=args.k, n_tokens=args.n_tokens or N_TOP_TOKENS, flags=flags,
+                               progress=not args.no_progress)
+        timings["project_s"] = time.time() - t
+        from . import plot
+
+        data = to_json(loc, model, scorers, timings)
+        md = to_markdown(data)
+        written = write_report(out, "vocab_projection", data, md, title=f"Vocabulary projection: {args.model}",
+                               figures=None if args.no_figures else (lambda: {"vocab_projection": plot.located(loc)}))
+    print(md)
+    print("wrote " + ", ".join(str(w) for w in written if w.suffix in (".json", ".md", ".png")))
+    return 0
+
+
 def cmd_pairs(args) -> int:
     """The pair catalogue: every name ``--pair`` and ``interp.load_pair`` accept."""
     from .catalog import names
@@ -457,6 +498,17 @@ def _main(argv: list[str]) -> int:
         for (grp, name), (_, what) in CONFIG_COMMANDS.items():
             if grp == group:  # listed here; parsed by _config_cli (every config field a flag)
                 g_sub.add_parser(name, help=what + f" (interp {group} {name} --help: every flag)")
+
+    lc = sub.add_parser("locate", help="which value vectors of a model promote toxic tokens (vocabulary "
+                                       "projection through the final norm and W_U; no probe)")
+    lc.add_argument("--model", default="organism:small:base",
+                    help="a model source: smollm2, gemma3, organism:<size>:base, a folder or hub name")
+    lc.add_argument("--k", type=int, default=10, help="top neurons to keep and test")
+    lc.add_argument("--n-tokens", type=int, default=20, help="tokens read per value vector")
+    lc.add_argument("--out", default=None, help="output folder (default out/locate/<model>)")
+    lc.add_argument("--no-figures", action="store_true")
+    lc.add_argument("--no-progress", action="store_true")
+    lc.set_defaults(func=cmd_locate)
 
     pr = sub.add_parser("pairs", help="list the pair catalogue (every name --pair accepts)")
     pr.set_defaults(func=cmd_pairs)

@@ -151,6 +151,7 @@ def vocab_projection(model, scorers, k: int = 10, *, n_tokens: int = N_TOP_TOKEN
     return LocatedNeurons("vocab_projection", top, top_tokens, share, null_share, p, works,
                           {s: int(f[ids].any(-1).sum()) for s, f in flags.items()},
                           meta={"n_tokens": n_tokens, "n_perm": n_perm, "test": "permutation of the toxic tokens",
+                                "score": f"toxic-token mass Σ 1/rank among the top {n_tokens}, summed over scorers",
                                 "mass_top": {s: float(_mass(f, ids[order]).mean()) for s, f in flags.items()}})
 
 
@@ -191,3 +192,39 @@ def judge(name: str, model, top: Neurons, scorers, *, flags: dict[str, torch.Ten
     works = bool(p) and all(v < WORKS_ALPHA for v in p.values())
     return LocatedNeurons(name, top, top_tokens, share, null_share, p, works, meta={"n_tokens": n_tokens,
                    "n_null": len(null)}, **extra)
+
+
+def to_json(loc: LocatedNeurons, model, scorers, timings: dict | None = None) -> dict:
+    """A locator's result as a report's JSON: the model, the test and each top neuron's tokens."""
+    return {"model": model.cfg.model_name, "architecture": model.cfg.architecture,
+            "n_layers": model.cfg.n_layers, "d_mlp": model.cfg.d_mlp, "d_vocab": model.cfg.d_vocab,
+            "n_neurons": model.cfg.n_layers * model.cfg.d_mlp, "scorers": [s.name for s in scorers],
+            "locator": loc.name, "works": loc.works, "alpha": WORKS_ALPHA, "p": loc.p,
+            "toxic_share": loc.toxic_share, "null_share": loc.null_share,
+            "n_toxic_neurons": loc.n_toxic_neurons, "meta": loc.meta,
+            "top": [{"neuron": n, "score": float(sc), "top_tokens": toks}
+                    for n, sc, toks in zip(loc.top.names(), loc.top.score.tolist(), loc.top_tokens)],
+            "timings": timings or {}}
+
+
+def to_markdown(d: dict) -> str:
+    """The report of :func:`to_json`: what was tested, the verdict, the top neurons' tokens."""
+    n_tok = d["meta"]["n_tokens"]
+    per = "; ".join(f"{s}: top-{len(d['top'])} mass {d['meta']['mass_top'][s]:.3f}, permutation p = {d['p'][s]:.3g}; "
+                    f"{d['n_toxic_neurons'][s]:,} of {d['n_neurons']:,} value vectors have a toxic token among "
+                    f"their top {n_tok} ({d['null_share'][s]:.1%})" for s in d["scorers"])
+    lines = [f"# Vocabulary projection: {d['model']}", "",
+             f"{d['architecture']}, {d['n_layers']} layers × {d['d_mlp']} MLP neurons, {d['d_vocab']:,} tokens. "
+             f"Every value vector (row of `W_out`) read through the final norm and `W_U`; a neuron's score is the "
+             f"reciprocal-rank mass Σ 1/rank of toxic tokens (each token decoded alone, scored > 0.5) among the "
+             f"{n_tok} it promotes most, summed over the scorers. The locator **works** when, under every scorer, "
+             f"the top {len(d['top'])}'s mean mass beats {d['meta']['n_perm']} random token sets of the same size "
+             f"(the flags permuted over the vocabulary; p < {d['alpha']}): criterion fixed in code before any run.",
+             "", f"**{'Works' if d['works'] else 'Does not work'}** — {per}.", "",
+             "| neuron | score | top tokens |", "|---|---|---|"]
+    for t in d["top"]:
+        toks = ", ".join(x.strip() or repr(x) for x in t["top_tokens"][:12]).replace("|", "\\|")
+        lines.append(f"| {t['neuron']} | {t['score']:.3f} | {toks} |")
+    if d.get("timings"):
+        lines += ["", "Timings (s): " + ", ".join(f"{k} {v:.0f}" for k, v in d["timings"].items())]
+    return "\n".join(lines) + "\n"

@@ -70,6 +70,24 @@ def value_vectors(ranking, n: int = 10, n_tokens: int = 6) -> go.Figure:
     return fig
 
 
+def located(loc, n: int = 10, n_tokens: int = 8) -> go.Figure:
+    """A locator's top neurons (:class:`interp.locate.LocatedNeurons`): each one's score, labelled
+    with the tokens its value vector promotes; the title says whether the locator works."""
+    names = loc.top.names()[:n]
+    score = loc.top.score.tolist()[:n] if loc.top.score is not None else [1.0] * len(names)
+    toks = [", ".join(t.strip() or repr(t) for t in row[:n_tokens]) for row in loc.top_tokens[:n]]
+    per = "; ".join(f"{s} p = {p:.3g}" for s, p in loc.p.items())
+    title = f"{loc.name.replace('_', ' ')}: {'works' if loc.works else 'does not work'} ({per})"
+    fig = _fig(title, height=max(360, 48 * len(names) + 140), width=1000)
+    fig.add_bar(y=names[::-1], x=score[::-1], orientation="h", marker_color=BASE if loc.works else CONTROL,
+                text=toks[::-1], textposition="outside", cliponaxis=False,
+                hovertemplate="%{y}: %{x:.3f}<br>%{text}<extra></extra>", showlegend=False)
+    fig.update_xaxes(title=loc.meta.get("score", "score"), range=[0, max(score + [1e-9]) * 2.4])
+    fig.update_yaxes(title=dict(text="neuron (layer.index)", standoff=12))
+    fig.update_layout(margin=dict(l=140))
+    return fig
+
+
 def cosine_histogram(ranking, max_overlaid: int = 6, bins: int = 60) -> go.Figure:
     """Distribution of every value vector's cosine with the direction, per layer.
 

@@ -51,12 +51,14 @@ def test_two_processes_reproduce_toxicity_exactly_as_one(organism_cache, tmp_pat
     assert two.stdout.count("wrote ") == 1  # rank 0 alone writes and prints
 
 
-@pytest.mark.parametrize("command, pair, report", [
-    ("token-shift", "organism:tiny", "token_shift.json"),
-    ("knowledge", "organism:tiny:hide", "seed-0/knowledge.json"),
+# Small settings: the test is whether two processes give one process's report exactly, which
+# needs the code paths run, not the statistics' power.
+@pytest.mark.parametrize("command, pair, report, extra", [
+    ("token-shift", "organism:tiny", "token_shift.json", ["--n-prompts", "80"]),
+    ("knowledge", "organism:tiny:hide", "seed-0/knowledge.json", []),
 ])
-def test_two_processes_run_the_other_reproductions_as_one(organism_cache, tmp_path, command, pair, report):
-    args = ["-m", "interp", "reproduce", command, "--pair", pair, "--no-figures"]
+def test_two_processes_run_the_other_reproductions_as_one(organism_cache, tmp_path, command, pair, report, extra):
+    args = ["-m", "interp", "reproduce", command, "--pair", pair, "--no-figures", *extra]
     for n, name in ((1, "one"), (2, "two")):  # each on its own cache copy: nothing read from the other
         cache = tmp_path / f"cache-{name}"
         copy_cache(organism_cache, cache, ignore=("measurements",))

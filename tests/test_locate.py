@@ -105,3 +105,20 @@ def test_vocab_projection_finds_a_planted_neuron_and_nothing_in_a_random_model(t
     assert any(t.strip() in {model.tokenizer.decode([i]).strip() for i in toxic}
                for t in planted.top_tokens[0][:5])
     assert planted.top.score[0] >= planted.top.score[-1] and vocab > 20
+
+
+def test_interp_locate_writes_a_report(use_organism_cache, tmp_path, capsys):
+    import json
+
+    from interp.cli import main
+
+    out = tmp_path / "loc"
+    assert main(["locate", "--model", "organism:tiny:base", "--k", "4", "--out", str(out), "--no-figures",
+                 "--no-progress"]) == 0
+    d = json.loads((out / "vocab_projection.json").read_text())
+    assert d["locator"] == "vocab_projection" and len(d["top"]) == 4 and d["n_neurons"] == 2 * 256
+    assert set(d["p"]) == set(d["scorers"]) == {"alt-profanity-check", "better-profanity", "grammar"}
+    assert d["works"] == all(p < d["alpha"] for p in d["p"].values())
+    assert "**Works**" in (out / "vocab_projection.md").read_text() or "**Does not work**" in (out / "vocab_projection.md").read_text()
+    assert main(["locate", "--model", "organism:tiny:base", "--k", "0", "--out", str(tmp_path / "x")]) == 2
+    assert "--k 0" in capsys.readouterr().err and not (tmp_path / "x").exists()

@@ -304,8 +304,10 @@ def test_reproduce_toxicity_on_the_tiny_organism_over_two_seeds(use_organism_cac
     from interp.reproduce import toxicity as T
 
     out = tmp_path / "tox"
+    # Two families: Lee et al.'s (dose declared) and one whose dose is chosen on dev.
     assert main(["reproduce", "toxicity", "--pair", "organism:tiny", "--seeds", "0-1", "--out", str(out),
-                 "--no-progress", "--no-patching", "--n-shuffled-probes", "10"]) == 0
+                 "--no-progress", "--no-patching", "--n-shuffled-probes", "10",
+                 "--families", "lee_scale_keys", "add_probe"]) == 0
     summary = json.loads((out / "toxicity_seeds.json").read_text())
     assert summary["seeds"] == [0, 1] and summary["scorers"] == ["alt-profanity-check", "better-profanity", "grammar"]
     keys = [c["key"] for c in summary["claims"]]
@@ -322,7 +324,7 @@ def test_reproduce_toxicity_on_the_tiny_organism_over_two_seeds(use_organism_cac
     assert r0["splits"]["test"] == cfg.n_test_prompts and r0["test"]["base"]["n"] == cfg.n_test_prompts * cfg.n_samples
     lee = r0["arms"]["lee_scale_keys"]
     assert lee["dose"] == 10 and lee["chosen_on"] == "declared" and "keys (pre-activation)" in lee["description"]
-    assert all(a["chosen_on"] in ("dev", "declared") for a in r0["arms"].values())
+    assert {n: a["chosen_on"] for n, a in r0["arms"].items()} == {"lee_scale_keys": "declared", "add_probe": "dev"}
     # Every arm is measured under every scorer, paired against the same test prompts.
     for arm in r0["arms"].values():
         for s in r0["scorers"]:
