@@ -23,32 +23,37 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 #: --maxschedchunk 1``) hands them out alternately, so the short ones fill in around them instead
 #: of one long test running alone at the end.
 LONGEST_FIRST = (  # seconds each took in one run (fresh clone, 2 workers)
-    "test_rebuild.py",  # 344
-    "test_known_answers.py::test_a_null_pair",  # 180
-    "test_figures.py::test_notebook_executes[05_instruction]",  # 127 (or the instruction fixture: the organism)
-    "test_instruction.py",  # 117 (setup: the instruction organism and its arms)
-    "test_mechanism.py::test_reproduce_toxicity_on_the_tiny_organism_over_two_seeds",  # 115
-    "test_figures.py::test_notebook_executes[06_pretraining]",  # 59
-    "test_distributed.py",  # 36-55 each
-    "test_gguf.py",  # 50
-    "test_figures.py::test_notebook_executes",  # 16-42
-    "test_pretraining.py::test_the_reproduction_runs",  # 42
-    "test_faults.py::test_a_reproduction_killed",  # 40
-    "test_knowledge.py::test_knowledge_reproduction_runs",  # 32
+    "test_rebuild.py",  # 300
+    "test_known_answers.py::test_a_null_pair",  # 150
+    "test_instruction.py",  # 90 (setup: the instruction organism and its arms)
+    "test_mechanism.py::test_reproduce_toxicity_on_the_tiny_organism_over_two_seeds",  # 100-150
+    "test_distributed.py",  # 45-75 each
+    "test_gguf.py",  # 30-50
+    "test_pretraining.py::test_the_reproduction_runs",  # 30-40
+    "test_faults.py::test_a_reproduction_killed",  # 30-40
+    "test_knowledge.py::test_knowledge_reproduction_runs",  # 30
     "test_mechanism.py::test_power_design",  # 30
 )
+#: Started last: the notebooks run the reproductions the tests above run, on the same tiny pairs,
+#: and read their measurements from the shared cache once those tests have made them (run at the
+#: same time, both would measure everything: 140 s instead of ~30 for the instruction notebook).
+LAST = ("test_figures.py::test_notebook_executes",)
 
 
 def pytest_collection_modifyitems(config, items):
     def rank(item):
+        if any(p in item.nodeid for p in LAST):
+            return len(LONGEST_FIRST) + 1
         return next((i for i, p in enumerate(LONGEST_FIRST) if p in item.nodeid), len(LONGEST_FIRST))
 
     items.sort(key=rank)  # stable: the rest keep their order
-    if len(items) > 4 and os.environ.get("PYTEST_XDIST_WORKER"):
+    short = [i for i, it in enumerate(items) if rank(it) == len(LONGEST_FIRST)]
+    if len(short) >= 2 and os.environ.get("PYTEST_XDIST_WORKER"):
         # xdist gives each of two workers two consecutive tests to start with: pair each of the two
         # longest with a short one, so that they start on different workers at once.
-        items[1:1] = [items.pop()]
-        items[3:3] = [items.pop()]
+        a, b = items.pop(short[-1]), items.pop(short[-2])
+        items[1:1] = [a]
+        items[3:3] = [b]
 
 
 @pytest.fixture(autouse=True)
