@@ -151,7 +151,9 @@ def weight_diff(pair) -> WeightDiff:
 @dataclass
 class NeuronWeightDiff:
     """Cosines base↔aligned of each neuron's key, gate (gated MLPs) and value vectors ``[k]``,
-    for the located ``neurons`` and for ``random`` neurons of the same number."""
+    for the located ``neurons`` and for ``random`` neurons of the same number — and, because a
+    cosine cannot see scale (a value vector shrunk ×0.1 has cosine 1), each value vector's norm
+    ratio ‖v_aligned‖/‖v_base‖ and relative change ‖v_aligned − v_base‖/‖v_base‖."""
 
     neurons: Neurons
     key_cos: torch.Tensor
@@ -161,6 +163,10 @@ class NeuronWeightDiff:
     random_key_cos: torch.Tensor
     random_value_cos: torch.Tensor
     random_gate_cos: torch.Tensor | None
+    value_norm_ratio: torch.Tensor | None = None
+    value_rel_change: torch.Tensor | None = None
+    random_value_norm_ratio: torch.Tensor | None = None
+    random_value_rel_change: torch.Tensor | None = None
 
 
 def _vector_cosines(pair, neurons: Neurons):
@@ -172,12 +178,22 @@ def _vector_cosines(pair, neurons: Neurons):
     return k, v, g
 
 
+def _value_scale(pair, neurons: Neurons) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per neuron: ‖v_aligned‖/‖v_base‖ and ‖v_aligned − v_base‖/‖v_base‖ (value vectors, on the CPU)."""
+    vb = value_vectors_of(pair.base, neurons).double().cpu()
+    va = value_vectors_of(pair.aligned, neurons).double().cpu()
+    nb = vb.norm(dim=-1).clamp_min(1e-12)
+    return (va.norm(dim=-1) / nb).float(), ((va - vb).norm(dim=-1) / nb).float()
+
+
 @torch.no_grad()
 def neuron_weight_diff(pair, neurons: Neurons, random: Neurons) -> NeuronWeightDiff:
-    """Key/gate/value cosines of ``neurons`` and of the ``random`` control neurons."""
+    """Key/gate/value cosines, and the value vectors' norm ratio and relative change, of
+    ``neurons`` and of the ``random`` control neurons."""
     k, v, g = _vector_cosines(pair, neurons)
     rk, rv, rg = _vector_cosines(pair, random)
-    return NeuronWeightDiff(neurons, k, v, g, random, rk, rv, rg)
+    (nr, rc), (rnr, rrc) = _value_scale(pair, neurons), _value_scale(pair, random)
+    return NeuronWeightDiff(neurons, k, v, g, random, rk, rv, rg, nr, rc, rnr, rrc)
 
 
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)

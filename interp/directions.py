@@ -73,35 +73,79 @@ def split(n: int, test_size: float, seed: int, y: np.ndarray | None = None,
 
 
 def train_probe(X, y, *, hook: str | None = None, test_size: float = 0.3, C: float = 1.0,
-                seed: int = 0, groups=None) -> Direction:
-    """Logistic-regression probe for ``y`` from ``X`` (scikit-learn, L2, no feature scaling).
+                seed: int = 0, groups=None, standardize: bool = False, class_weight: str | None = None,
+                Cs: tuple[float, ...] | None = None, n_folds: int = 5) -> Direction:
+    """Logistic-regression probe for ``y`` from ``X`` (scikit-learn, L2).
 
-    Fitting on the raw residual keeps the weight vector in residual-stream coordinates, so the
-    returned direction can be compared with value vectors and added to the stream as it is.
+    The defaults fit the raw residual at ``C``: the weight vector is in residual-stream
+    coordinates, so the direction can be compared with value vectors and added to the stream as
+    it is. At real scale (a few thousand texts in a 576–640-dim residual, ~10% positives) use
+    ``standardize=True`` (features scaled on the training split; the direction is mapped back to
+    residual coordinates, ``w_j / σ_j``), ``class_weight="balanced"`` and ``Cs`` (C chosen by
+    ``n_folds``-fold cross-validation on the training split, grouped by ``groups`` so no prompt is
+    on both sides, by AUROC). Whatever the options, the held-out split (by group) gives
+    ``test_acc`` and, in ``meta``, the AUROC, the balanced accuracy and the majority-class rate.
     """
     from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 
     Xn, yn = _check(X, y)
     tr, te = split(len(yn), test_size, seed, yn, groups)
     if len(np.unique(yn[tr])) < 2:
         raise ValueError(f"probe labels are all {int(yn[0])} in the training split: nothing to separate")
-    clf = LogisticRegression(C=C, max_iter=5000, random_state=seed)
-    clf.fit(Xn[tr], yn[tr])
-    w = torch.tensor(clf.coef_[0], dtype=torch.float32)
+    mu, sd = (Xn[tr].mean(0), Xn[tr].std(0) + 1e-6) if standardize else (0.0, 1.0)
+    Z = (Xn - mu) / sd
+    chosen, cv = C, None
+    if Cs:
+        chosen, cv = _choose_C(Z[tr], yn[tr], None if groups is None else np.asarray(groups)[tr], Cs,
+                               class_weight, n_folds, seed)
+    clf = LogisticRegression(C=chosen, max_iter=5000, random_state=seed, class_weight=class_weight)
+    clf.fit(Z[tr], yn[tr])
+    w = torch.tensor(clf.coef_[0] / sd, dtype=torch.float32)  # back to residual coordinates
+    has_both = len(np.unique(yn[te])) == 2
+    score_te = clf.decision_function(Z[te])
     return Direction(
         vector=w / w.norm(),
         kind="probe",
         hook=hook,
         scale=float(w.norm()),
-        bias=float(clf.intercept_[0]),
-        train_acc=float(clf.score(Xn[tr], yn[tr])),
-        test_acc=float(clf.score(Xn[te], yn[te])),
+        bias=float(clf.intercept_[0] - float(np.sum(clf.coef_[0] * mu / sd))),
+        train_acc=float(clf.score(Z[tr], yn[tr])),
+        test_acc=float(clf.score(Z[te], yn[te])),
         n_train=len(tr),
         n_test=len(te),
-        meta={"C": C, "seed": seed, "test_size": test_size, "positive_rate": float(yn.mean()),
+        meta={"C": float(chosen), "seed": seed, "test_size": test_size, "positive_rate": float(yn.mean()),
               "split": "by group" if groups is not None else "stratified by label",
-              "majority_acc": float(max(yn[te].mean(), 1 - yn[te].mean()))},
+              "majority_acc": float(max(yn[te].mean(), 1 - yn[te].mean())),
+              "standardize": standardize, "class_weight": class_weight, "cv_auroc": cv,
+              "test_auroc": float(roc_auc_score(yn[te], score_te)) if has_both else None,
+              "test_balanced_acc": float(balanced_accuracy_score(yn[te], clf.predict(Z[te]))) if has_both else None,
+              "n_test_positive": int(yn[te].sum())},
     )
+
+
+def _choose_C(Z, y, groups, Cs, class_weight, n_folds, seed) -> tuple[float, dict]:
+    """The C of ``Cs`` with the best mean cross-validated AUROC (folds grouped when ``groups``)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import GroupKFold, StratifiedKFold
+
+    if groups is not None:
+        folds = list(GroupKFold(n_splits=min(n_folds, len(np.unique(groups)))).split(Z, y, groups))
+    else:
+        folds = list(StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed).split(Z, y))
+    scores = {}
+    for c in Cs:
+        aucs = []
+        for a, b in folds:
+            if len(np.unique(y[a])) < 2 or len(np.unique(y[b])) < 2:
+                continue
+            m = LogisticRegression(C=c, max_iter=5000, random_state=seed, class_weight=class_weight).fit(Z[a], y[a])
+            aucs.append(roc_auc_score(y[b], m.decision_function(Z[b])))
+        scores[float(c)] = float(np.mean(aucs)) if aucs else float("nan")
+    valid = {c: v for c, v in scores.items() if np.isfinite(v)}
+    best = max(valid, key=lambda c: (valid[c], -c)) if valid else float(Cs[0])
+    return best, scores
 
 
 def diff_in_means(X, y, *, hook: str | None = None) -> Direction:

@@ -270,3 +270,18 @@ def design_paired(a: Sequence[float], b: Sequence[float], n_prompts: int, *, tar
     best = half(n_max, max(samples))
     m = min(m for m in samples if half(n_max, m) <= (1 + slack) * best)
     return PairedDesign(n_max, m, target, half(n_max, m), vb, vw, False, confidence)
+
+
+def equivalence_below(values, margin: float) -> float:
+    """One side of a TOST equivalence test: the p-value of H0 "the mean of ``values`` is ≥
+    ``margin``" (one-sided t-test). A small p says the values are *shown* to lie below the margin
+    — not merely that nothing different was detected. ``nan`` for fewer than two values; 0 when
+    every value equals one number below the margin."""
+    from scipy.stats import ttest_1samp
+
+    x = np.asarray(values, dtype=float)
+    if len(x) < 2:
+        return float("nan")
+    if np.ptp(x) == 0:
+        return 0.0 if x[0] < margin else 1.0
+    return float(ttest_1samp(x, margin, alternative="less").pvalue)

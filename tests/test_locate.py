@@ -122,3 +122,58 @@ def test_interp_locate_writes_a_report(use_organism_cache, tmp_path, capsys):
     assert "**Works**" in (out / "vocab_projection.md").read_text() or "**Does not work**" in (out / "vocab_projection.md").read_text()
     assert main(["locate", "--model", "organism:tiny:base", "--k", "0", "--out", str(tmp_path / "x")]) == 2
     assert "--k 0" in capsys.readouterr().err and not (tmp_path / "x").exists()
+
+
+def test_a_probe_at_real_scale_standardises_weights_classes_and_chooses_C_by_grouped_cv():
+    """~10% positives, features on very different scales (a real residual has massive
+    activations): the standardised, class-weighted, cross-validated probe keeps its direction in
+    residual coordinates (its decision is ``scale · (v·x) + bias``), and reports AUROC and balanced
+    accuracy beside plain accuracy — which the majority class nearly reaches."""
+    import numpy as np
+
+    from interp.directions import train_probe
+
+    rng = np.random.default_rng(0)
+    n, d = 1200, 64
+    groups = np.repeat(np.arange(n // 4), 4)
+    y = (rng.random(n // 4) < 0.1).repeat(4).astype(int)
+    X = rng.normal(size=(n, d))
+    X[:, 0] *= 300.0  # a massive, uninformative feature
+    X[:, 5] += 2.0 * y  # the signal, small beside it
+    p = train_probe(X, y, groups=groups, standardize=True, class_weight="balanced", Cs=(0.01, 0.1, 1.0), seed=0)
+    m = p.meta
+    assert m["C"] in (0.01, 0.1, 1.0) and set(m["cv_auroc"]) == {0.01, 0.1, 1.0}
+    assert m["test_auroc"] > 0.8 and m["test_balanced_acc"] > 0.7
+    assert abs(float(p.vector[5])) == float(p.vector.abs().max())  # the signal, in residual coordinates
+    Xt = torch.tensor(X, dtype=torch.float32)
+    decision = p.scale * (Xt @ p.vector) + p.bias
+    assert ((decision > 0).float().mean() - 0.1).abs() < 0.25  # a usable classifier, not all one class
+    plain = train_probe(X, y, groups=groups, seed=0)  # the defaults: raw features, C = 1
+    assert plain.meta["standardize"] is False and plain.meta["test_auroc"] is not None
+
+
+def test_untouched_sees_scale_a_shrunk_value_vector_is_not_untouched(tokenizer):
+    """A planted non-Lee mechanism: the toxic value vectors shrunk ×0.1. Their cosine base↔aligned
+    stays 1 — the norm ratio and the relative change see it, and the equivalence test cannot call
+    them untouched; unchanged value vectors it can."""
+    from interp.diff import neuron_weight_diff
+    from interp.neurons import random_neurons
+    from interp.pair import pair_from_modules
+    from interp.stats import equivalence_below
+
+    base = make_gpt2(tokenizer)
+    shrunk = copy.deepcopy(base)
+    neurons = Neurons(torch.tensor([0, 1, 1, 0]), torch.tensor([2, 4, 6, 8]), label="toxic")
+    with torch.no_grad():
+        for layer, i in neurons:
+            shrunk.transformer.h[layer].mlp.c_proj.weight[i] *= 0.1
+    pair = pair_from_modules(base, shrunk, tokenizer)
+    nwd = neuron_weight_diff(pair, neurons, random_neurons(2, 64, 8, seed=0, exclude=neurons))
+    assert torch.allclose(nwd.value_cos, torch.ones(4), atol=1e-5)  # blind to scale
+    assert torch.allclose(nwd.value_norm_ratio, torch.full((4,), 0.1), atol=1e-4)
+    assert torch.allclose(nwd.value_rel_change, torch.full((4,), 0.9), atol=1e-4)
+    assert torch.all(nwd.random_value_rel_change == 0)
+    margin = 0.01  # relative change a value vector may show and still count as untouched
+    assert equivalence_below(nwd.value_rel_change.tolist(), margin) > 0.05  # not shown untouched
+    assert equivalence_below(nwd.random_value_rel_change.tolist(), margin) == 0.0  # shown untouched
+    assert equivalence_below([0.001, 0.002, 0.0015, 0.003], margin) < 0.05

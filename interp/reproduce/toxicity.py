@@ -1138,7 +1138,10 @@ def to_json(r: ToxicityReport) -> dict:
         "value_vectors": [
             {"neuron": n, "cosine": float(cs), "top_tokens": up, "bottom_tokens": down,
              "toxic_token": {s: loc.token_flags[s][i] for s in sc},
-             "value_cos_base_aligned": float(vc), "key_cos_base_aligned": float(kc)}
+             "value_cos_base_aligned": float(vc), "key_cos_base_aligned": float(kc),
+             **({} if c.neuron_weights.value_norm_ratio is None else {
+                 "value_norm_ratio": float(c.neuron_weights.value_norm_ratio[i]),
+                 "value_rel_change": float(c.neuron_weights.value_rel_change[i])})}
             for i, (n, cs, up, down, vc, kc) in enumerate(zip(
                 loc.top.names(), _scores(loc), loc.top_tokens, loc.ranking.bottom_tokens,
                 c.neuron_weights.value_cos, c.neuron_weights.key_cos))],
