@@ -347,7 +347,8 @@ def test_reproduce_toxicity_on_the_tiny_organism_over_two_seeds(use_organism_cac
     monkeypatch.setattr(T, "compare", recomputed)
     again = tmp_path / "again"
     assert main(["reproduce", "toxicity", "--pair", "organism:tiny", "--seeds", "0-1", "--out", str(again),
-                 "--no-progress", "--no-patching", "--n-shuffled-probes", "10"]) == 0
+                 "--no-progress", "--no-patching", "--n-shuffled-probes", "10",
+                 "--families", "lee_scale_keys", "add_probe"]) == 0
     from interp.reproduce.report import without_timings
 
     for s in (0, 1):
