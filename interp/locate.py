@@ -228,3 +228,56 @@ def to_markdown(d: dict) -> str:
     if d.get("timings"):
         lines += ["", "Timings (s): " + ", ".join(f"{k} {v:.0f}" for k, v in d["timings"].items())]
     return "\n".join(lines) + "\n"
+
+
+@dataclass
+class LocateStability:
+    """How much a located top-k set depends on which probe texts were drawn: the top-k found on
+    each of ``n`` bootstrap resamples of the texts (by group: a prompt's samples together), and its
+    Jaccard overlap with the set found on all of them."""
+
+    top: Neurons
+    resampled: list[Neurons]
+    jaccard: list[float]
+
+    @property
+    def mean_jaccard(self) -> float:
+        return float(np.mean(self.jaccard)) if self.jaccard else float("nan")
+
+
+def jaccard(a: Neurons, b: Neurons) -> float:
+    """|a ∩ b| / |a ∪ b| of two neuron sets."""
+    sa, sb = set(a), set(b)
+    return len(sa & sb) / max(len(sa | sb), 1)
+
+
+def locate_stability(model, X, y, groups, *, k: int = 10, n: int = 20, seed: int = 0,
+                     probe_kwargs: dict | None = None) -> LocateStability:
+    """Lee et al.'s locate step (a probe on ``X``/``y``, then the ``k`` value vectors nearest it)
+    on all the texts and on ``n`` bootstrap resamples of them, drawn by group (``groups``: the
+    prompt each text was sampled from). A resample with one class only is drawn again."""
+    from .directions import train_probe
+
+    kw = dict(probe_kwargs or {})
+    X = torch.as_tensor(X)
+    y = np.asarray(y).astype(int)
+    groups = np.asarray(groups)
+    full = rank_value_vectors(model, train_probe(X, y, groups=groups, seed=seed, **kw), k=k).top
+    rng = np.random.default_rng(seed + 11)
+    ids = np.unique(groups)
+    rows_of = {g: np.flatnonzero(groups == g) for g in ids}
+    sets, jac = [], []
+    while len(sets) < n:
+        pick = rng.choice(ids, size=len(ids), replace=True)
+        rows = np.concatenate([rows_of[g] for g in pick])
+        new_groups = np.concatenate([np.full(len(rows_of[g]), j) for j, g in enumerate(pick)])
+        if len(np.unique(y[rows])) < 2:
+            continue
+        try:
+            p = train_probe(X[rows], y[rows], groups=new_groups, seed=seed, **kw)
+        except ValueError:  # the training split drew one class: draw again
+            continue
+        top = rank_value_vectors(model, p, k=k).top
+        sets.append(top)
+        jac.append(jaccard(full, top))
+    return LocateStability(full, sets, jac)
