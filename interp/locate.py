@@ -16,6 +16,12 @@ any run) — so a claim built on located neurons can be gated on the locator it 
   random neurons.)
 * :func:`by_direction` ranks value vectors by cosine with a direction (a probe: Lee et al.'s
   locator; a difference of means).
+* :func:`by_attribution` ranks neurons by their direct contribution (activation × value vector,
+  read through the final norm and ``W_U``) to the tokens toxic samples actually continued with
+  (:func:`logit_attribution`, sign-aware as Yang et al. 2025 attribute).
+
+:func:`locate_stability` re-runs Lee et al.'s locate step on bootstrap resamples of the probe's
+texts (by prompt) and reports how much of the top-k set comes back (Jaccard).
 """
 
 from __future__ import annotations
@@ -281,3 +287,79 @@ def locate_stability(model, X, y, groups, *, k: int = 10, n: int = 20, seed: int
         sets.append(top)
         jac.append(jaccard(full, top))
     return LocateStability(full, sets, jac)
+
+
+def _norm_scale(model, v: torch.Tensor) -> torch.Tensor:
+    """The scale the final norm divides ``v`` ``[..., d_model]`` by: its standard deviation after
+    centring (LayerNorm) or its root mean square (RMSNorm), with the norm's own epsilon."""
+    norm = final_norm(model)
+    v = v.float()
+    name = type(norm).__name__.lower() if norm is not None else ""
+    if "layernorm" in name and "rms" not in name:
+        v = v - v.mean(-1, keepdim=True)
+    eps = float(getattr(norm, "eps", getattr(norm, "variance_epsilon", 0.0)) or 0.0)
+    return (v.pow(2).mean(-1) + eps).sqrt().clamp_min(1e-12)
+
+
+@torch.no_grad()
+def logit_attribution(model, prompts, completions) -> torch.Tensor:
+    """``[n_layers, d_mlp]``: each neuron's mean *direct* contribution to the logit of the token
+    actually sampled next, over every position of the ``completions`` (after their ``prompts``):
+    ``act(t) · ⟨N_t(v), W_U[:, y_{t+1}]⟩`` — its activation times its value vector read through the
+    final norm frozen at position t (the residual's scale there; its gain; centred in a
+    LayerNorm) and the unembedding of the sampled token. Sign-aware, as Yang et al. (2025)
+    attribute: a neuron that writes −v with a negative activation promotes what v suppresses."""
+    L, d_mlp = model.cfg.n_layers, model.cfg.d_mlp
+    rows = H.values(model)  # [L d_mlp d_model]
+    scale_v = _norm_scale(model, rows)  # [L d_mlp]
+    W_U = H.unembed(model).float()
+    total = torch.zeros(L, d_mlp, dtype=torch.float64)
+    count = 0
+    hooks = [H.mlp_post(layer) for layer in range(L)]
+    last = H.resid(L - 1)
+    for prompt, completion in zip(prompts, completions):
+        n_p = len(model.to_tokens(prompt)[0])
+        ids = model.to_tokens(prompt + completion)
+        if ids.shape[1] <= n_p:
+            continue
+        _, cache = model.run_with_cache(ids, names_filter=lambda n: n in hooks or n == last)
+        pos = torch.arange(n_p - 1, ids.shape[1] - 1)
+        targets = ids[0, pos + 1]
+        s_x = _norm_scale(model, cache[last][0, pos])  # [n_pos]
+        for layer in range(L):
+            act = cache[hooks[layer]][0, pos].float()  # [n_pos d_mlp]
+            normed = unembed_logits_to(model, rows[layer], W_U[:, targets.to(W_U.device)])  # [d_mlp n_pos]
+            u = normed * scale_v[layer].to(normed.device)[:, None]  # N_t(v)·W_U[:,y] up to 1/s_x(t)
+            total[layer] += (act.T.cpu() * (u.cpu() / s_x.cpu()[None, :])).sum(-1).double()
+        count += len(pos)
+    return (total / max(count, 1)).float()
+
+
+@torch.no_grad()
+def unembed_logits_to(model, vectors: torch.Tensor, W_U_cols: torch.Tensor) -> torch.Tensor:
+    """:func:`unembed_logits` restricted to some unembedding columns ``[d_model n]`` → ``[k n]``."""
+    v = vectors.float()
+    norm = final_norm(model)
+    if norm is not None:
+        w = next(norm.parameters(), None)
+        if w is not None:
+            v = v.to(device=w.device, dtype=w.dtype)
+        v = norm(v).float()
+        bias = getattr(norm, "bias", None)
+        if isinstance(bias, torch.Tensor):
+            v = v - bias.float()
+    return v @ W_U_cols.float().to(v.device)
+
+
+def by_attribution(model, prompts, completions, scorers, k: int = 10, *, seed: int = 0,
+                   n_null: int = 400, flags: dict[str, torch.Tensor] | None = None) -> LocatedNeurons:
+    """The ``k`` neurons with the largest mean direct contribution (:func:`logit_attribution`) to
+    the tokens of toxic samples (give the prompts and completions a scorer flagged), judged like
+    every locator against random neurons."""
+    att = logit_attribution(model, prompts, completions)
+    flat = torch.topk(att.flatten(), k)
+    d_mlp = att.shape[1]
+    top = Neurons(flat.indices // d_mlp, flat.indices % d_mlp, flat.values, "logit-attribution neurons")
+    loc = judge("logit_attribution", model, top, scorers, flags=flags, seed=seed, n_null=n_null)
+    loc.meta["score"] = "mean direct contribution to the sampled token's logit"
+    return loc

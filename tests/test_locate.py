@@ -199,3 +199,41 @@ def test_locate_stability_is_high_for_a_clear_signal_and_low_for_noise(tokenizer
     noise = locate_stability(model, rng.normal(size=(300, d)), y, groups, k=1, n=8)
     assert noise.mean_jaccard < clear.mean_jaccard
     assert jaccard(clear.top, clear.top) == 1.0 and len(clear.resampled) == 8
+
+
+@torch.no_grad()
+def test_logit_attribution_finds_the_neuron_that_writes_the_sampled_tokens(tokenizer):
+    """A planted neuron that always fires and whose value vector writes the unembedding of the
+    token the completions repeat: the largest direct contribution, with the sign of act × value;
+    its contribution equals act · ⟨N_t(v), W_U[:, y]⟩ computed by hand on one position."""
+    from interp.locate import logit_attribution
+
+    gpt = make_gpt2(tokenizer, seed=2)
+    model = _bridge(gpt, tokenizer)
+    y = model.to_tokens(" cat", prepend_bos=False)[0, 0]
+    mlp = gpt.transformer.h[1].mlp
+    mlp.c_fc.weight[:, 9] = 0.0
+    mlp.c_fc.bias[9] = 3.0  # fires ≈ 3 everywhere
+    mlp.c_proj.weight[9] = model.W_U[:, y].detach() * 2.0
+    mlp2 = gpt.transformer.h[0].mlp  # and one that always writes against it (negative act × +v)
+    mlp2.c_fc.weight[:, 4] = 0.0
+    mlp2.c_fc.bias[4] = 3.0
+    mlp2.c_proj.weight[4] = -model.W_U[:, y].detach() * 2.0
+    att = logit_attribution(model, ["the dog saw"] * 3, [" cat cat cat"] * 3)
+    assert att.shape == (2, 64)
+    assert tuple(int(i) for i in divmod(int(att.flatten().argmax()), 64)) == (1, 9)
+    assert tuple(int(i) for i in divmod(int(att.flatten().argmin()), 64)) == (0, 4)
+    # By hand, one text: act(t) · ⟨(v − mean v) ⊙ γ / σ_t, W_U[:, y_{t+1}]⟩ averaged over positions.
+    ids = model.to_tokens("the dog saw cat cat cat")
+    n_p = model.to_tokens("the dog saw").shape[1]
+    _, cache = model.run_with_cache(ids)
+    v = model.W_out[1, 9].detach()
+    ln = gpt.transformer.ln_f
+    vals = []
+    for t in range(n_p - 1, ids.shape[1] - 1):
+        x = cache["blocks.1.hook_resid_post"][0, t]
+        sigma = ((x - x.mean()).pow(2).mean() + ln.eps).sqrt()
+        nv = (v - v.mean()) * ln.weight / sigma
+        vals.append(float(cache["blocks.1.mlp.hook_post"][0, t, 9]) * float(nv @ model.W_U[:, ids[0, t + 1]]))
+    one = logit_attribution(model, ["the dog saw"], [" cat cat cat"])
+    assert abs(float(one[1, 9]) - sum(vals) / len(vals)) < 1e-3 * max(1.0, abs(sum(vals) / len(vals)))
