@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # interp's two entry points. Each sets everything up first (a .venv beside this file), then:
-#   bash run.sh reproduce   builds the organisms (five toxicity seeds; three knowledge, facts and instruction seeds;
+#   bash run.sh reproduce   the headline: Lee et al.'s claims on organism:small over five seeds (out/headline/)
+#   bash run.sh reproduce all
+#                           builds the organisms (five toxicity seeds; three knowledge, facts and instruction seeds;
 #                           the pretraining-data models) and runs the toxicity, token-shift, knowledge, instruction and
-#                           pretraining reproductions, then the README's generated blocks
+#                           pretraining reproductions into figures/out, then the README's generated blocks
 #   bash run.sh test        runs ruff, then the test suite with the torchrun checks and the rebuild check of
 #                           the committed seed-0 report, on every core (what CI runs; INTERP_SKIP_REBUILD=1
 #                           skips the rebuild; INTERP_TEST_WORKERS sets the number of pytest workers)
@@ -56,6 +58,19 @@ case "$cmd" in
     reproduce)
         setup
         browser
+        if [ "${1:-}" != "all" ]; then
+            # The headline: Lee et al.'s claims on organism:small over five seeds, measured with the
+            # arms every claim is decided on (Lee's declared family and its control, the whole-group
+            # reverts); the exploratory families, per-layer reverts and patching are in `all`.
+            out=out/headline/organism-small
+            "$VENV/bin/interp" reproduce toxicity --pair organism:small --seeds 0-4 --out "$out" --no-progress \
+                --families lee_scale_keys --no-per-layer-location --no-patching "$@"
+            echo
+            echo "report: $out/toxicity_seeds.md (per seed: $out/seed-<s>/toxicity.md, page $out/seed-<s>/index.html)"
+            echo "every reproduction, as committed in figures/out: bash run.sh reproduce all"
+            exit 0
+        fi
+        shift
         "$VENV/bin/interp" reproduce toxicity --pair organism:small --seeds 0-4 --out figures/out/organism-small --no-progress "$@"
         "$VENV/bin/interp" reproduce token-shift --pair organism:small --out figures/out/token-shift/organism-small-dpo
         "$VENV/bin/interp" reproduce token-shift --pair organism:small:sft --out figures/out/token-shift/organism-small-sft
