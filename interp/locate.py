@@ -75,10 +75,10 @@ def final_norm(model):
 
 
 @torch.no_grad()
-def unembed_logits(model, vectors: torch.Tensor) -> torch.Tensor:
+def unembed_logits(model, vectors: torch.Tensor, columns: torch.Tensor | None = None) -> torch.Tensor:
     """Logits ``[k d_vocab]`` that vectors ``[k d_model]`` written into the last residual would add:
     through the final norm (its gain, without its bias: a constant shift of every logit) and
-    ``W_U``."""
+    ``W_U`` — or only some of its ``columns`` ``[d_model n]`` (→ ``[k n]``)."""
     v = vectors.float()
     norm = final_norm(model)
     if norm is not None:
@@ -89,7 +89,8 @@ def unembed_logits(model, vectors: torch.Tensor) -> torch.Tensor:
         bias = getattr(norm, "bias", None)
         if isinstance(bias, torch.Tensor):
             v = v - bias.float()
-    return v @ H.unembed(model).float().to(v.device)
+    W = H.unembed(model) if columns is None else columns
+    return v @ W.float().to(v.device)
 
 
 def token_flags(model, scorers, *, batch: int = 8192) -> dict[str, torch.Tensor]:
@@ -328,27 +329,11 @@ def logit_attribution(model, prompts, completions) -> torch.Tensor:
         s_x = _norm_scale(model, cache[last][0, pos])  # [n_pos]
         for layer in range(L):
             act = cache[hooks[layer]][0, pos].float()  # [n_pos d_mlp]
-            normed = unembed_logits_to(model, rows[layer], W_U[:, targets.to(W_U.device)])  # [d_mlp n_pos]
+            normed = unembed_logits(model, rows[layer], W_U[:, targets.to(W_U.device)])  # [d_mlp n_pos]
             u = normed * scale_v[layer].to(normed.device)[:, None]  # N_t(v)·W_U[:,y] up to 1/s_x(t)
             total[layer] += (act.T.cpu() * (u.cpu() / s_x.cpu()[None, :])).sum(-1).double()
         count += len(pos)
     return (total / max(count, 1)).float()
-
-
-@torch.no_grad()
-def unembed_logits_to(model, vectors: torch.Tensor, W_U_cols: torch.Tensor) -> torch.Tensor:
-    """:func:`unembed_logits` restricted to some unembedding columns ``[d_model n]`` → ``[k n]``."""
-    v = vectors.float()
-    norm = final_norm(model)
-    if norm is not None:
-        w = next(norm.parameters(), None)
-        if w is not None:
-            v = v.to(device=w.device, dtype=w.dtype)
-        v = norm(v).float()
-        bias = getattr(norm, "bias", None)
-        if isinstance(bias, torch.Tensor):
-            v = v - bias.float()
-    return v @ W_U_cols.float().to(v.device)
 
 
 def by_attribution(model, prompts, completions, scorers, k: int = 10, *, seed: int = 0,
