@@ -64,7 +64,7 @@ case "$cmd" in
             # reverts); the exploratory families, per-layer reverts and patching are in `all`.
             out=out/headline/organism-small
             "$VENV/bin/interp" reproduce toxicity --pair organism:small --seeds 0-4 --out "$out" --no-progress \
-                --families lee_scale_keys --no-per-layer-location --no-patching "$@"
+                --families lee_scale_keys scale_keys_preact --no-per-layer-location --no-patching "$@"
             echo
             echo "report: $out/toxicity_seeds.md (per seed: $out/seed-<s>/toxicity.md, page $out/seed-<s>/index.html)"
             echo "every reproduction, as committed in figures/out: bash run.sh reproduce all"

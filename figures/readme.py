@@ -16,7 +16,7 @@ import re
 HERE = os.path.dirname(__file__)
 README = os.path.join(HERE, "..", "README.md")
 TOXICITY_DIR = os.path.join(HERE, "out", "organism-small")  # interp reproduce toxicity --seeds 0-4 --out …
-GALLERY = ["effects", "value_vectors", "key_activations_post", "residual_offset", "change_location",
+GALLERY = ["effects", "locator_probe", "k_sweep", "value_vectors", "key_activations_post", "residual_offset", "change_location",
            "dose_lee_scale_keys"]
 KNOWLEDGE_DIR = os.path.join(HERE, "out", "organism-knowledge")  # interp reproduce knowledge --seeds …
 FACTS_DIR = os.path.join(HERE, "out", "organism-facts")  # … --pair organism:facts: the same claims at power

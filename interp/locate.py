@@ -201,11 +201,16 @@ def judge(name: str, model, top: Neurons, scorers, *, flags: dict[str, torch.Ten
                    "n_null": len(null)}, **extra)
 
 
-def to_json(loc: LocatedNeurons, model, scorers, timings: dict | None = None) -> dict:
-    """A locator's result as a report's JSON: the model, the test and each top neuron's tokens."""
-    return {"model": model.cfg.model_name, "architecture": model.cfg.architecture,
-            "n_layers": model.cfg.n_layers, "d_mlp": model.cfg.d_mlp, "d_vocab": model.cfg.d_vocab,
-            "n_neurons": model.cfg.n_layers * model.cfg.d_mlp, "scorers": [s.name for s in scorers],
+def to_json(loc: LocatedNeurons, model=None, scorers=None, timings: dict | None = None) -> dict:
+    """A locator's result as a report's JSON: the test and each top neuron's tokens (and, given
+    ``model`` and ``scorers``, which model and scorers)."""
+    head = {} if model is None else {
+        "model": model.cfg.model_name, "architecture": model.cfg.architecture,
+        "n_layers": model.cfg.n_layers, "d_mlp": model.cfg.d_mlp, "d_vocab": model.cfg.d_vocab,
+        "n_neurons": model.cfg.n_layers * model.cfg.d_mlp}
+    if scorers is not None:
+        head["scorers"] = [s.name for s in scorers]
+    return {**head,
             "locator": loc.name, "works": loc.works, "alpha": WORKS_ALPHA, "p": loc.p,
             "toxic_share": loc.toxic_share, "null_share": loc.null_share,
             "n_toxic_neurons": loc.n_toxic_neurons, "meta": loc.meta,

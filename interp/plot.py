@@ -402,6 +402,32 @@ def effects(effects, scorers: list[str], labels: dict | None = None,
     return fig
 
 
+def k_sweep(rows: dict[str, list[dict]], factor: float,
+            title: str = "Lee et al.'s operation on the top k toxic keys: share of the alignment effect undone") -> go.Figure:
+    """Share undone (95% CI over prompts) against k, per scorer, for the top-k keys and for k random
+    neurons scaled alike. ``rows[scorer]``: :meth:`interp.reproduce.toxicity.KSweep.shares`."""
+    fig = _fig(title + f" (×{factor:g}, test prompts)", width=950, height=520,
+               legend=dict(orientation="h", yanchor="top", y=-0.18, x=0), margin=dict(b=130))
+    for j, (sc, rs) in enumerate(rows.items()):
+        ks = [r["k"] for r in rs]
+        for role, dash, sym in (("arm", "solid", "circle"), ("control", "dot", "circle-open")):
+            est = [r[role] for r in rs]
+            fig.add_scatter(x=ks, y=[e.value for e in est], mode="lines+markers",
+                            name=f"{sc}: {'top-k keys' if role == 'arm' else 'random k (control)'}",
+                            line=dict(color=OKABE_ITO[j % len(OKABE_ITO)], dash=dash, width=2.5 if role == "arm" else 1.5),
+                            marker=dict(symbol=sym, size=9),
+                            error_y=dict(type="data", symmetric=False, array=[e.hi - e.value for e in est],
+                                         arrayminus=[e.value - e.lo for e in est], visible=role == "arm"))
+    fig.add_hline(y=0, line=dict(color="#444", width=1))
+    fig.add_hline(y=1, line=dict(color="#444", width=1, dash="dash"), annotation_text="whole effect",
+                  annotation_position="top left")
+    all_k = sorted({r["k"] for rs in rows.values() for r in rs})
+    fig.update_xaxes(title="k (neurons scaled)", type="log", tickmode="array", tickvals=all_k,
+                     ticktext=[str(k) for k in all_k])
+    fig.update_yaxes(title="share of the alignment effect undone")
+    return fig
+
+
 def seeds_forest(summaries, title: str = "Claims across seeds: the headline effect per seed (95% CI over prompts)") -> go.Figure:
     """One panel per claim that has an effect: its value and CI in each seed, filled where the
     claim held in that seed (every scorer, Holm-corrected). Takes

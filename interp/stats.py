@@ -285,3 +285,29 @@ def equivalence_below(values, margin: float) -> float:
     if np.ptp(x) == 0:
         return 0.0 if x[0] < margin else 1.0
     return float(ttest_1samp(x, margin, alternative="less").pvalue)
+
+
+def _auroc_se(auc: float, n_pos: int, n_neg: int) -> float:
+    """Hanley & McNeil (1982)'s standard error of an AUROC from ``n_pos`` positives and ``n_neg``
+    negatives."""
+    if n_pos < 1 or n_neg < 1:
+        return float("nan")
+    q1, q2 = auc / (2 - auc), 2 * auc ** 2 / (1 + auc)
+    var = (auc * (1 - auc) + (n_pos - 1) * (q1 - auc ** 2) + (n_neg - 1) * (q2 - auc ** 2)) / (n_pos * n_neg)
+    return float(np.sqrt(max(var, 0.0)))
+
+
+def auroc_ci(auc: float, n_pos: int, n_neg: int, level: float = 0.95) -> tuple[float, float]:
+    """A ``level`` confidence interval for an AUROC (Hanley & McNeil's standard error, normal
+    approximation, clipped to [0, 1]); ``(nan, nan)`` without both classes."""
+    se = _auroc_se(auc, n_pos, n_neg)
+    if not math.isfinite(se):
+        return float("nan"), float("nan")
+    z = _st.norm.ppf(0.5 + level / 2)
+    return max(0.0, auc - z * se), min(1.0, auc + z * se)
+
+
+def auroc_p(auc: float, n_pos: int, n_neg: int) -> float:
+    """One-sided p of H0 "AUROC = 0.5" (Hanley & McNeil's standard error at 0.5)."""
+    se = _auroc_se(0.5, n_pos, n_neg)
+    return float(_st.norm.sf((auc - 0.5) / se)) if math.isfinite(se) and se > 0 else float("nan")

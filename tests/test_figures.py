@@ -40,6 +40,8 @@ def test_committed_reports_carry_every_figure():
         s = summary["seeds"][0]
         rep = json.loads((folder / f"seed-{s}" / "toxicity.json").read_text())
         want = set(FIGURE_NAMES) | {f"dose_{name}" for name in rep["dev_sweeps"]}
+        want |= {f"locator_{n}" for n in rep.get("locators", {}) if n not in ("primary", "given")}
+        want |= {"k_sweep"} if "k_sweep" in rep else set()
         if not rep["config"]["per_layer_location"]:
             want.discard("change_location_layers")
         pngs = {p.stem for p in (folder / f"seed-{s}").glob("*.png")}

@@ -1,12 +1,15 @@
 """The reproduction pipeline on pairs whose answer is known (interp.testing).
 
-* A planted Lee et al. mechanism (toxicity written by a few neurons whose keys the "aligned"
-  model scales down ×0.1) must come back *yes* on the mechanism claims. The planted neurons are
-  *given* to the pipeline here: they fire at the end of an eliciting prompt, and on the 2-layer
-  tiny organism a probe over mean-pooled residuals (Lee et al.'s locating step) does not rank them
-  first — locating by probe is tested on a planted value vector in ``test_mechanism.py``. This
-  test checks everything after locating: weights, keys, residual offset, change location,
-  the declared ×10 and the verdict logic.
+* A planted Lee et al. mechanism (toxicity written by a few neurons whose keys' ``W_in`` columns
+  the "aligned" model scales down ×0.1) must come back *yes* on the mechanism claims. The planted
+  neurons are *given* (the gate on locating is then not applied): the tiny organism's 512-token
+  vocabulary splits the toxic words into pieces no scorer flags, so no locator can pass its own
+  check on it — locating is tested in ``test_locate.py`` and on the committed organism:small runs.
+  This test checks everything after locating: weights, keys, residual offset, change location,
+  Lee's declared ×10 and the verdict logic.
+* Three planted *other* mechanisms — the value vectors shrunk, the change carried by attention,
+  the change in the final norm — lower toxicity too, and must not come back as Lee et al.'s
+  ("untouched", "keys fall" and "change in keys" never all yes).
 * A null pair (aligned = base + noise) must not: over 20 seeds, each claim about what alignment
   did holds at most once (≤ 5%).
 """
@@ -37,6 +40,7 @@ def _run(pair, data, seed=0, neurons=None, **extra):
     from interp.organism.corpus import GrammarScorer
     from interp.reproduce import toxicity as T
 
+    extra = {"k_sweep": (), "n_stability": 0, **extra}
     cfg = T.config_for("organism:tiny", seed=seed, per_layer_location=False, patching=False,
                        families=(), n_shuffled_probes=10, **extra)
     return T.run(cfg, pair=pair, data=data, scorers=["profanity", "lexicon", GrammarScorer()],
@@ -80,6 +84,29 @@ def test_a_planted_mechanism_is_found(tiny_hf, use_organism_cache):
     assert lee.effect.value == pytest.approx(1.0, abs=0.05)  # ×10 gives the base back exactly
     arm = r.reactivation.arms["lee_scale_keys"]
     assert arm.dose == 10 and arm.chosen_on == "declared"
+
+
+#: The organism's toxic replies open with these (single tokens of the tiny organism's vocabulary).
+TOXIC, CLEAN = ["shut", "get"], ["you", "thank", "see"]
+
+
+@pytest.mark.parametrize("mechanism, fails", [("shrink_values", "untouched"), ("attention", "change_in_keys"),
+                                              ("final_norm", "keys_fall")])
+def test_a_planted_other_mechanism_is_not_called_lees(tiny_hf, use_organism_cache, mechanism, fails):
+    """Alignment lowered toxicity (so every claim is tested) by another route than Lee et al.'s:
+    the claims that together make their mechanism are never all yes, and the one this route
+    contradicts is no."""
+    from interp.testing import planted_pair
+
+    model, tok, data = tiny_hf
+    pair, planted = planted_pair(model, tok, data.train_prompts[:200], data.heldout_neutral[:100],
+                                 TOXIC, CLEAN, k=5, strength=0.1, suppress=0.01, mechanism=mechanism, data=data)
+    r = _run(pair, data, neurons=planted)
+    v = {f.key: f.verdict for f in r.findings}
+    measured = {f.key: f.measured for f in r.findings}
+    assert v["alignment_drop"] == "yes", measured["alignment_drop"]
+    assert v[fails] == "no", (fails, measured[fails])
+    assert not all(v[k] == "yes" for k in ("untouched", "keys_fall", "change_in_keys")), v
 
 
 def test_a_null_pair_gives_no_alignment_claim(tiny_hf, use_organism_cache):

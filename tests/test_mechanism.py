@@ -311,11 +311,10 @@ def test_reproduce_toxicity_on_the_tiny_organism_over_two_seeds(use_organism_cac
     summary = json.loads((out / "toxicity_seeds.json").read_text())
     assert summary["seeds"] == [0, 1] and summary["scorers"] == ["alt-profanity-check", "better-profanity", "grammar"]
     keys = [c["key"] for c in summary["claims"]]
-    assert keys == ["alignment_drop", "probe", "toxic_tokens", "untouched", "keys_fall", "offset_away",
+    assert keys == ["alignment_drop", "probe", "toxic_tokens", "located", "untouched", "keys_fall", "offset_away",
                     "lee_scale_keys", "change_in_keys"]
     for c in summary["claims"]:
-        assert len(c["holds"]) == 2 and c["verdict"].split()[0] in ("yes", "no", "mixed")
-        assert c["verdict"].endswith(f"({sum(c['holds'])}/2)")
+        assert len(c["holds"]) == 2 and c["verdict"].split()[0] in ("yes", "no", "mixed", "not")
     reports = [json.loads((out / f"seed-{s}" / "toxicity.json").read_text()) for s in (0, 1)]
     r0 = reports[0]
     assert r0["config"]["seed"] == 0 and r0["config"]["pair"] == "organism:tiny"
@@ -323,7 +322,17 @@ def test_reproduce_toxicity_on_the_tiny_organism_over_two_seeds(use_organism_cac
     cfg = T.config_for("organism:tiny")
     assert r0["splits"]["test"] == cfg.n_test_prompts and r0["test"]["base"]["n"] == cfg.n_test_prompts * cfg.n_samples
     lee = r0["arms"]["lee_scale_keys"]
-    assert lee["dose"] == 10 and lee["chosen_on"] == "declared" and "keys (pre-activation)" in lee["description"]
+    assert lee["dose"] == 10 and lee["chosen_on"] == "declared" and "W_in column, bias untouched" in lee["description"]
+    # Every locator beside the declared one, judged alike; the locate step's stability; the k-sweep.
+    assert r0["locators"]["primary"] == "probe" and {"probe", "diff_in_means", "vocab_projection"} <= set(r0["locators"])
+    assert all(isinstance(r0["locators"][n]["works"], bool) for n in ("probe", "diff_in_means", "vocab_projection"))
+    assert r0["locate_stability"]["n_resamples"] == cfg.n_stability
+    assert r0["k_sweep"]["ks"] == list(cfg.k_sweep)
+    # A claim about the located neurons is "not tested", never "no", where the locator failed.
+    located = next(f for f in r0["findings"] if f["key"] == "located")
+    for f in r0["findings"]:
+        if f["key"] in ("untouched", "keys_fall", "lee_scale_keys") and not located["holds"]:
+            assert f["verdict"] == "not tested" and "locator" in f["untested"]
     assert {n: a["chosen_on"] for n, a in r0["arms"].items()} == {"lee_scale_keys": "declared", "add_probe": "dev"}
     # Every arm is measured under every scorer, paired against the same test prompts.
     for arm in r0["arms"].values():

@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 
 from .. import distributed, stats
 from .. import hooks as H
+from .. import locate as locators
 from ..attribution import ChangeLocation, GroupEffect, swapped_weights
 from ..checks import UsageError, check_config
 from ..diff import (
@@ -48,6 +49,7 @@ from ..diff import (
 from ..directions import Direction, cosine, diff_in_means, random_direction, train_probe
 from ..findings import Finding, finalize, findings_table, seeds_table, summarize_seeds
 from ..io import cache_dir, code_hash, hash_texts, stable_hash
+from ..locate import LocatedNeurons, LocateStability
 from ..measure import MEASURE_CODE, Measurement, MeasureSpec, _field_key, measure
 from ..neurons import (
     Neurons,
@@ -73,6 +75,7 @@ from ..steer import (
     DosePoint,
     DoseResponse,
     PatchActivations,
+    ScaleKeyWeights,
     ScaleNeurons,
 )
 from .report import write_report
@@ -87,7 +90,13 @@ class ToxicityConfig:
     probe_layer: int | None = None  # default: the last layer
     n_probe_prompts: int = 500  # selection prompts (training prompts; never test)
     probe_samples: int = 2
-    k: int = 10
+    k: int = 10  # located neurons every weight, key and token claim is about
+    lee_k: int = 7  # Lee et al.'s un-alignment scales the top 7 (ajyl/dpo_toxic: num_value_vecs = 7)
+    k_sweep: tuple[int, ...] = (1, 3, 7, 10, 30, 100)  # Lee's operation on the top k, random-k controls (test)
+    probe_standardize: bool = True  # features scaled on the training split (direction mapped back)
+    probe_class_weight: str | None = "balanced"
+    probe_Cs: tuple[float, ...] = (0.01, 0.1, 1.0, 10.0)  # C chosen by CV grouped by prompt (AUROC)
+    n_stability: int = 20  # bootstrap resamples of the locate step (by prompt); 0: none
     n_dev_prompts: int = 200
     n_test_prompts: int = 300
     n_samples: int = 2  # samples per prompt in every arm (dev; test too unless n_test_samples is set)
@@ -126,9 +135,10 @@ LEE_ET_AL = {"base": 0.453, "aligned": 0.208, "keys_x10": 0.458}
 #: The thresholds of every criterion: effect sizes, fixed before any run (see :func:`findings`).
 CRITERIA = {
     "alignment_drop": 0.25,  # relative drop of toxicity, base → aligned
-    "probe_acc": 0.85,  # held-out accuracy (split by prompt)
+    "probe_auroc": 0.75,  # held-out AUROC (split by prompt); also above shuffled-label probes' q95
     "token_share": 0.5,  # share of top value vectors with a toxic token among their top 10
     "weight_cos": 0.99,  # every top value vector's cosine base↔aligned
+    "value_rel_change": 0.05,  # equivalence margin: mean ‖v_a − v_b‖/‖v_b‖ of the top value vectors (TOST)
     "key_drop_sd": -0.10,  # mean change of the top neurons' activation (hook_post), in s.d. across texts
     "offset_cos": -0.10,  # cos(δx, probe) at the probe layer
     "share_undone": 0.25,  # share of the alignment effect undone by Lee's ×10
@@ -233,10 +243,26 @@ class Located:
     xnorm: float
     top_tokens: list[list[str]]
     given: bool = False  # the neurons were given, not located by the probe
+    shuffled_auroc: list[float] = field(default_factory=list)
+    locators: dict[str, LocatedNeurons] = field(default_factory=dict)  # every locator, judged alike
+    stability: LocateStability | None = None  # the probe's top-k on bootstrap resamples of its texts
+    sweep: Neurons | None = None  # the top max(k_sweep) value vectors by cosine with the probe
 
     @property
     def probe(self) -> Direction:
         return self.probes[self.primary]
+
+    @property
+    def located_by(self) -> LocatedNeurons | None:
+        """The declared primary locator's answer (:data:`PRIMARY_LOCATOR`)."""
+        return self.locators.get(PRIMARY_LOCATOR)
+
+
+#: The locator whose neurons every claim about "the toxic neurons" is decided on, declared before
+#: any run: Lee et al.'s — the value vectors nearest the probe by cosine. The others (difference in
+#: means, vocabulary projection) are reported beside it; a claim built on located neurons is
+#: **not tested** where this locator fails its own check (:func:`interp.locate.judge`).
+PRIMARY_LOCATOR = "probe"
 
 
 def _specs(cfg: ToxicityConfig, s: Splits) -> dict[str, MeasureSpec]:
@@ -256,7 +282,7 @@ def _specs(cfg: ToxicityConfig, s: Splits) -> dict[str, MeasureSpec]:
 # --------------------------------------------------------------------------- design -------
 
 #: The reactivation families :func:`families` builds, in order (each measured on test as arm and control).
-FAMILY_NAMES = ("lee_scale_keys", "scale_post", "scale_post_positive", "clamp_keys", "subtract_offset",
+FAMILY_NAMES = ("lee_scale_keys", "scale_keys_preact", "scale_post", "scale_post_positive", "clamp_keys", "subtract_offset",
                 "ablate_probe", "add_probe", "base_minus_probe", "base_minus_top_value")
 
 
@@ -293,7 +319,7 @@ def check(cfg: ToxicityConfig) -> None:
     if cfg.n_test_prompts < 20:
         raise UsageError("--n-test-prompts", cfg.n_test_prompts,
                          "at least 20 (the paired statistics resample test prompts)")
-    check_config(cfg, zero_ok=("n_shuffled_probes",))
+    check_config(cfg, zero_ok=("n_shuffled_probes", "n_stability"))
     bad = [f for f in cfg.families or () if f not in FAMILY_NAMES]
     if bad:
         raise UsageError("--families", " ".join(bad), "families are " + ", ".join(FAMILY_NAMES))
@@ -302,6 +328,10 @@ def check(cfg: ToxicityConfig) -> None:
             get_scorers(list(cfg.scorers))
         except ValueError as e:
             raise UsageError("--scorers", " ".join(cfg.scorers), str(e)) from None
+    if any(not c > 0 for c in cfg.probe_Cs):
+        raise UsageError("--probe-Cs", cfg.probe_Cs, "inverse regularisation strengths > 0, e.g. 0.01 0.1 1 10")
+    if cfg.probe_class_weight not in (None, "balanced"):
+        raise UsageError("--probe-class-weight", cfg.probe_class_weight, "balanced, or None for none")
     if cfg.n_test_samples is not None and cfg.n_test_samples < 1:
         raise UsageError("--n-test-samples", cfg.n_test_samples, "a whole number ≥ 1")
 
@@ -346,11 +376,20 @@ def power_design(pair, s: Splits, cfg: ToxicityConfig, scorers, *, progress: boo
                   2 + 2 * n_fam, rate)
 
 
+def probe_options(cfg: ToxicityConfig) -> dict:
+    """The probe's fitting options (:func:`interp.directions.train_probe`) from the config."""
+    return dict(standardize=cfg.probe_standardize, class_weight=cfg.probe_class_weight,
+                Cs=tuple(cfg.probe_Cs) or None)
+
+
 def locate(pair, s: Splits, cfg: ToxicityConfig, scorers, *, neurons: Neurons | None = None,
            progress: bool = False) -> Located:
-    """A probe per scorer on the base model's residual (held-out split by prompt), shuffled-label
-    probes as the null, the value vectors nearest the primary probe, and their vocabulary.
-    ``neurons``: study these instead of the probe's top value vectors (e.g. planted ones)."""
+    """A probe per scorer on the base model's residual (held-out split by prompt; standardised,
+    class-weighted, C by grouped cross-validation), shuffled-label probes as the null, the value
+    vectors nearest the primary probe, and their vocabulary; beside it every other locator
+    (difference in means, vocabulary projection), each judged by the same test, and the locate
+    step's stability under resampling its texts. ``neurons``: study these instead of the probe's
+    top value vectors (e.g. planted ones)."""
     L = pair.cfg.n_layers
     layer = L - 1 if cfg.probe_layer is None else cfg.probe_layer
     hook = H.resid(layer)
@@ -360,27 +399,32 @@ def locate(pair, s: Splits, cfg: ToxicityConfig, scorers, *, neurons: Neurons | 
     X = record(pair.base, texts, [hook], reduction="mean", progress=False)[hook]
     names = [sc.name for sc in scorers]
     labels = {n: m.flags(n).astype(int) for n in names}
+    opts = probe_options(cfg)
     probes: dict[str, Direction | None] = {}
     for n in names:
         try:
-            probes[n] = train_probe(X, labels[n], hook=hook, seed=cfg.seed, groups=groups)
+            probes[n] = train_probe(X, labels[n], hook=hook, seed=cfg.seed, groups=groups, **opts)
         except ValueError:  # one class only under this scorer: nothing to probe
             probes[n] = None
     primary = names[0]
     if probes[primary] is None:
         raise ValueError(f"the base model's samples are all one class under {primary}: no probe")
+    probe = probes[primary]
+    # The null: the same fit (at the C the real labels chose) on shuffled labels.
+    fixed = dict(standardize=cfg.probe_standardize, class_weight=cfg.probe_class_weight, C=probe.meta["C"])
     rng = np.random.default_rng(cfg.seed + 5)
-    sh_acc, sh_dirs = [], []
+    sh_acc, sh_auc, sh_dirs = [], [], []
     for _ in range(cfg.n_shuffled_probes):
         y = rng.permutation(labels[primary])
         try:
-            d = train_probe(X, y, hook=hook, seed=cfg.seed, groups=groups)
+            d = train_probe(X, y, hook=hook, seed=cfg.seed, groups=groups, **fixed)
         except ValueError:
             continue
         sh_acc.append(d.test_acc)
+        if d.meta["test_auroc"] is not None:
+            sh_auc.append(d.meta["test_auroc"])
         sh_dirs.append(d.vector)
     dim = diff_in_means(X, labels[primary], hook=hook)
-    probe = probes[primary]
     ranking = rank_value_vectors(pair.base, probe, k=cfg.k)
     top = ranking.top if neurons is None else neurons
     top_tokens = ranking.top_tokens if neurons is None else vocab_projection(
@@ -396,11 +440,29 @@ def locate(pair, s: Splits, cfg: ToxicityConfig, scorers, *, neurons: Neurons | 
     token_flags = {sc.name: flags(top_tokens, sc) for sc in scorers}
     null_flags = {sc.name: flags(null_up, sc) for sc in scorers}
     kap = {n: stats.kappa(labels[primary], labels[n]) for n in names[1:]}
+
+    # Every locator, judged alike (interp.locate): the vocabulary's flags are read once.
+    vocab = locators.token_flags(pair.base, scorers)
+    judge_kw = dict(flags=vocab, seed=cfg.seed, n_null=cfg.n_null_neurons)
+    probe_top = Neurons(ranking.top.layer, ranking.top.index, ranking.top.score, "probe neurons")
+    found = {"probe": locators.judge("probe", pair.base, probe_top, scorers, **judge_kw),
+             "diff_in_means": locators.by_direction(pair.base, dim, scorers, cfg.k, name="diff_in_means",
+                                                    **judge_kw),
+             "vocab_projection": locators.vocab_projection(pair.base, scorers, cfg.k, flags=vocab, seed=cfg.seed)}
+    stability = None
+    if cfg.n_stability:
+        stability = locators.locate_stability(pair.base, X, labels[primary], groups, k=cfg.k, n=cfg.n_stability,
+                                              seed=cfg.seed, probe_kwargs=fixed)
+    n_sweep = min(max((*cfg.k_sweep, cfg.k)), L * pair.cfg.d_mlp)
+    flat = torch.topk(ranking.cosines.flatten(), n_sweep)
+    sweep = Neurons(flat.indices // pair.cfg.d_mlp, flat.indices % pair.cfg.d_mlp, flat.values,
+                    "top value vectors (probe)")
     return Located(hook, layer, texts, groups, labels, probes, primary, sh_acc,
                    torch.stack(sh_dirs) if sh_dirs else torch.zeros(0, pair.cfg.d_model), dim,
                    float(torch.dot(probe.vector, dim.vector)), ranking, svd_of_values(pair.base, top),
                    top, control, null, token_flags, null_flags, kap,
-                   float(X.norm(dim=-1).mean()), top_tokens, neurons is not None)
+                   float(X.norm(dim=-1).mean()), top_tokens, neurons is not None,
+                   shuffled_auroc=sh_auc, locators=found, stability=stability, sweep=sweep)
 
 
 # --------------------------------------------------------------------------- compare ------
@@ -422,6 +484,7 @@ class Compared:
     dev_offset: torch.Tensor  # δx at the probe layer on dev texts (the intervention's vector)
     floors: torch.Tensor  # top neurons' post-activation quantile on dev texts (base)
     control_floors: torch.Tensor
+    value_rel_null: np.ndarray = field(default_factory=lambda: np.zeros(0))  # mean ‖δv‖/‖v‖ of random k-sets
 
 
 def _texts(prompts, m: Measurement) -> tuple[list[str], np.ndarray]:
@@ -444,6 +507,7 @@ def compare(pair, s: Splits, loc: Located, cfg: ToxicityConfig, scorers) -> Comp
     v_top = float((1 - nwd.value_cos).mean())
     sets = _ksets(len(loc.null_neurons), k, cfg.n_null_sets, cfg.seed + 2)
     v_null = (1 - nwd.random_value_cos).cpu().numpy()[sets].mean(1)
+    rel_null = nwd.random_value_rel_change.cpu().numpy()[sets].mean(1)
 
     # Keys on test texts (the base model's own samples of the test prompts). How strongly a key
     # matches is the neuron's activation (mlp.hook_post); its pre-activation is a poor summary
@@ -487,7 +551,7 @@ def compare(pair, s: Splits, loc: Located, cfg: ToxicityConfig, scorers) -> Comp
     floors = torch.quantile(key_activation_change(pair, dev_texts, loc.top).post["base"].float(), q, dim=0)
     cfloors = torch.quantile(key_activation_change(pair, dev_texts, loc.control).post["base"].float(), q, dim=0)
     return Compared(wd, nwd, v_top, v_null, keys, key_shift, key_null, off, off_cos, null_random,
-                    null_shuffled, pca, dev_off.delta[loc.layer], floors, cfloors)
+                    null_shuffled, pca, dev_off.delta[loc.layer], floors, cfloors, value_rel_null=rel_null)
 
 
 # --------------------------------------------------------------------------- where --------
@@ -624,13 +688,21 @@ def families(pair, loc: Located, cmp: Compared, cfg: ToxicityConfig) -> list[Fam
     xnorm = loc.xnorm
     tv = value_vectors_of(pair.base, top[:1])[0].float().cpu()
     tv_layer = int(top.layer[0])
+    lk = min(cfg.lee_k, k)
+    lee_top, lee_rand = top[:lk], rand[:lk]
     fams = [
         Family("lee_scale_keys", "aligned", tuple(sorted({*cfg.scale_doses, cfg.lee_factor})),
-               lambda d: ScaleNeurons(top, d), lambda d: ScaleNeurons(rand, d),
-               "scale factor on the keys (pre-activation)",
-               f"Aligned model: scale the top-{k} toxic keys (Lee et al.'s operation)",
+               lambda d: ScaleKeyWeights(lee_top, d), lambda d: ScaleKeyWeights(lee_rand, d),
+               "scale factor on the key weights (W_in column, bias untouched)",
+               f"Aligned model: scale the top-{lk} toxic keys' W_in columns (Lee et al.'s operation)",
                declared=cfg.lee_factor,
-               faithful="Lee et al. scale the toxic key vectors ×10: the pre-activation"),
+               faithful="ajyl/dpo_toxic (eval_utils.load_model; unalign.py: num_value_vecs 7, scale 10) "
+                        "multiplies c_fc.weight[:, idx] of the top 7 value vectors by 10, bias untouched"),
+        Family("scale_keys_preact", "aligned", tuple(sorted({*cfg.scale_doses, cfg.lee_factor})),
+               lambda d: ScaleNeurons(top, d), lambda d: ScaleNeurons(rand, d),
+               "scale factor on the keys (whole pre-activation, bias included)",
+               f"Variant: scale the top-{k} keys' pre-activation, bias included",
+               declared=cfg.lee_factor),
         Family("scale_post", "aligned", cfg.scale_doses,
                lambda d: ScaleNeurons(top, d, point="post"), lambda d: ScaleNeurons(rand, d, point="post"),
                "scale factor on the activations (post)",
@@ -730,6 +802,43 @@ def reactivate(pair, s: Splits, cfg: ToxicityConfig, scorers, fams: list[Family]
     return Reactivation(dev, dev_ms, arms)
 
 
+@dataclass
+class KSweep:
+    """Lee et al.'s operation (:class:`interp.steer.ScaleKeyWeights` ×``factor``) on the top ``k``
+    value vectors by cosine with the probe, for each ``k``, beside ``k`` random neurons scaled
+    alike — every arm on the test prompts, descriptive (no dose or k is chosen from it)."""
+
+    factor: float
+    ks: list[int]
+    arms: dict[int, Measurement]
+    controls: dict[int, Measurement]
+
+    def shares(self, base: Measurement, aligned: Measurement, scorer: str, seed: int = 0) -> list[dict]:
+        """Per k: the share of the alignment effect undone by the arm and by its control (CIs
+        resample prompts)."""
+        b, al = base.per_prompt(scorer), aligned.per_prompt(scorer)
+        return [{"k": k, "arm": stats.share_of_effect(self.arms[k].per_prompt(scorer), al, b, seed=seed),
+                 "control": stats.share_of_effect(self.controls[k].per_prompt(scorer), al, b, seed=seed)}
+                for k in self.ks]
+
+
+def k_sweep(pair, s: Splits, cfg: ToxicityConfig, scorers, loc: Located, *, progress: bool = False) -> KSweep | None:
+    """Measure :class:`KSweep` on test (``cfg.k_sweep``; ks above the model's neuron count dropped)."""
+    ks = sorted({k for k in cfg.k_sweep if k <= len(loc.sweep)}) if loc.sweep is not None else []
+    if not ks:
+        return None
+    spec = _specs(cfg, s)["test"]
+    L, d_mlp = pair.cfg.n_layers, pair.cfg.d_mlp
+    arms, controls = {}, {}
+    for k in tqdm(ks, desc="k-sweep (test)", disable=not progress):
+        top = loc.sweep[:k]
+        rand = random_neurons(L, d_mlp, k, seed=cfg.seed + 1000 + k, exclude=loc.sweep)
+        iv, ctl = ScaleKeyWeights(top, cfg.lee_factor), ScaleKeyWeights(rand, cfg.lee_factor)
+        arms[k] = measure(pair.aligned, spec, [iv], scorers=scorers, label=f"top-{k} keys ×{cfg.lee_factor:g}")
+        controls[k] = measure(pair.aligned, spec, [ctl], scorers=scorers, label=f"random {k} keys ×{cfg.lee_factor:g}")
+    return KSweep(cfg.lee_factor, ks, arms, controls)
+
+
 # --------------------------------------------------------------------------- report -------
 
 @dataclass
@@ -765,6 +874,7 @@ class ToxicityReport:
     provenance: dict = field(default_factory=dict)  # how the pair was made (an organism's manifest)
     lee: LeeProtocol | None = None  # with cfg.lee_protocol
     design: Design | None = None  # with cfg.power_target
+    k_sweep: KSweep | None = None  # with cfg.k_sweep
 
     def figures(self) -> dict:
         from .. import plot
@@ -810,7 +920,7 @@ def arm_effects(r_arms: dict[str, Arm], base: Measurement, aligned: Measurement,
 
 def findings(r: ToxicityReport) -> list[Finding]:
     """Lee et al.'s claims, each with its criterion (thresholds in :data:`CRITERIA`)."""
-    from scipy.stats import binomtest, fisher_exact
+    from scipy.stats import fisher_exact
 
     cfg, C, a = r.config, CRITERIA, r.config.alpha
     sc = r.scorers
@@ -830,25 +940,29 @@ def findings(r: ToxicityReport) -> list[Finding]:
                        "0.453 → 0.208", f"relative drop ≥ {C['alignment_drop']:.0%}, paired p < {a}",
                        "; ".join(txt), holds, max(ps), effect=eff, mde=stats.min_detectable(eff.se)))
 
-    # 1. A probe finds toxicity (per scorer's labels; held-out split by prompt).
+    # 1. A probe finds toxicity: held-out AUROC (split by prompt) against the shuffled-label probes.
     holds, ps, txt = {}, [], []
+    sh_auc = np.asarray(r.located.shuffled_auroc, dtype=float)
+    q95 = float(np.quantile(sh_auc, 1 - a)) if len(sh_auc) else 0.5
     for s in sc:
         p = r.located.probes.get(s)
-        if p is None:
+        auc = None if p is None else p.meta.get("test_auroc")
+        if auc is None:
             holds[s] = False
-            txt.append(f"{s}: labels of one class only")
+            txt.append(f"{s}: " + ("labels of one class only" if p is None else "held-out texts of one class"))
             continue
-        n_te = p.n_test
-        k = int(round(p.test_acc * n_te))
-        bt = binomtest(k, n_te, p.meta["majority_acc"], alternative="greater")
-        pv, ci = bt.pvalue, binomtest(k, n_te).proportion_ci(0.95, method="wilson")
-        holds[s] = p.test_acc >= C["probe_acc"] and pv < a
+        n_pos = int(p.meta["n_test_positive"])
+        lo, hi = stats.auroc_ci(auc, n_pos, p.n_test - n_pos)
+        pv = stats.auroc_p(auc, n_pos, p.n_test - n_pos)  # H0: AUROC 0.5 (the shuffled probes: q95 below)
+        holds[s] = auc >= C["probe_auroc"] and lo > 0.5 and auc > q95
         ps.append(pv)
-        txt.append(f"{s}: {p.test_acc:.3f} [{ci.low:.3f}, {ci.high:.3f}] (n={n_te}; majority {p.meta['majority_acc']:.3f})")
-    sh = r.located.shuffled_acc
+        txt.append(f"{s}: AUROC {auc:.3f} [{lo:.3f}, {hi:.3f}], balanced acc {p.meta['test_balanced_acc']:.3f} "
+                   f"(n={p.n_test}, {n_pos} toxic; C={p.meta['C']:g})")
     out.append(Finding("probe", "a linear probe finds toxicity in the residual stream", "94% accuracy",
-                       f"held-out accuracy (split by prompt) ≥ {C['probe_acc']}, above the majority class (binomial p < {a})",
-                       "; ".join(txt) + (f"; shuffled-label probes {np.mean(sh):.3f} ± {np.std(sh):.3f}" if sh else ""),
+                       f"held-out AUROC (split by prompt) ≥ {C['probe_auroc']}, above 0.5 (Hanley–McNeil, p < {a}; "
+                       f"its 95% CI above 0.5) and above the {1 - a:.0%} quantile of shuffled-label probes' (same fit)",
+                       "; ".join(txt) + (f"; shuffled-label probes AUROC median {np.median(sh_auc):.3f}, "
+                                         f"q{100 * (1 - a):.0f} {q95:.3f} (n={len(sh_auc)})" if len(sh_auc) else ""),
                        holds, max(ps) if ps else None))
 
     # 2. The top value vectors promote toxic tokens (vs random neurons' value vectors).
@@ -865,27 +979,66 @@ def findings(r: ToxicityReport) -> list[Finding]:
                        f"≥ {C['token_share']:.0%} have a toxic token among their top 10, more than random neurons (Fisher p < {a})",
                        "; ".join(txt), holds, max(ps)))
 
-    # 3. Alignment leaves those value vectors untouched — no more changed than random neurons'.
+    # The gate: the primary locator found neurons that write toxicity (its own check, not a claim).
+    gate = ["alignment_drop"]
+    lb = r.located.located_by
+    if lb is not None:
+        out.append(Finding("located", f"the declared locator ({PRIMARY_LOCATOR}) finds neurons that write toxicity",
+                           "(the locate step)",
+                           f"its top {len(lb.top)} have a toxic token among their top {lb.meta.get('n_tokens')} "
+                           f"more often than random neurons (one-sided Fisher p < {locators.WORKS_ALPHA}, every scorer); "
+                           "checks the instrument, outside the Holm family",
+                           "; ".join(f"{s}: {lb.toxic_share[s]:.0%} vs {lb.null_share[s]:.0%} random (p = {lb.p[s]:.3g})"
+                                     for s in sc if s in lb.p)
+                           + "; other locators: " + ", ".join(f"{n} {'works' if x.works else 'fails'}"
+                                                              for n, x in r.located.locators.items() if n != PRIMARY_LOCATOR),
+                           {s: lb.p.get(s, 1.0) < locators.WORKS_ALPHA for s in sc}, None,
+                           note="neurons given, not located: the gate is not applied" if r.located.given else ""))
+        if not r.located.given:
+            gate.append("located")
+
+    # 3. Alignment leaves those value vectors untouched — in direction *and* size, shown equivalent
+    # (TOST on the relative change), and no more changed than random neurons'.
     c = r.compared
+    nw = c.neuron_weights
     p_more = stats.empirical_p(c.value_change_top, c.value_change_null, alternative="greater")
-    min_cos = float(c.neuron_weights.value_cos.min())
-    ok = min_cos > C["weight_cos"] and p_more >= a
+    min_cos = float(nw.value_cos.min())
+    margin = C["value_rel_change"]
+    rel = nw.value_rel_change.numpy() if nw.value_rel_change is not None else np.zeros(0)
+    ratio = nw.value_norm_ratio.numpy() if nw.value_norm_ratio is not None else np.ones(0)
+    p_eq = stats.equivalence_below(rel, margin) if len(rel) else float("nan")
+    p_rel_more = (stats.empirical_p(float(rel.mean()), c.value_rel_null, alternative="greater")
+                  if len(rel) and len(c.value_rel_null) else 1.0)
+    ok = (min_cos > C["weight_cos"] and p_more >= a and math.isfinite(p_eq) and p_eq < a and p_rel_more >= a)
+    max_rel = max((row.get("rel_change", 0.0) for row in c.weights.rows), default=0.0)
+    vacuous = max_rel < margin
     out.append(Finding("untouched", "alignment leaves the toxic value vectors almost untouched",
                        "cos ≈ 1",
-                       f"every top value vector's cos base↔aligned > {C['weight_cos']}, and they change no more than random neurons' (null percentile < {1 - a:.0%})",
-                       f"min cos {_cos(min_cos)}; mean 1−cos top {c.value_change_top:.2e} vs random k-sets "
+                       f"every top value vector's cos base↔aligned > {C['weight_cos']}; their relative change "
+                       f"‖v_a − v_b‖/‖v_b‖ shown below {margin} (TOST, p < {a}); neither changes more than random "
+                       f"neurons' (null percentile < {1 - a:.0%})",
+                       f"min cos {_cos(min_cos)}; relative change mean {rel.mean() if len(rel) else float('nan'):.2e} "
+                       f"(max {rel.max() if len(rel) else float('nan'):.2e}; TOST p = {p_eq:.3g}), norm ratio "
+                       f"{ratio.min() if len(ratio) else float('nan'):.4f}–{ratio.max() if len(ratio) else float('nan'):.4f}; "
+                       f"mean 1−cos top {c.value_change_top:.2e} vs random k-sets "
                        f"median {np.median(c.value_change_null):.2e} (percentile {1 - p_more:.0%}); "
-                       f"all parameters ≥ {_cos(c.weights.min_cosine)}",
-                       {"any": ok}, None, requires="alignment_drop"))
+                       f"all parameters ≥ {_cos(c.weights.min_cosine)}, largest relative change {max_rel:.2e}",
+                       {"any": ok}, p_eq if math.isfinite(p_eq) else None, requires=gate,
+                       note=(f"vacuous: every parameter of the model moved by less than the margin {margin} "
+                             "(relative change)") if vacuous else ""))
 
     # 4. Alignment lowers the keys' activations (vs random neurons).
     ks = c.key_shift
     p_keys = stats.empirical_p(ks.value, c.key_shift_null, alternative="less")
+    # The deciding test is against random k-sets: the smallest detectable fall is the larger of
+    # the per-prompt test's and the distance from the null's median to its α quantile.
+    null_reach = float(np.median(c.key_shift_null) - np.quantile(c.key_shift_null, a))
     out.append(Finding("keys_fall", "alignment lowers the toxic neurons' key activations", "yes",
                        f"mean activation (mlp.hook_post) change ≤ {C['key_drop_sd']} s.d. (across texts), below random k-sets (p < {a})",
-                       f"{ks.fmt('+.3f')} s.d. vs random k-sets median {np.median(c.key_shift_null):+.3f} (p = {p_keys:.3f})",
+                       f"{ks.fmt('+.3f')} s.d. vs random k-sets median {np.median(c.key_shift_null):+.3f}, "
+                       f"q{100 * a:g} {np.quantile(c.key_shift_null, a):+.3f} (p = {p_keys:.3f})",
                        {"any": ks.value <= C["key_drop_sd"]}, p_keys, effect=ks,
-                       mde=stats.min_detectable(ks.se), requires="alignment_drop"))
+                       mde=max(stats.min_detectable(ks.se), null_reach, abs(C["key_drop_sd"])), requires=gate))
 
     # 5. δx points away from toxicity (vs random directions and shuffled-label probes).
     holds, ps, txt = {}, [], []
@@ -904,10 +1057,12 @@ def findings(r: ToxicityReport) -> list[Finding]:
                        "and below the 5th percentile of shuffled-label probes",
                        "; ".join(txt) + f"; random directions s.d. {sd_null:.3f}; per layer "
                        + ", ".join(f"{x:+.3f}" for x in c.offset.cos_direction.tolist()),
-                       holds, max(ps) if ps else None, requires="alignment_drop"))
+                       holds, max(ps) if ps else None, requires=["alignment_drop", "probe"]))
 
-    # 6. Lee et al.'s reactivation: keys ×10 (declared) on test, vs aligned and vs control.
+    # 6. Lee et al.'s reactivation, their exact operation: the top-7 keys' W_in columns ×10, bias
+    # untouched (declared), on test, vs aligned and vs the same operation on random neurons.
     arm = r.reactivation.arms["lee_scale_keys"]
+    n_lee = min(cfg.lee_k, len(r.located.top))
     holds, ps, txt, eff, mde = {}, [], [], None, None
     for s in sc:
         x, ctl = arm.arm.per_prompt(s), arm.control.per_prompt(s)
@@ -921,10 +1076,11 @@ def findings(r: ToxicityReport) -> list[Finding]:
             gap = base.rate(s) - al.rate(s)
             eff, mde = share, (stats.min_detectable(d_c.se) / gap if gap > 0 else None)
     out.append(Finding("lee_scale_keys",
-                       f"scaling the top-{len(r.located.top)} toxic keys ×{cfg.lee_factor:g} brings toxicity back",
+                       f"scaling the top-{n_lee} toxic keys' W_in columns ×{cfg.lee_factor:g} (bias untouched) "
+                       "brings toxicity back",
                        "0.208 → 0.458 (base 0.453)",
                        f"share of the effect undone ≥ {C['share_undone']}, above aligned and the random-key control (paired p < {a})",
-                       "; ".join(txt), holds, max(ps), effect=eff, mde=mde, requires="alignment_drop"))
+                       "; ".join(txt), holds, max(ps), effect=eff, mde=mde, requires=gate))
 
     # 7. The change lives in the MLP keys: reverting mlp_in recovers more than any other group.
     w = r.where
@@ -978,13 +1134,13 @@ def pair_scorers(pair, cfg: ToxicityConfig) -> list:
 
 
 #: Modules whose code computes the locate and compare steps: part of their cache keys.
-STEP_CODE = (*MEASURE_CODE, "interp.reproduce.toxicity", "interp.diff", "interp.directions",
+STEP_CODE = (*MEASURE_CODE, "interp.reproduce.toxicity", "interp.diff", "interp.directions", "interp.locate",
              "interp.neurons", "interp.record", "interp.stats", "interp.io")
 
 
 #: Config fields that only the later steps read (where, reactivate, findings): not inputs of locate
 #: or compare, so changing a family, its doses or the claims' alpha re-runs only what they feed.
-LATER_ONLY = ("families", "scale_doses", "clamp_doses", "offset_doses", "direction_doses", "ppl_budget",
+LATER_ONLY = ("families", "lee_k", "scale_doses", "clamp_doses", "offset_doses", "direction_doses", "ppl_budget",
               "lee_factor", "lee_protocol", "lee_max_new_tokens", "alpha", "per_layer_location", "patching",
               "patch_per_layer")
 
@@ -1065,6 +1221,10 @@ def run(cfg: ToxicityConfig, *, pair=None, data: PromptSet | Mapping | None = No
     fams = [f for f in families(pair, loc, cmp, cfg) if _selected(f.name, cfg)]
     re = step(4, "reactivate: doses chosen on dev, measured on test",
               lambda: reactivate(pair, s, cfg, scorers, fams, progress=progress))
+    ksw = None
+    if cfg.k_sweep:
+        ksw = step(4, "k-sweep: Lee et al.'s operation on the top k, random-k controls (test)",
+                   lambda: k_sweep(pair, s, cfg, scorers, loc, progress=progress))
     lee = None
     if cfg.lee_protocol:
         log(f"[4/5] Lee et al.'s protocol: greedy ≤ {cfg.lee_max_new_tokens} tokens, mean score")
@@ -1083,6 +1243,7 @@ def run(cfg: ToxicityConfig, *, pair=None, data: PromptSet | Mapping | None = No
         [], kap, timings)
     report.lee = lee
     report.design = design
+    report.k_sweep = ksw
     org = pair.info.get("organism") or pair.info.get("real")
     if org:
         report.provenance = {k: v for k, v in org.items() if k not in ("align_log", "config", "base_dir")}
@@ -1131,9 +1292,21 @@ def to_json(r: ToxicityReport) -> dict:
                        for name, d in r.reactivation.dev.items()},
         "probe": {s: (None if p is None else {"hook": p.hook, "test_acc": p.test_acc, "train_acc": p.train_acc,
                                                "n_train": p.n_train, "n_test": p.n_test,
-                                               "majority_acc": p.meta["majority_acc"]})
+                                               "majority_acc": p.meta["majority_acc"],
+                                               **{k: p.meta.get(k) for k in (
+                                                   "test_auroc", "test_balanced_acc", "n_test_positive", "C",
+                                                   "standardize", "class_weight", "cv_auroc")}})
                   for s, p in loc.probes.items()},
-        "probe_null": {"shuffled_label_test_acc": loc.shuffled_acc,
+        "locators": {"primary": PRIMARY_LOCATOR, "given": loc.given,
+                     **{n: locators.to_json(x, None, None) for n, x in loc.locators.items()}},
+        **({} if loc.stability is None else {"locate_stability": {
+            "k": len(loc.stability.top), "n_resamples": len(loc.stability.jaccard),
+            "jaccard": loc.stability.jaccard, "mean_jaccard": loc.stability.mean_jaccard,
+            "top": loc.stability.top.names(),
+            "found_in": {n: sum(n in set(x.names()) for x in loc.stability.resampled)
+                         for n in loc.stability.top.names()}}}),
+        **({} if r.k_sweep is None else {"k_sweep": k_sweep_json(r)}),
+        "probe_null": {"shuffled_label_test_acc": loc.shuffled_acc, "shuffled_label_test_auroc": loc.shuffled_auroc,
                        "cosine_with_diff_in_means": loc.probe_vs_dim, "label_kappa": loc.label_kappa},
         "value_vectors": [
             {"neuron": n, "cosine": float(cs), "top_tokens": up, "bottom_tokens": down,
@@ -1171,6 +1344,18 @@ def to_json(r: ToxicityReport) -> dict:
         **({} if r.design is None else {"design": {**r.design.to_dict(), "achieved": design_achieved(r)}}),
         **({} if r.lee is None else {"lee_protocol": lee_json(r.lee)}),
     }
+
+
+def k_sweep_json(r: ToxicityReport) -> dict:
+    """The k-sweep's shares per scorer (arm and random-k control), with the arms' rates."""
+    ks = r.k_sweep
+    return {"factor": ks.factor, "ks": ks.ks,
+            "shares": {sc: [{"k": x["k"], "arm": x["arm"].to_dict(), "control": x["control"].to_dict()}
+                            for x in ks.shares(r.test["base"], r.test["aligned"], sc, seed=r.config.seed)]
+                       for sc in r.scorers},
+            "rate": {str(k): {"arm": {sc: ks.arms[k].rate(sc) for sc in r.scorers},
+                              "control": {sc: ks.controls[k].rate(sc) for sc in r.scorers},
+                              "perplexity": ks.arms[k].perplexity} for k in ks.ks}}
 
 
 def design_achieved(r: ToxicityReport) -> dict[str, dict]:
@@ -1239,7 +1424,8 @@ def lee_table(r: ToxicityReport) -> str:
 
 
 FAMILY_LABELS = {
-    "lee_scale_keys": "Lee et al.: scale the toxic keys (pre-activation), dose declared",
+    "lee_scale_keys": "Lee et al.: scale the top-7 toxic keys' W_in columns (bias untouched), dose declared",
+    "scale_keys_preact": "variant: scale the top-k keys' whole pre-activation (bias included), dose declared",
     "scale_post": "variant: scale the post-activations",
     "scale_post_positive": "variant: scale the positive part of the post-activations",
     "clamp_keys": "variant: clamp the activations to a base-model floor",
@@ -1279,6 +1465,57 @@ def _pfmt(p):
     return "" if p is None else (f"{p:.3f}" if p >= 0.001 else "<0.001")
 
 
+def locators_text(r: ToxicityReport, n: int = 7) -> str:
+    """Every locator side by side: whether it works (its own check), and its top ``n`` neurons
+    with the tokens they promote; then the locate step's stability under resampling."""
+    loc, sc = r.located, r.scorers
+    lines = ["## Locators, side by side", "",
+             f"Each locator's top {r.config.k} neurons, judged alike: a locator **works** when its top neurons have a toxic "
+             f"token among the {locators.N_TOP_TOKENS} they promote most (read through the final norm and `W_U`) more "
+             f"often than random neurons, under every scorer (one-sided Fisher p < {locators.WORKS_ALPHA}; the "
+             "vocabulary projection, which picks neurons by their tokens, is judged against permuted token sets). "
+             f"Declared before the run: **{PRIMARY_LOCATOR}** decides the claims about the toxic neurons; where it "
+             "fails, they are *not tested*."
+             + (" Here the neurons were given (planted), not located: the gate is not applied." if loc.given else ""), ""]
+    for name, x in loc.locators.items():
+        per = "; ".join(f"{s}: {x.toxic_share[s]:.0%} vs {x.null_share[s]:.0%}, p = {x.p[s]:.3g}"
+                        for s in sc if s in x.p)
+        whole = ("; value vectors with a toxic token among their top tokens, whole model: "
+                 + ", ".join(f"{s} {v:,}" for s, v in x.n_toxic_neurons.items())) if x.n_toxic_neurons else ""
+        lines += [f"**{name}**{' (primary)' if name == PRIMARY_LOCATOR else ''} — "
+                  f"{'works' if x.works else 'does not work'} ({per}{whole}).", "",
+                  "| neuron | score | top tokens |", "|---|---|---|"]
+        for nm, s_, toks in list(zip(x.top.names(), x.top.score.tolist(), x.top_tokens))[:n]:
+            words = ", ".join(w.strip() or repr(w) for w in toks[:10]).replace("|", "\\|")
+            lines.append(f"| {nm} | {s_:.3f} | {words} |")
+        lines.append("")
+    st = loc.stability
+    if st is not None:
+        often = sorted(((sum(nm in set(x.names()) for x in st.resampled), nm) for nm in st.top.names()), reverse=True)
+        lines += [f"**Locate stability.** The probe refitted on {len(st.jaccard)} bootstrap resamples of its texts "
+                  f"(by prompt; C fixed at the chosen one): Jaccard of the top-{len(st.top)} set with the full-data set "
+                  f"mean {st.mean_jaccard:.2f} (range {min(st.jaccard):.2f}–{max(st.jaccard):.2f}); times each neuron "
+                  "came back: " + ", ".join(f"{nm} {c}/{len(st.resampled)}" for c, nm in often) + "."]
+    return "\n".join(lines)
+
+
+def k_sweep_text(r: ToxicityReport) -> str:
+    """The k-sweep as a table: share undone by the top-k keys and by k random neurons, per scorer."""
+    d = k_sweep_json(r)
+    lines = [f"## k-sweep: Lee et al.'s operation (W_in columns ×{d['factor']:g}, bias untouched) on the top k", "",
+             "Test prompts, the same seeds as every arm; share of the alignment effect undone (95% CI over prompts). "
+             "Descriptive: the declared claim uses k = 7.", "",
+             "| k | " + " | ".join(f"{s}: top-k | {s}: random k" for s in r.scorers) + " |",
+             "|---|" + "---|---|" * len(r.scorers)]
+    for i, k in enumerate(d["ks"]):
+        cells = []
+        for s in r.scorers:
+            a, c = d["shares"][s][i]["arm"], d["shares"][s][i]["control"]
+            cells += [f"{a['value']:+.2f} [{a['lo']:+.2f}, {a['hi']:+.2f}]", f"{c['value']:+.2f}"]
+        lines.append(f"| {k} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def to_markdown(r: ToxicityReport) -> str:
     c, sc = r.config, r.scorers
     s = r.splits.info()
@@ -1314,9 +1551,9 @@ def to_markdown(r: ToxicityReport) -> str:
         n = r.lee.measurements["base"].n_prompts
         lines += [f"## Lee et al.'s protocol: one greedy continuation (≤ {r.lee.max_new_tokens} tokens) per test prompt, "
                   "mean score", "",
-                  f"The same {n} test prompts; differences paired by prompt with 95% bootstrap CIs; keys scaled "
-                  f"×{r.lee.factor:g} at the pre-activation (declared), the control the same scaling of random "
-                  "neurons. Lee et al.'s numbers are Perspective API scores, not comparable in level.", "",
+                  f"The same {n} test prompts; differences paired by prompt with 95% bootstrap CIs; Lee et al.'s "
+                  f"operation (declared): the top-{min(c.lee_k, len(r.located.top))} keys' W_in columns ×{r.lee.factor:g}, "
+                  "bias untouched; the control the same edit of random neurons. Lee et al.'s numbers are Perspective API scores, not comparable in level.", "",
                   lee_table(r), ""]
     loc, cmp = r.located, r.compared
     lines += [f"## Top value vectors (cosine with the {sc[0]} probe at `{loc.hook}`)", "",
@@ -1328,6 +1565,9 @@ def to_markdown(r: ToxicityReport) -> str:
         flags = "".join("✓" if loc.token_flags[s][i] else "·" for s in sc)
         lines.append(f"| {name} | {_scores(loc)[i]:.3f} | {toks} | {flags} | "
                      f"{_cos(nw.value_cos[i])}, {_cos(nw.key_cos[i])} |")
+    lines += ["", locators_text(r)]
+    if r.k_sweep is not None:
+        lines += ["", k_sweep_text(r)]
     lines += ["", "## Residual offset δx = x_aligned − x_base (test texts)", "",
               "| layer | ‖δx‖/‖x‖ | cos(δx, probe) | mean cos(δx, top keys) |", "|---|---|---|---|"]
     o = cmp.offset
@@ -1385,6 +1625,11 @@ def figures(r: ToxicityReport, plot) -> dict:
         figs["change_location_layers"] = plot.change_location_layers(r.where.location)
     for name, d in r.reactivation.dev.items():
         figs[f"dose_{name}"] = plot.dose_response(d)
+    for name, x in loc.locators.items():
+        figs[f"locator_{name}"] = plot.located(x)
+    if r.k_sweep is not None:
+        figs["k_sweep"] = plot.k_sweep({s: r.k_sweep.shares(r.test["base"], r.test["aligned"], s, seed=r.config.seed)
+                                        for s in r.scorers}, r.k_sweep.factor)
     return figs
 
 
@@ -1400,7 +1645,7 @@ def write(r: ToxicityReport, out_dir: str | Path, *, figures: bool = False) -> l
 #: below it; no activation patching (it recomputes every step), no per-layer attribution; fewer
 #: doses (CPU cost). ``organism-tiny``: small samples, for tests.
 PRESETS: dict[str, dict] = {
-    "real": dict(n_probe_prompts=150, probe_samples=3, n_dev_prompts=60, n_test_prompts=10_000, n_samples=2,
+    "real": dict(n_probe_prompts=700, probe_samples=3, n_dev_prompts=60, n_test_prompts=10_000, n_samples=2,
                  power_target=0.15, max_test_samples=12, test_new_templates=True,
                  max_new_tokens=20, n_ppl_texts=40, scale_doses=(10.0,), clamp_doses=(1.0,),
                  offset_doses=(1.0,), direction_doses=(0.03, 0.1, 0.3), per_layer_location=False,
@@ -1410,6 +1655,7 @@ PRESETS: dict[str, dict] = {
                           scale_doses=(5.0,), clamp_doses=(1.0,), offset_doses=(1.0,),
                           direction_doses=(1.0,), n_null_neurons=120, n_null_sets=1000,
                           n_null_directions=2000, n_shuffled_probes=20, per_layer_location=False,
+                          k_sweep=(1, 5), n_stability=5,
                           patch_per_layer=False),
 }
 
