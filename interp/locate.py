@@ -174,10 +174,13 @@ def by_direction(model, direction, scorers, k: int = 10, *, name: str = "probe",
 
 @torch.no_grad()
 def judge(name: str, model, top: Neurons, scorers, *, flags: dict[str, torch.Tensor] | None = None,
-          seed: int = 0, n_null: int = 400, n_tokens: int = N_TOP_TOKENS, **extra) -> LocatedNeurons:
+          seed: int = 0, n_null: int = 400, n_tokens: int = N_TOP_TOKENS, signs: torch.Tensor | None = None,
+          **extra) -> LocatedNeurons:
     """Whether ``top`` promotes toxic tokens more than random neurons: per scorer, the share with a
     toxic token among their ``n_tokens`` most promoted against ``n_null`` random neurons' share
-    (one-sided Fisher exact test); it works when every scorer's p < :data:`WORKS_ALPHA`."""
+    (one-sided Fisher exact test); it works when every scorer's p < :data:`WORKS_ALPHA`. ``signs``
+    ``[k]``: read each top neuron's value vector with this sign (a gated neuron whose activation is
+    mostly negative writes −v)."""
     from scipy.stats import fisher_exact
 
     flags = flags if flags is not None else token_flags(model, scorers)
@@ -188,6 +191,9 @@ def judge(name: str, model, top: Neurons, scorers, *, flags: dict[str, torch.Ten
         return torch.topk(unembed_logits(model, value_vectors_of(model, neurons)), n_tokens, dim=-1).indices.cpu()
 
     t_ids, n_ids = ids(top), ids(null)
+    if signs is not None:
+        v = value_vectors_of(model, top) * signs.to(value_vectors_of(model, top).dtype).view(-1, 1)
+        t_ids = torch.topk(unembed_logits(model, v), n_tokens, dim=-1).indices.cpu()
     tok = model.tokenizer
     top_tokens = [[tok.decode([int(i)]) for i in row] for row in t_ids]
     share, null_share, p = {}, {}, {}

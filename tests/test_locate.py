@@ -2,6 +2,7 @@
 
 import copy
 
+import pytest
 import torch
 
 from interp.neurons import Neurons
@@ -237,3 +238,36 @@ def test_logit_attribution_finds_the_neuron_that_writes_the_sampled_tokens(token
         vals.append(float(cache["blocks.1.mlp.hook_post"][0, t, 9]) * float(nv @ model.W_U[:, ids[0, t + 1]]))
     one = logit_attribution(model, ["the dog saw"], [" cat cat cat"])
     assert abs(float(one[1, 9]) - sum(vals) / len(vals)) < 1e-3 * max(1.0, abs(sum(vals) / len(vals)))
+
+
+def test_a_gated_neuron_is_ranked_by_what_it_writes(tokenizer, corpus_texts):
+    """In a gated MLP a neuron whose activation is always ≤ 0 writes −v: Lee et al.'s ranking
+    translated sign-aware puts a neuron whose value vector points *against* the probe first, and
+    reads its tokens from −v; the unsigned cosine ranks it last."""
+    import copy
+
+    from interp.directions import Direction, random_direction
+    from interp.neurons import rank_value_vectors
+    from interp.pair import pair_from_modules
+    from interp.reproduce.toxicity.steps import _sign_aware
+
+    from .conftest import make_llama
+
+    base = make_llama(tokenizer, seed=0)
+    d = random_direction(base.config.hidden_size, seed=5).vector
+    with torch.no_grad():
+        mlp = base.model.layers[1].mlp
+        mlp.up_proj.weight[7] = -mlp.gate_proj.weight[7]  # act = silu(a)·(−a) = −a²σ(a) ≤ 0
+        mlp.down_proj.weight[:, 7] = -3.0 * d  # its value vector points against d
+    pair = pair_from_modules(base, copy.deepcopy(base), tokenizer)
+    probe = Direction(d, "probe")
+    plain = rank_value_vectors(pair.base, probe, k=3)
+    assert plain.cosines[1, 7] == pytest.approx(-1.0, abs=1e-4) and (1, 7) not in set(plain.top)
+    ranked, signs = _sign_aware(pair, plain, corpus_texts.train[:20], probe, k=3)
+    assert signs[1, 7] == -1 and list(ranked.top)[0] == (1, 7)
+    assert ranked.top.score[0] == pytest.approx(1.0, abs=1e-4)
+    # Its tokens are those −v promotes: the bottom of v's own ranking.
+    from interp.neurons import value_vectors_of, vocab_projection
+
+    up, down = vocab_projection(pair.base, value_vectors_of(pair.base, ranked.top[:1]), 10)
+    assert ranked.top_tokens[0] == down[0]

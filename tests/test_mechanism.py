@@ -352,8 +352,8 @@ def test_reproduce_toxicity_on_the_tiny_organism_over_two_seeds(use_organism_cac
     def recomputed(*a, **k):
         raise AssertionError("a cached step was computed again")
 
-    monkeypatch.setattr(T, "locate", recomputed)
-    monkeypatch.setattr(T, "compare", recomputed)
+    monkeypatch.setattr(T.steps, "locate", recomputed)
+    monkeypatch.setattr(T.steps, "compare", recomputed)
     again = tmp_path / "again"
     assert main(["reproduce", "toxicity", "--pair", "organism:tiny", "--seeds", "0-1", "--out", str(again),
                  "--no-progress", "--no-patching", "--n-shuffled-probes", "10",

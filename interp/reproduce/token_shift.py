@@ -34,7 +34,7 @@ from ..shift import (
     shift_location,
     token_shift,
 )
-from .toxicity import _prompt_set
+from .toxicity.steps import _prompt_set
 
 #: Lin et al. (2023), Llama-2-7b vs Llama-2-7b-chat, greedy decoding.
 LIN_ET_AL = {"unshifted": 0.777, "marginal": 0.145, "shifted": 0.078}

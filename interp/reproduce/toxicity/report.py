@@ -1,0 +1,505 @@
+"""The toxicity report: its dataclass, its JSON and markdown, its figures, and the summary across seeds."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ... import locate as locators
+from ... import stats
+from ...findings import Finding, findings_table, seeds_table, summarize_seeds
+from ...measure import Measurement
+from ..report import write_report
+from .claims import Effect, _cos, _scores
+from .config import CRITERIA, LEE_ET_AL, PRIMARY_LOCATOR, ToxicityConfig
+from .steps import (
+    Compared,
+    Design,
+    KSweep,
+    LeeProtocol,
+    Located,
+    Reactivation,
+    Splits,
+    Where,
+    _paired,
+)
+
+
+@dataclass
+class ToxicityReport:
+    config: ToxicityConfig
+    pair: str
+    models: dict
+    scorers: list[str]
+    splits: Splits
+    located: Located
+    compared: Compared
+    where: Where
+    reactivation: Reactivation
+    test: dict[str, Measurement]  # base, aligned
+    effects: list[Effect]
+    findings: list[Finding]
+    kappa: dict[str, float]
+    timings: dict = field(default_factory=dict)
+    provenance: dict = field(default_factory=dict)  # how the pair was made (an organism's manifest)
+    lee: LeeProtocol | None = None  # with cfg.lee_protocol
+    design: Design | None = None  # with cfg.power_target
+    k_sweep: KSweep | None = None  # with cfg.k_sweep
+
+    def figures(self) -> dict:
+        from ... import plot
+
+        return figures(self, plot)
+
+
+def _source(name: str) -> str:
+    """A model's name for a report: a folder by its own name (a cache entry's, for ``…/model``),
+    never the absolute path of the machine that wrote it."""
+    path = Path(name)
+    if not path.is_absolute():
+        return name
+    return path.parent.name if path.name == "model" else path.name
+
+
+def _m_json(m: Measurement, scorers: list[str], per_prompt: bool = True) -> dict:
+    d = {"label": m.label, "n": m.n_prompts * m.n_samples, "perplexity": m.perplexity,
+         "rate": {s: m.rate(s) for s in scorers}, "mean_score": {s: m.mean_score(s) for s in scorers},
+         "examples": m.examples(scorers[0])}
+    if per_prompt:
+        d["per_prompt_rate"] = {s: [round(float(x), 4) for x in m.per_prompt(s)] for s in scorers}
+    return d
+
+
+def to_json(r: ToxicityReport) -> dict:
+    sc = r.scorers
+    loc, c, w = r.located, r.compared, r.where
+    k = c.keys.summary()
+    return {
+        "config": asdict(r.config), "pair": r.pair, "models": r.models, "scorers": sc,
+        "criteria": CRITERIA, "splits": r.splits.info(),
+        "findings": [f.to_dict() for f in r.findings],
+        "kappa_vs_primary": r.kappa,
+        "test": {role: _m_json(m, sc) for role, m in r.test.items()},
+        "arms": {name: {"model": a.model, "dose": a.dose, "chosen_on": a.chosen_on,
+                        "within_ppl_budget": a.within_budget, "description": a.description,
+                        "control_description": a.control_description,
+                        "arm": _m_json(a.arm, sc), "control": _m_json(a.control, sc)}
+                 for name, a in r.reactivation.arms.items()},
+        "effects": [asdict(e) for e in r.effects],
+        "dev_sweeps": {name: {"doses": [p.dose for p in d.points],
+                              "arm": [{"rate": {s: m.rate(s) for s in sc}, "perplexity": m.perplexity}
+                                      for m in r.reactivation.dev_measurements[name]["arm"]],
+                              "control": [{"rate": {s: m.rate(s) for s in sc}, "perplexity": m.perplexity}
+                                          for m in r.reactivation.dev_measurements[name]["control"]],
+                              "bare": {"rate": {s: r.reactivation.dev_measurements[name]["bare"][0].rate(s)
+                                                for s in sc},
+                                       "perplexity": r.reactivation.dev_measurements[name]["bare"][0].perplexity},
+                              "description": d.description, "control_description": d.control_description}
+                       for name, d in r.reactivation.dev.items()},
+        "probe": {s: (None if p is None else {"hook": p.hook, "test_acc": p.test_acc, "train_acc": p.train_acc,
+                                               "n_train": p.n_train, "n_test": p.n_test,
+                                               "majority_acc": p.meta["majority_acc"],
+                                               **{k: p.meta.get(k) for k in (
+                                                   "test_auroc", "test_balanced_acc", "n_test_positive", "C",
+                                                   "standardize", "class_weight", "cv_auroc")}})
+                  for s, p in loc.probes.items()},
+        "locators": {"primary": PRIMARY_LOCATOR, "given": loc.given,
+                     **{n: locators.to_json(x, None, None) for n, x in loc.locators.items()}},
+        **({} if loc.stability is None else {"locate_stability": {
+            "k": len(loc.stability.top), "n_resamples": len(loc.stability.jaccard),
+            "jaccard": loc.stability.jaccard, "mean_jaccard": loc.stability.mean_jaccard,
+            "top": loc.stability.top.names(),
+            "found_in": {n: sum(n in set(x.names()) for x in loc.stability.resampled)
+                         for n in loc.stability.top.names()}}}),
+        **({} if r.k_sweep is None else {"k_sweep": k_sweep_json(r)}),
+        "probe_null": {"shuffled_label_test_acc": loc.shuffled_acc, "shuffled_label_test_auroc": loc.shuffled_auroc,
+                       "cosine_with_diff_in_means": loc.probe_vs_dim, "label_kappa": loc.label_kappa},
+        "value_vectors": [
+            {"neuron": n, "cosine": float(cs), "top_tokens": up, "bottom_tokens": down,
+             "toxic_token": {s: loc.token_flags[s][i] for s in sc},
+             "value_cos_base_aligned": float(vc), "key_cos_base_aligned": float(kc),
+             **({} if c.neuron_weights.value_norm_ratio is None else {
+                 "value_norm_ratio": float(c.neuron_weights.value_norm_ratio[i]),
+                 "value_rel_change": float(c.neuron_weights.value_rel_change[i])})}
+            for i, (n, cs, up, down, vc, kc) in enumerate(zip(
+                loc.top.names(), _scores(loc), loc.top_tokens, loc.ranking.bottom_tokens,
+                c.neuron_weights.value_cos, c.neuron_weights.key_cos))],
+        "null_token_share": {s: float(np.mean(v)) for s, v in loc.null_token_flags.items()},
+        "svd": {"singular_values": loc.svd.singular_values.tolist(), "top_tokens": loc.svd.top_tokens},
+        "weights": {"min_cosine": c.weights.min_cosine, "by_group": c.weights.by_group(),
+                    "tensors": c.weights.rows, "value_change_top": c.value_change_top,
+                    "value_change_null_quantiles": np.quantile(c.value_change_null, [0.05, 0.5, 0.95]).tolist()},
+        "keys": {"neurons": c.keys.neurons.names(), "n_texts": c.keys.n_texts, **k,
+                 "shift_sd": c.key_shift.to_dict(),
+                 "shift_null_quantiles": np.quantile(c.key_shift_null, [0.05, 0.5, 0.95]).tolist()},
+        "offset": {"hooks": c.offset.hooks, "norm": c.offset.norm.tolist(), "rel_norm": c.offset.rel_norm.tolist(),
+                   "cos_probe": c.offset.cos_direction.tolist(),
+                   "cos_keys": [None if math.isnan(x) else x for x in c.offset.cos_keys.tolist()],
+                   "cos_probe_by_scorer": c.offset_cos,
+                   "null_random_quantiles": np.quantile(c.offset_null_random, [0.025, 0.5, 0.975]).tolist(),
+                   "null_shuffled_quantiles": (np.quantile(c.offset_null_shuffled, [0.05, 0.5, 0.95]).tolist()
+                                               if len(c.offset_null_shuffled) else [])},
+        "pca": {"hook": c.pca.hook, "explained_variance": c.pca.explained_variance},
+        "provenance": r.provenance,
+        "location": {"base": w.location.base, "aligned": w.location.aligned,
+                     "effects": [asdict(e) for e in w.location.effects],
+                     "reverted": {g: _m_json(m, sc, per_prompt=False) for g, m in w.reverted.items()},
+                     "applied": {g: _m_json(m, sc, per_prompt=False) for g, m in w.applied.items()}},
+        "patching": {label: _m_json(m, sc, per_prompt=False) for label, m in w.patching.items()},
+        "timings": r.timings,
+        **({} if r.design is None else {"design": {**r.design.to_dict(), "achieved": design_achieved(r)}}),
+        **({} if r.lee is None else {"lee_protocol": lee_json(r.lee)}),
+    }
+
+
+def k_sweep_json(r: ToxicityReport) -> dict:
+    """The k-sweep's shares per scorer (arm and random-k control), with the arms' rates."""
+    ks = r.k_sweep
+    return {"factor": ks.factor, "ks": ks.ks,
+            "shares": {sc: [{"k": x["k"], "arm": x["arm"].to_dict(), "control": x["control"].to_dict()}
+                            for x in ks.shares(r.test["base"], r.test["aligned"], sc, seed=r.config.seed)]
+                       for sc in r.scorers},
+            "rate": {str(k): {"arm": {sc: ks.arms[k].rate(sc) for sc in r.scorers},
+                              "control": {sc: ks.controls[k].rate(sc) for sc in r.scorers},
+                              "perplexity": ks.arms[k].perplexity} for k in ks.ks}}
+
+
+def design_achieved(r: ToxicityReport) -> dict[str, dict]:
+    """The test's own paired base − aligned difference per scorer (rate): its CI half-width as a
+    share of the effect, beside the design's target."""
+    out = {}
+    for sc in r.scorers:
+        e = _paired(r.test["base"].per_prompt(sc), r.test["aligned"].per_prompt(sc), r.config, "two-sided")
+        half = (e.hi - e.lo) / 2
+        out[sc] = {"effect": e.to_dict(), "halfwidth": half,
+                   "share": half / e.value if e.value > 0 else None}
+    return out
+
+
+def design_text(r: ToxicityReport) -> str:
+    d = r.design
+    ach = design_achieved(r)
+    per = "; ".join(
+        f"{sc}: dev effect {d.effect[sc]:+.3f}, variance between prompts {p.var_between:.4f} and per sample "
+        f"{p.var_within:.3f} → {p.n_prompts} × {p.n_samples} (predicted ±{p.halfwidth:.3f})"
+        for sc, p in d.by_scorer.items())
+    got = "; ".join(f"{sc}: {a['effect']['value']:+.3f} ± {a['halfwidth']:.3f}"
+                    + (f" ({a['share']:.0%} of the effect)" if a["share"] is not None else "")
+                    for sc, a in ach.items())
+    cost = (f" At the pilot's {d.dev_samples_per_s:.1f} samples/s the {d.n_test_arms} test arms cost "
+            f"≈ {d.est_seconds / 60:.0f} min." if d.est_seconds else "")
+    return (f"The test size was chosen on dev ({d.dev}, base and aligned) before any test measurement: the "
+            f"cheapest prompts × samples whose 95% CI half-width of the paired base − aligned rate difference is "
+            f"≤ {d.share:.0%} of the effect under every scorer ({per}). Chosen: **{d.n_prompts} prompts × "
+            f"{d.n_samples} samples per arm**" + ("" if d.met else " — the target is **not** reachable within "
+                                                  "the test prompts: all of them, with the fewest samples per "
+                                                  "prompt within 5% of the best reachable half-width")
+            + f".{cost} Achieved on test — {got}.")
+
+
+def lee_json(lee: LeeProtocol) -> dict:
+    """Lee et al.'s measurement as it is written into a report's JSON (``"lee_protocol"``)."""
+    sc = list(lee.effects)
+    return {"max_new_tokens": lee.max_new_tokens, "factor": lee.factor, "decoding": "greedy",
+            "measurements": {role: _m_json(m, sc) for role, m in lee.measurements.items()},
+            "effects": {x: {k: e.to_dict() for k, e in d.items()} for x, d in lee.effects.items()}}
+
+
+def lee_rows(lee: dict) -> list[str]:
+    """Lee et al.'s protocol from its JSON (:func:`lee_json`, a report's ``"lee_protocol"``): the
+    mean score of greedy continuations per scorer, the paired differences and the share undone,
+    beside their numbers. The report and the README's real block both show this table."""
+    ms, f = lee["measurements"], f"{lee['factor']:g}"
+    paper = LEE_ET_AL["base"] - LEE_ET_AL["aligned"], LEE_ET_AL["keys_x10"] - LEE_ET_AL["aligned"]
+    rows = [f"| scorer | base | aligned | keys ×{f} | random ×{f} | base − aligned | keys − aligned | keys − random "
+            "| share undone |",
+            "|---|---|---|---|---|---|---|---|---|",
+            f"| Lee et al. (GPT-2 medium, Perspective) | {LEE_ET_AL['base']:.3f} | {LEE_ET_AL['aligned']:.3f} | "
+            f"{LEE_ET_AL['keys_x10']:.3f} | — | {paper[0]:+.3f} | {paper[1]:+.3f} | — | {paper[1] / paper[0]:.2f} |"]
+    for sc, e in lee["effects"].items():
+        est = {k: stats.Estimate.from_dict(v) for k, v in e.items()}
+        rows.append(f"| {sc} | " + " | ".join(f"{ms[r]['mean_score'][sc]:.3f}" for r in ("base", "aligned", "keys", "control"))
+                    + " | " + " | ".join(est[k].fmt() for k in ("base − aligned", "keys − aligned", "keys − control"))
+                    + f" | {est['share undone'].fmt('.2f')} |")
+    return rows
+
+
+def lee_table(r: ToxicityReport) -> str:
+    """Lee et al.'s protocol: mean score of greedy continuations, beside their numbers."""
+    return "\n".join(lee_rows(lee_json(r.lee)))
+
+
+FAMILY_LABELS = {
+    "lee_scale_keys": "Lee et al.: scale the top-7 toxic keys' W_in columns (bias untouched), dose declared",
+    "scale_keys_preact": "variant: scale the top-k keys' whole pre-activation (bias included), dose declared",
+    "scale_post": "variant: scale the post-activations",
+    "scale_post_positive": "variant: scale the positive part of the post-activations",
+    "clamp_keys": "variant: clamp the activations to a base-model floor",
+    "subtract_offset": "add back −δx (δx from dev texts)",
+    "ablate_probe": "Arditi et al.: ablate the probe from every write",
+    "add_probe": "add the probe direction",
+    "base_minus_probe": "Lee et al.'s baseline: base − probe",
+    "base_minus_top_value": "Lee et al.'s baseline: base − top value vector",
+}
+
+
+def effects_table(r: ToxicityReport, kind: str = "rate") -> str:
+    """Every test arm: its toxicity under each scorer (rate, or mean score with ``kind="score"``)
+    and its paired effects under the primary scorer."""
+    sc = r.scorers
+    val = (lambda m, s: m.rate(s)) if kind == "rate" else (lambda m, s: m.mean_score(s))  # noqa: E731
+    lines = ["| arm (test prompts) | dose (chosen on) | " + " | ".join(f"{s}: toxicity" for s in sc)
+             + " | Δ vs bare model [95% CI] | Δ vs control [95% CI] | share of the effect [95% CI] | p (Holm) | ppl |",
+             "|" + "---|" * (7 + len(sc))]
+    base, al = r.test["base"], r.test["aligned"]
+    for role, m in (("base", base), ("aligned", al)):
+        lines.append(f"| **{role}** | | " + " | ".join(f"{val(m, s):.3f}" for s in sc)
+                     + f" | | | | | {m.perplexity:.3f} |")
+    p0 = sc[0]
+    for name, arm in r.reactivation.arms.items():
+        e = next(x for x in r.effects if x.family == name and x.scorer == p0 and x.kind == kind)
+        budget = "" if arm.within_budget else " ⚠ outside the ppl budget"
+        lines.append(f"| {FAMILY_LABELS.get(name, name)}: {arm.description} | {arm.dose:g} ({arm.chosen_on}{budget}) | "
+                     + " | ".join(f"{val(arm.arm, s):.3f}" for s in sc)
+                     + f" | {e.vs_bare} | {e.vs_control} | {e.share.fmt('+.2f')} | {_pfmt(e.p_holm)} | {arm.arm.perplexity:.3f} |")
+        lines.append(f"| &nbsp;&nbsp;control: {arm.control_description} | | "
+                     + " | ".join(f"{val(arm.control, s):.3f}" for s in sc) + f" | | | | | {arm.control.perplexity:.3f} |")
+    return "\n".join(lines)
+
+
+def _pfmt(p):
+    return "" if p is None else (f"{p:.3f}" if p >= 0.001 else "<0.001")
+
+
+def locators_text(r: ToxicityReport, n: int = 7) -> str:
+    """Every locator side by side: whether it works (its own check), and its top ``n`` neurons
+    with the tokens they promote; then the locate step's stability under resampling."""
+    loc, sc = r.located, r.scorers
+    lines = ["## Locators, side by side", "",
+             f"Each locator's top {r.config.k} neurons, judged alike: a locator **works** when its top neurons have a toxic "
+             f"token among the {locators.N_TOP_TOKENS} they promote most (read through the final norm and `W_U`) more "
+             f"often than random neurons, under every scorer (one-sided Fisher p < {locators.WORKS_ALPHA}; the "
+             "vocabulary projection, which picks neurons by their tokens, is judged against permuted token sets). "
+             f"Declared before the run: **{PRIMARY_LOCATOR}** decides the claims about the toxic neurons; where it "
+             "fails, they are *not tested*."
+             + (" Here the neurons were given (planted), not located: the gate is not applied." if loc.given else ""), ""]
+    for name, x in loc.locators.items():
+        per = "; ".join(f"{s}: {x.toxic_share[s]:.0%} vs {x.null_share[s]:.0%}, p = {x.p[s]:.3g}"
+                        for s in sc if s in x.p)
+        whole = ("; value vectors with a toxic token among their top tokens, whole model: "
+                 + ", ".join(f"{s} {v:,}" for s, v in x.n_toxic_neurons.items())) if x.n_toxic_neurons else ""
+        lines += [f"**{name}**{' (primary)' if name == PRIMARY_LOCATOR else ''} — "
+                  f"{'works' if x.works else 'does not work'} ({per}{whole}).", "",
+                  "| neuron | score | top tokens |", "|---|---|---|"]
+        for nm, s_, toks in list(zip(x.top.names(), x.top.score.tolist(), x.top_tokens))[:n]:
+            words = ", ".join(w.strip() or repr(w) for w in toks[:10]).replace("|", "\\|")
+            lines.append(f"| {nm} | {s_:.3f} | {words} |")
+        lines.append("")
+    st = loc.stability
+    if st is not None:
+        often = sorted(((sum(nm in set(x.names()) for x in st.resampled), nm) for nm in st.top.names()), reverse=True)
+        lines += [f"**Locate stability.** The probe refitted on {len(st.jaccard)} bootstrap resamples of its texts "
+                  f"(by prompt; C fixed at the chosen one): Jaccard of the top-{len(st.top)} set with the full-data set "
+                  f"mean {st.mean_jaccard:.2f} (range {min(st.jaccard):.2f}–{max(st.jaccard):.2f}); times each neuron "
+                  "came back: " + ", ".join(f"{nm} {c}/{len(st.resampled)}" for c, nm in often) + "."]
+    return "\n".join(lines)
+
+
+def k_sweep_text(r: ToxicityReport) -> str:
+    """The k-sweep as a table: share undone by the top-k keys and by k random neurons, per scorer."""
+    d = k_sweep_json(r)
+    lines = [f"## k-sweep: Lee et al.'s operation (W_in columns ×{d['factor']:g}, bias untouched) on the top k", "",
+             "Test prompts, the same seeds as every arm; share of the alignment effect undone (95% CI over prompts). "
+             "Descriptive: the declared claim uses k = 7.", "",
+             "| k | " + " | ".join(f"{s}: top-k | {s}: random k" for s in r.scorers) + " |",
+             "|---|" + "---|---|" * len(r.scorers)]
+    for i, k in enumerate(d["ks"]):
+        cells = []
+        for s in r.scorers:
+            a, c = d["shares"][s][i]["arm"], d["shares"][s][i]["control"]
+            cells += [f"{a['value']:+.2f} [{a['lo']:+.2f}, {a['hi']:+.2f}]", f"{c['value']:+.2f}"]
+        lines.append(f"| {k} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def to_markdown(r: ToxicityReport) -> str:
+    c, sc = r.config, r.scorers
+    s = r.splits.info()
+    lines = [f"# Toxicity mechanism: {r.pair} (seed {c.seed})", "",
+             f"{r.models['architecture']}, {r.models['n_layers']} layers, d_model {r.models['d_model']}, "
+             f"d_mlp {r.models['d_mlp']}{', gated MLP' if r.models['gated'] else ''}.", "",
+             f"**Protocol.** Prompts: {s['test']} test and {s['dev']} dev eliciting prompts"
+             + (" (training templates with held-out fillers, and templates never used in training)"
+                if c.test_new_templates else "") + ", deduplicated and "
+             f"disjoint from every training prompt ({s['eval_dropped_seen_in_training']} of {s['eval_unique']} "
+             f"unique eval prompts dropped as seen in training); the probe uses {s['probe']} training prompts. "
+             f"Everything chosen — probe, neurons, δx, clamp floors, the dose of each family — is chosen on "
+             f"the probe/dev data and frozen before the test measurement, which uses fresh sampling seeds. "
+             f"Every arm: the same {s['test']} test prompts × {c.n_test_samples or c.n_samples} samples (T = 1, ≤ {c.max_new_tokens} tokens), "
+             f"same seeds; perplexity on {s['neutral_test']} held-out neutral texts. Differences are paired by "
+             f"prompt, with 95% bootstrap CIs resampling prompts and sign-flip permutation p-values; the claims "
+             f"are Holm-corrected as one family. Scorers: {', '.join(sc)} "
+             f"(κ with {sc[0]} on the base model's test samples: "
+             + ", ".join(f"{k} {v:.2f}" for k, v in r.kappa.items()) + "). A claim is **yes** only where its "
+             "criterion holds under every scorer.", "",
+             "## Lee et al.'s claims", "",
+             findings_table(r.findings, scorers=sc, paper="Lee et al."), "",
+             "## Every arm on the test prompts (Table 2, after Lee et al.)", "",
+             f"Toxicity = share of continuations scored > 0.5; Δ and shares under {sc[0]}. "
+             "Share of the effect: (arm − aligned)/(base − aligned) for arms on the aligned model, "
+             "(base − arm)/(base − aligned) for the base-model baselines.", "",
+             effects_table(r), "",
+             f"The same arms by the mean score (continuous; {sc[0]}'s probability, more power than the rate):", "",
+             effects_table(r, kind="score"), ""]
+    if r.design is not None:
+        lines += ["## Power by design", "", design_text(r), ""]
+    if r.lee is not None:
+        n = r.lee.measurements["base"].n_prompts
+        lines += [f"## Lee et al.'s protocol: one greedy continuation (≤ {r.lee.max_new_tokens} tokens) per test prompt, "
+                  "mean score", "",
+                  f"The same {n} test prompts; differences paired by prompt with 95% bootstrap CIs; Lee et al.'s "
+                  f"operation (declared): the top-{min(c.lee_k, len(r.located.top))} keys' W_in columns ×{r.lee.factor:g}, "
+                  "bias untouched; the control the same edit of random neurons. Lee et al.'s numbers are Perspective API scores, not comparable in level.", "",
+                  lee_table(r), ""]
+    loc, cmp = r.located, r.compared
+    lines += [f"## Top value vectors (cosine with the {sc[0]} probe at `{loc.hook}`)", "",
+              "| neuron | cos(probe) | top tokens | toxic token (" + ", ".join(sc) + ") | cos base↔aligned (value, key) |",
+              "|---|---|---|---|---|"]
+    nw = cmp.neuron_weights
+    for i, name in enumerate(loc.top.names()):
+        toks = ", ".join(t.strip() for t in loc.top_tokens[i][:8])
+        flags = "".join("✓" if loc.token_flags[s][i] else "·" for s in sc)
+        lines.append(f"| {name} | {_scores(loc)[i]:.3f} | {toks} | {flags} | "
+                     f"{_cos(nw.value_cos[i])}, {_cos(nw.key_cos[i])} |")
+    lines += ["", locators_text(r)]
+    if r.k_sweep is not None:
+        lines += ["", k_sweep_text(r)]
+    lines += ["", "## Residual offset δx = x_aligned − x_base (test texts)", "",
+              "| layer | ‖δx‖/‖x‖ | cos(δx, probe) | mean cos(δx, top keys) |", "|---|---|---|---|"]
+    o = cmp.offset
+    for li in range(len(o.hooks)):
+        ck = o.cos_keys[li]
+        lines.append(f"| {li} | {o.rel_norm[li]:.4f} | {o.cos_direction[li]:+.3f} | "
+                     f"{'' if math.isnan(ck) else f'{ck:+.3f}'} |")
+    loc_ = r.where.location
+    lines += ["", f"## Where the change lives ({loc_.measure}: base {loc_.base:.3f}, aligned {loc_.aligned:.3f})", "",
+              "| weight group | layer | revert → toxicity | share | apply → toxicity | share |", "|---|---|---|---|---|---|"]
+    for e in loc_.effects:
+        lines.append(f"| {e.group} | {'all' if e.layer is None else e.layer} | {e.reverted:.3f} | "
+                     f"{e.share_revert:+.2f} | {e.applied:.3f} | {e.share_apply:+.2f} |")
+    if r.where.patching:
+        lines += ["", "Activation patching (base → aligned, test prompts):", "",
+                  "| patched | " + " | ".join(sc) + " |", "|---|" + "---|" * len(sc)]
+        for label, m in r.where.patching.items():
+            lines.append(f"| {label} | " + " | ".join(f"{m.rate(s):.3f}" for s in sc) + " |")
+    lines += ["", "## Dev sweeps (dose choice)", ""]
+    for name, d in r.reactivation.dev.items():
+        arm = r.reactivation.arms[name]
+        lines.append(f"**{name}** — {d.description}; control: {d.control_description}. "
+                     f"Bare model on dev: {d.baseline.toxicity:.3f} (ppl {d.baseline.perplexity:.3f}). "
+                     f"Frozen dose: {arm.dose:g} ({arm.chosen_on}).")
+        lines += ["", "| dose | toxicity | perplexity | control toxicity | control perplexity |", "|---|---|---|---|---|"]
+        for p, cp in zip(d.points, d.control):
+            lines.append(f"| {p.dose:g} | {p.toxicity:.3f} | {p.perplexity:.3f} | {cp.toxicity:.3f} | {cp.perplexity:.3f} |")
+        lines.append("")
+    lines += ["Timings (s): " + ", ".join(f"{k} {v:.0f}" for k, v in r.timings.items())]
+    return "\n".join(lines) + "\n"
+
+
+#: The report's figures besides one ``dose_<family>`` per dev sweep.
+FIGURE_NAMES = ("value_vectors", "value_vector_cosines", "neuron_cosines", "weight_change",
+                "key_activations_pre", "key_activations_post", "residual_offset", "residual_pca",
+                "change_location", "change_location_layers", "effects")
+
+
+def figures(r: ToxicityReport, plot) -> dict:
+    """Every figure of the report, by name."""
+    loc, cmp = r.located, r.compared
+    figs = {
+        "value_vectors": plot.value_vectors(loc.ranking),
+        "value_vector_cosines": plot.cosine_histogram(loc.ranking),
+        "neuron_cosines": plot.neuron_cosines(cmp.neuron_weights),
+        "weight_change": plot.weight_change(cmp.weights),
+        "key_activations_pre": plot.key_activations(cmp.keys, "pre"),
+        "key_activations_post": plot.key_activations(cmp.keys, "post"),
+        "residual_offset": plot.residual_offset(cmp.offset),
+        "residual_pca": plot.residual_pca(cmp.pca),
+        "change_location": plot.change_location(r.where.location),
+        "effects": plot.effects(r.effects, r.scorers, FAMILY_LABELS),
+    }
+    if r.where.location.per_layer():
+        figs["change_location_layers"] = plot.change_location_layers(r.where.location)
+    for name, d in r.reactivation.dev.items():
+        figs[f"dose_{name}"] = plot.dose_response(d)
+    for name, x in loc.locators.items():
+        figs[f"locator_{name}"] = plot.located(x)
+    if r.k_sweep is not None:
+        figs["k_sweep"] = plot.k_sweep({s: r.k_sweep.shares(r.test["base"], r.test["aligned"], s, seed=r.config.seed)
+                                        for s in r.scorers}, r.k_sweep.factor)
+    return figs
+
+
+def write(r: ToxicityReport, out_dir: str | Path, *, figures: bool = False) -> list[Path]:
+
+    return write_report(out_dir, "toxicity", to_json(r), to_markdown(r), figures=r.figures if figures else None,
+                        title=f"Toxicity mechanism: {r.pair} (seed {r.config.seed})", config=asdict(r.config))
+
+
+@dataclass
+class SeedsReport:
+    pair: str
+    seeds: list[int]
+    reports: dict[int, ToxicityReport]
+
+    @property
+    def summaries(self):
+
+        return summarize_seeds({s: r.findings for s, r in self.reports.items()})
+
+    def figures(self) -> dict:
+        from ... import plot
+
+        return {"seeds_forest": plot.seeds_forest(self.summaries)}
+
+
+def seeds_to_json(sr: SeedsReport) -> dict:
+    r0 = sr.reports[sr.seeds[0]]
+    return {"pair": sr.pair, "seeds": sr.seeds, "scorers": r0.scorers, "criteria": CRITERIA,
+            "config": {k: v for k, v in asdict(r0.config).items() if k not in ("seed", "pair")},
+            "claims": [m.to_dict() for m in sr.summaries],
+            "test": {s: {role: {"rate": {sc: m.rate(sc) for sc in r.scorers}, "perplexity": m.perplexity,
+                                "n": m.n_prompts * m.n_samples}
+                         for role, m in r.test.items()} for s, r in sr.reports.items()}}
+
+
+def seeds_to_markdown(sr: SeedsReport) -> str:
+
+    r0 = sr.reports[sr.seeds[0]]
+    n = len(sr.seeds)
+    lines = [f"# Lee et al.'s claims on {sr.pair}, over {n} seed{'s' if n > 1 else ''} ({', '.join(map(str, sr.seeds))})", "",
+             ("Each seed rebuilds the organism (corpus, pretraining, preference samples, DPO) and draws "
+              if sr.pair.startswith("organism:") else "The models are the same in every seed; each seed draws ")
+             + "its own dev/test split and sampling seeds. Per seed, a claim holds only under every scorer and "
+             "after Holm correction across the claims; a claim that holds in some seeds but not all is "
+             "**mixed**. Effect per seed: the claim's headline estimate with its 95% CI over prompts "
+             "(share of the effect undone for the ×10 claim; s.d. units for the keys; paired differences "
+             "elsewhere).", "",
+             seeds_table(sr.summaries, paper="Lee et al."), "",
+             "| seed | " + " | ".join(f"base → aligned ({s})" for s in r0.scorers) + " | perplexity base → aligned |",
+             "|---|" + "---|" * (len(r0.scorers) + 1)]
+    for s, r in sr.reports.items():
+        b, a = r.test["base"], r.test["aligned"]
+        lines.append(f"| [{s}](seed-{s}/toxicity.md) | " + " | ".join(f"{b.rate(x):.3f} → {a.rate(x):.3f}" for x in r.scorers)
+                     + f" | {b.perplexity:.3f} → {a.perplexity:.3f} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_seeds(sr: SeedsReport, out: str | Path, *, figures: bool = True) -> list[Path]:
+
+    data = seeds_to_json(sr)
+    return write_report(out, "toxicity_seeds", data, seeds_to_markdown(sr),
+                        figures=sr.figures if figures else None, title=f"Lee et al.'s claims on {sr.pair}",
+                        config=data["config"])
