@@ -109,3 +109,15 @@ def test_figures_draw_non_latin_tokens_not_empty_boxes(tmp_path):
     assert png["again-boxes"] == png["CJK-boxes"]  # the comparison can see sameness
     missing = [n for n in SCRIPTS if png[n] == png[f"{n}-boxes"]]
     assert not missing, f"no font draws {missing} (install fonts-noto-cjk and fonts-noto-core)"
+
+
+def test_every_report_says_what_machine_its_timings_come_from(tmp_path):
+    import json
+
+    from interp.reproduce.report import machine, without_timings, write_report
+
+    write_report(tmp_path, "r", {"x": 1, "timings": {"total_s": 2.0}}, "# r\n")
+    d = json.loads((tmp_path / "r.json").read_text())
+    m = d["machine"]
+    assert m == machine() and m["cores"] >= 1 and m["torch_threads"] >= 1 and m["processor"]
+    assert without_timings(d) == {"x": 1}  # what two runs of the same work must agree on

@@ -26,6 +26,8 @@ def write_report(out_dir: str | Path, stem: str, data: dict, markdown: str, *, f
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    if isinstance(data, dict) and "machine" not in data:
+        data = {**data, "machine": machine()}
     stage = Path(tempfile.mkdtemp(prefix=f".{stem}.", suffix=".tmp", dir=out))
     try:
         write_json(stage / f"{stem}.json", data)
@@ -42,11 +44,35 @@ def write_report(out_dir: str | Path, stem: str, data: dict, markdown: str, *, f
     return [out / w.relative_to(stage) for w in written]
 
 
+def machine() -> dict:
+    """What a report's wall times were measured on: cores (those this process may use), processor,
+    torch's threads and version, and the accelerator if one was used. Written into every report's
+    JSON (``"machine"``) beside its ``timings``."""
+    import os
+    import platform
+
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    return {"cores": cores, "processor": cpu, "torch_threads": torch.get_num_threads(),
+            "torch": torch.__version__, "gpu": gpu}
+
+
 def without_timings(report):
-    """A report's JSON without its wall-clock ``timings`` (at any depth): what two runs of the same
-    work — one process or several, CPU or GPU — must agree on."""
+    """A report's JSON without its wall-clock ``timings`` and the ``machine`` they were measured on
+    (at any depth): what two runs of the same work — one process or several, CPU or GPU — must
+    agree on."""
     if isinstance(report, dict):
-        return {k: without_timings(v) for k, v in report.items() if k != "timings"}
+        return {k: without_timings(v) for k, v in report.items() if k not in ("timings", "machine")}
     if isinstance(report, list):
         return [without_timings(v) for v in report]
     return report
