@@ -178,6 +178,7 @@ def real_block(reports: dict[str, dict]) -> str:
     own verdict table. Reports written before the protocol (one scorer, no dev/test split, unpaired
     s.e.) are shown as such, never in the side-by-side table."""
     columns: dict[str, list | None] = {}
+    ungated = False
     seeds_json = os.path.join(TOXICITY_DIR, "toxicity_seeds.json")
     scorers: list[str] = []
     if os.path.exists(seeds_json):
@@ -190,6 +191,9 @@ def real_block(reports: dict[str, dict]) -> str:
         if data is not None and "scorers" not in data:
             raise ValueError(f"{label}: a report before the verdict protocol belongs in EARLIER_REPORTS")
         protocol = data is not None and "scorers" in data
+        if protocol and "locators" not in data:  # before the locate gate and Lee's exact edit
+            label = f"{label} (before the locate gate†)"
+            ungated = True
         columns[label] = [Finding.from_dict(f) for f in data["findings"]] if protocol else None
         if protocol:
             scorers += [s for s in data["scorers"] if s not in scorers]
@@ -199,6 +203,11 @@ def real_block(reports: dict[str, dict]) -> str:
              f"scorer ({', '.join(scorers)}) in a single report; the organism's cell counts seeds. "
              "\"—\": not yet run under the protocol.", "",
              pairs_table(columns, scorers=scorers, paper="Lee et al."), ""]
+    if ungated:
+        lines += ["† Reports written before the locate gate and Lee et al.'s exact edit: their probe was trained "
+                  "on 315 texts and judged by accuracy, no locator was checked before the claims built on it, and "
+                  "their keys ×10 scaled the top-10 keys' whole pre-activation (bias included). Each row shows that "
+                  "report's own claim of the same key; read its neuron claims as *not tested* (see above).", ""]
     for label, data in reports.items():
         rel = _rel(os.path.join(HERE, {**REAL_REPORTS, **EARLIER_REPORTS}[label]))
         if "scorers" in data:  # the protocol's report
