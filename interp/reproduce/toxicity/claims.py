@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -17,9 +16,6 @@ from ...findings import Finding, finalize
 from ...measure import Measurement
 from .config import CRITERIA, PRIMARY_LOCATOR, ToxicityConfig
 from .steps import Arm, Located, _paired
-
-if TYPE_CHECKING:
-    from .report import ToxicityReport
 
 
 @dataclass
@@ -61,8 +57,10 @@ def arm_effects(r_arms: dict[str, Arm], base: Measurement, aligned: Measurement,
     return out
 
 
-def findings(r: ToxicityReport) -> list[Finding]:
-    """Lee et al.'s claims, each with its criterion (thresholds in :data:`CRITERIA`)."""
+def findings(r) -> list[Finding]:
+    """Lee et al.'s claims, each with its criterion (thresholds in :data:`CRITERIA`). ``r``: a
+    :class:`~interp.reproduce.toxicity.report.ToxicityReport` (claims sit below the report in the
+    import graph, so its type is not imported here)."""
     from scipy.stats import fisher_exact
 
     cfg, C, a = r.config, CRITERIA, r.config.alpha
