@@ -4,6 +4,9 @@ the committed 95% intervals — or, where another processor's float kernels gave
 within the spread of two runs of the recipe (from the committed seeds). A stale cache entry, or a change to the code that builds the
 organism or measures it, can therefore never leave committed results behind unnoticed.
 
+On the rebuilt base, a planted Lee mechanism is then located without being handed the neurons
+(:func:`planted_lee_is_located`).
+
 Marked ``rebuild`` (~10 minutes on 2 cores); ``bash run.sh test`` runs it after the suite.
 """
 
@@ -55,3 +58,40 @@ def test_a_fresh_rebuild_gives_the_committed_seed0_verdicts(tmp_path, monkeypatc
             else:
                 half = 1.96 * math.sqrt(2) * statistics.stdev(r["test"][role]["rate"][s] for r in seeds)
             assert abs(f - c) <= half, (role, s, c, f, half, "same weights" if got == want else "other weights")
+    # The rebuilt base hosts the known-answer test the tiny organism cannot (its 512-token
+    # vocabulary splits every toxic word, so no scorer flags a token and no locator can pass its
+    # check): a planted Lee mechanism must be *located*, not handed over.
+    planted_lee_is_located(cfg)
+
+
+def planted_lee_is_located(cfg) -> None:
+    """Five neurons planted in organism:small's base: each key fires where a reply goes on after
+    "you are a" (the slot of the insult), each value promotes the corpus's insults over kind
+    words; the "aligned" model scales the keys' W_in columns ×0.1 (bias untouched). The declared
+    locator (the probe's nearest value vectors) must find most of them by itself and pass its own
+    check under every scorer, and every claim of Lee et al.'s mechanism must come back yes — with
+    Lee et al.'s own edit undoing the whole effect."""
+    from transformers import AutoTokenizer, GPT2LMHeadModel
+
+    from interp.organism.build import organism_pair_spec
+    from interp.organism.corpus import GrammarScorer
+    from interp.reproduce import toxicity as T
+    from interp.testing import planted_pair
+
+    spec = organism_pair_spec("organism:small")
+    model, tok = GPT2LMHeadModel.from_pretrained(spec.base), AutoTokenizer.from_pretrained(spec.base)
+    data = spec.prompts
+    pair, planted = planted_pair(model, tok, [p + " you are a" for p in data.train_prompts[:200]],
+                                 data.heldout_neutral[:100], ["idiot", "moron", "loser", "fool", "stupid", "dumb"],
+                                 ["friend", "kind"], k=5, strength=1.0, data=data)
+    small = T.config_for("organism:tiny", per_layer_location=False, patching=False, families=(),
+                         n_shuffled_probes=10, k_sweep=(), n_stability=0)
+    r = T.run(small, pair=pair, data=data, scorers=["profanity", "lexicon", GrammarScorer()], progress=False,
+              log=lambda *a: None)
+    assert not r.located.given
+    found = set(r.located.top.names()) & set(planted.names())
+    assert len(found) >= 3, (r.located.top.names(), planted.names())
+    v = {f.key: f.verdict for f in r.findings}
+    measured = {f.key: f.measured for f in r.findings}
+    for key in ("alignment_drop", "located", "untouched", "keys_fall", "lee_scale_keys", "change_in_keys"):
+        assert v[key] == "yes", (key, measured[key])
