@@ -4,8 +4,8 @@
   the "aligned" model scales down ×0.1) must come back *yes* on the mechanism claims. The planted
   neurons are *given* (the gate on locating is then not applied): the tiny organism's 512-token
   vocabulary splits the toxic words into pieces no scorer flags, so no locator can pass its own
-  check on it — a planted Lee mechanism is *located* on organism:small's base, rebuilt in
-  ``test_rebuild.py`` (``planted_lee_is_located``).
+  check on it — a planted Lee mechanism is given without its neurons to organism:small's base,
+  rebuilt in ``test_rebuild.py`` (``planted_lee_is_located``).
   This test checks everything after locating: weights, keys, residual offset, change location,
   Lee's declared ×10 and the verdict logic.
 * Three planted *other* mechanisms — the value vectors shrunk, the change carried by attention,
