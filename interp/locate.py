@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from . import hooks as H
-from .neurons import Neurons, random_neurons, rank_value_vectors, value_vectors_of
+from .neurons import Neurons, random_neurons, rank_value_vectors, top_neurons, value_vectors_of
 
 #: Tokens read per value vector when ranking and when judging a locator.
 N_TOP_TOKENS = 20
@@ -187,13 +187,13 @@ def judge(name: str, model, top: Neurons, scorers, *, flags: dict[str, torch.Ten
     L, d_mlp = model.cfg.n_layers, model.cfg.d_mlp
     null = random_neurons(L, d_mlp, min(n_null, L * d_mlp - len(top)), seed=seed + 1, exclude=top)
 
-    def ids(neurons):
-        return torch.topk(unembed_logits(model, value_vectors_of(model, neurons)), n_tokens, dim=-1).indices.cpu()
+    def ids(neurons, signs=None):
+        v = value_vectors_of(model, neurons)
+        if signs is not None:
+            v = v * signs.view(-1, 1).to(v.device, v.dtype)
+        return torch.topk(unembed_logits(model, v), n_tokens, dim=-1).indices.cpu()
 
-    t_ids, n_ids = ids(top), ids(null)
-    if signs is not None:
-        v = value_vectors_of(model, top) * signs.to(value_vectors_of(model, top).dtype).view(-1, 1)
-        t_ids = torch.topk(unembed_logits(model, v), n_tokens, dim=-1).indices.cpu()
+    t_ids, n_ids = ids(top, signs), ids(null)
     tok = model.tokenizer
     top_tokens = [[tok.decode([int(i)]) for i in row] for row in t_ids]
     share, null_share, p = {}, {}, {}
@@ -262,6 +262,10 @@ class LocateStability:
     def mean_jaccard(self) -> float:
         return float(np.mean(self.jaccard)) if self.jaccard else float("nan")
 
+    def found_in(self) -> dict[str, int]:
+        """For each neuron of the full-data set, in how many resamples it was found again."""
+        return {n: sum(n in set(x.names()) for x in self.resampled) for n in self.top.names()}
+
 
 def jaccard(a: Neurons, b: Neurons) -> float:
     """|a ∩ b| / |a ∪ b| of two neuron sets."""
@@ -270,17 +274,18 @@ def jaccard(a: Neurons, b: Neurons) -> float:
 
 
 def locate_stability(model, X, y, groups, *, k: int = 10, n: int = 20, seed: int = 0,
-                     probe_kwargs: dict | None = None) -> LocateStability:
-    """Lee et al.'s locate step (a probe on ``X``/``y``, then the ``k`` value vectors nearest it)
-    on all the texts and on ``n`` bootstrap resamples of them, drawn by group (``groups``: the
-    prompt each text was sampled from). A resample with one class only is drawn again."""
+                     probe_kwargs: dict | None = None, signs: torch.Tensor | None = None) -> LocateStability:
+    """Lee et al.'s locate step (a probe on ``X``/``y``, then the ``k`` value vectors nearest it;
+    read with ``signs`` as :func:`interp.neurons.rank_value_vectors` does) on all the texts and on
+    ``n`` bootstrap resamples of them, drawn by group (``groups``: the prompt each text was
+    sampled from). A resample with one class only is drawn again."""
     from .directions import train_probe
 
     kw = dict(probe_kwargs or {})
     X = torch.as_tensor(X)
     y = np.asarray(y).astype(int)
     groups = np.asarray(groups)
-    full = rank_value_vectors(model, train_probe(X, y, groups=groups, seed=seed, **kw), k=k).top
+    full = rank_value_vectors(model, train_probe(X, y, groups=groups, seed=seed, **kw), k=k, signs=signs).top
     rng = np.random.default_rng(seed + 11)
     ids = np.unique(groups)
     rows_of = {g: np.flatnonzero(groups == g) for g in ids}
@@ -295,7 +300,7 @@ def locate_stability(model, X, y, groups, *, k: int = 10, n: int = 20, seed: int
             p = train_probe(X[rows], y[rows], groups=new_groups, seed=seed, **kw)
         except ValueError:  # the training split drew one class: draw again
             continue
-        top = rank_value_vectors(model, p, k=k).top
+        top = rank_value_vectors(model, p, k=k, signs=signs).top
         sets.append(top)
         jac.append(jaccard(full, top))
     return LocateStability(full, sets, jac)
@@ -352,10 +357,7 @@ def by_attribution(model, prompts, completions, scorers, k: int = 10, *, seed: i
     """The ``k`` neurons with the largest mean direct contribution (:func:`logit_attribution`) to
     the tokens of toxic samples (give the prompts and completions a scorer flagged), judged like
     every locator against random neurons."""
-    att = logit_attribution(model, prompts, completions)
-    flat = torch.topk(att.flatten(), k)
-    d_mlp = att.shape[1]
-    top = Neurons(flat.indices // d_mlp, flat.indices % d_mlp, flat.values, "logit-attribution neurons")
+    top = top_neurons(logit_attribution(model, prompts, completions), k, "logit-attribution neurons")
     loc = judge("logit_attribution", model, top, scorers, flags=flags, seed=seed, n_null=n_null)
     loc.meta["score"] = "mean direct contribution to the sampled token's logit"
     return loc

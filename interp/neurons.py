@@ -92,25 +92,42 @@ def vocab_projection(model, vectors: torch.Tensor, n: int = 10) -> tuple[list[li
     return [dec(r) for r in up], [dec(r) for r in down]
 
 
+def top_neurons(scores: torch.Tensor, k: int, label: str = "") -> Neurons:
+    """The ``k`` neurons with the highest ``scores`` ``[n_layers d_mlp]``, best first (scores kept)."""
+    flat = torch.topk(scores.flatten(), k)
+    d_mlp = scores.shape[1]
+    return Neurons(flat.indices // d_mlp, flat.indices % d_mlp, flat.values, label)
+
+
 def rank_value_vectors(model, direction: Direction | torch.Tensor, k: int = 10,
-                       n_tokens: int = 10, layers: list[int] | None = None) -> ValueVectorRanking:
-    """Rank all MLP value vectors by cosine with ``direction`` ``[d_model]``; keep the top ``k``."""
+                       n_tokens: int = 10, layers: list[int] | None = None,
+                       signs: torch.Tensor | None = None) -> ValueVectorRanking:
+    """Rank all MLP value vectors by cosine with ``direction`` ``[d_model]``; keep the top ``k``.
+
+    ``signs`` ``[n_layers d_mlp]`` (±1): read each value vector with this sign — in a gated MLP a
+    neuron whose activation is mostly negative writes −v — so ``cosines`` and the ranking are the
+    signed vectors', and the top neurons' tokens those the signed vectors promote."""
     vec = finite(direction.vector if isinstance(direction, Direction) else direction, "the ranking direction")
     W_out = H.values(model)
     if vec.numel() != W_out.shape[-1]:
         raise ValueError(f"the direction has {vec.numel()} entries; value vectors have d_model = {W_out.shape[-1]}")
     cos = finite(cosine(W_out, vec.to(W_out.device).view(1, 1, -1)).cpu(), "value-vector cosines (W_out)")
+    if signs is not None:
+        cos = cos * signs
     masked = cos.clone()
     if layers is not None:
         keep = torch.zeros(cos.shape[0], dtype=torch.bool)
         keep[list(layers)] = True
         masked[~keep] = -float("inf")
-    flat = torch.topk(masked.flatten(), k)
-    d_mlp = cos.shape[1]
-    top = Neurons(flat.indices // d_mlp, flat.indices % d_mlp, flat.values, "top value vectors")
-    up, down = vocab_projection(model, value_vectors_of(model, top), n_tokens)
+    top = top_neurons(masked, k, "top value vectors" + (" (sign-aware)" if signs is not None else ""))
+    v = value_vectors_of(model, top)
+    if signs is not None:
+        v = v * signs[top.layer, top.index].view(-1, 1).to(v.device, v.dtype)
+    up, down = vocab_projection(model, v, n_tokens)
     kind = direction.kind if isinstance(direction, Direction) else "vector"
-    return ValueVectorRanking(cos, top, up, down, kind)
+    if signs is not None:
+        kind += " (sign-aware: each value vector × the sign of its mean activation)"
+    return ValueVectorRanking(cos, top, up, down, kind, {"sign_aware": True} if signs is not None else {})
 
 
 def random_neurons(n_layers: int, d_mlp: int, k: int, seed: int = 0,

@@ -249,7 +249,7 @@ def test_a_gated_neuron_is_ranked_by_what_it_writes(tokenizer, corpus_texts):
     from interp.directions import Direction, random_direction
     from interp.neurons import rank_value_vectors
     from interp.pair import pair_from_modules
-    from interp.reproduce.toxicity.steps import _sign_aware
+    from interp.reproduce.toxicity.steps import activation_signs
 
     from .conftest import make_llama
 
@@ -263,7 +263,8 @@ def test_a_gated_neuron_is_ranked_by_what_it_writes(tokenizer, corpus_texts):
     probe = Direction(d, "probe")
     plain = rank_value_vectors(pair.base, probe, k=3)
     assert plain.cosines[1, 7] == pytest.approx(-1.0, abs=1e-4) and (1, 7) not in set(plain.top)
-    ranked, signs = _sign_aware(pair, plain, corpus_texts.train[:20], probe, k=3)
+    signs = activation_signs(pair.base, corpus_texts.train[:20])
+    ranked = rank_value_vectors(pair.base, probe, k=3, signs=signs)
     assert signs[1, 7] == -1 and list(ranked.top)[0] == (1, 7)
     assert ranked.top.score[0] == pytest.approx(1.0, abs=1e-4)
     # Its tokens are those −v promotes: the bottom of v's own ranking.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -53,6 +54,12 @@ class ToxicityReport:
         from ... import plot
 
         return figures(self, plot)
+
+    @cached_property
+    def k_sweep_shares(self) -> dict[str, list[dict]]:
+        """:meth:`KSweep.shares` per scorer, bootstrapped once for the JSON, the table and the figure."""
+        return {sc: self.k_sweep.shares(self.test["base"], self.test["aligned"], sc, seed=self.config.seed)
+                for sc in self.scorers}
 
 
 def _source(name: str) -> str:
@@ -112,8 +119,7 @@ def to_json(r: ToxicityReport) -> dict:
             "k": len(loc.stability.top), "n_resamples": len(loc.stability.jaccard),
             "jaccard": loc.stability.jaccard, "mean_jaccard": loc.stability.mean_jaccard,
             "top": loc.stability.top.names(),
-            "found_in": {n: sum(n in set(x.names()) for x in loc.stability.resampled)
-                         for n in loc.stability.top.names()}}}),
+            "found_in": loc.stability.found_in()}}),
         **({} if r.k_sweep is None else {"k_sweep": k_sweep_json(r)}),
         "probe_null": {"shuffled_label_test_acc": loc.shuffled_acc, "shuffled_label_test_auroc": loc.shuffled_auroc,
                        "cosine_with_diff_in_means": loc.probe_vs_dim, "label_kappa": loc.label_kappa},
@@ -160,7 +166,7 @@ def k_sweep_json(r: ToxicityReport) -> dict:
     ks = r.k_sweep
     return {"factor": ks.factor, "ks": ks.ks,
             "shares": {sc: [{"k": x["k"], "arm": x["arm"].to_dict(), "control": x["control"].to_dict()}
-                            for x in ks.shares(r.test["base"], r.test["aligned"], sc, seed=r.config.seed)]
+                            for x in r.k_sweep_shares[sc]]
                        for sc in r.scorers},
             "rate": {str(k): {"arm": {sc: ks.arms[k].rate(sc) for sc in r.scorers},
                               "control": {sc: ks.controls[k].rate(sc) for sc in r.scorers},
@@ -300,7 +306,7 @@ def locators_text(r: ToxicityReport, n: int = 7) -> str:
         lines.append("")
     st = loc.stability
     if st is not None:
-        often = sorted(((sum(nm in set(x.names()) for x in st.resampled), nm) for nm in st.top.names()), reverse=True)
+        often = sorted(((c, nm) for nm, c in st.found_in().items()), reverse=True)
         lines += [f"**Locate stability.** The probe refitted on {len(st.jaccard)} bootstrap resamples of its texts "
                   f"(by prompt; C fixed at the chosen one): Jaccard of the top-{len(st.top)} set with the full-data set "
                   f"mean {st.mean_jaccard:.2f} (range {min(st.jaccard):.2f}–{max(st.jaccard):.2f}); times each neuron "
@@ -437,8 +443,7 @@ def figures(r: ToxicityReport, plot) -> dict:
     for name, x in loc.locators.items():
         figs[f"locator_{name}"] = plot.located(x)
     if r.k_sweep is not None:
-        figs["k_sweep"] = plot.k_sweep({s: r.k_sweep.shares(r.test["base"], r.test["aligned"], s, seed=r.config.seed)
-                                        for s in r.scorers}, r.k_sweep.factor)
+        figs["k_sweep"] = plot.k_sweep(r.k_sweep_shares, r.k_sweep.factor)
     return figs
 
 

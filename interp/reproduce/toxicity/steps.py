@@ -41,6 +41,7 @@ from ...neurons import (
     random_neurons,
     rank_value_vectors,
     svd_of_values,
+    top_neurons,
     value_vectors_of,
     vocab_projection,
 )
@@ -158,6 +159,7 @@ class Located:
     locators: dict[str, LocatedNeurons] = field(default_factory=dict)  # every locator, judged alike
     stability: LocateStability | None = None  # the probe's top-k on bootstrap resamples of its texts
     sweep: Neurons | None = None  # the top max(k_sweep) value vectors by cosine with the probe
+    signs: torch.Tensor | None = None  # gated MLPs: each neuron's mean-activation sign (the ranking reads v × it)
 
     @property
     def probe(self) -> Direction:
@@ -239,25 +241,16 @@ def power_design(pair, s: Splits, cfg: ToxicityConfig, scorers, *, progress: boo
 
 
 @torch.no_grad()
-def _sign_aware(pair, ranking: ValueVectorRanking, texts: list[str], probe: Direction, k: int):
-    """Lee et al.'s ranking translated to a gated MLP (SwiGLU/GeGLU), whose activation takes either
-    sign: a neuron writes sign(E[act])·v on average, so each value vector's cosine with the probe is
-    read with the sign of its mean activation over the probe's texts (base model). Returns the
-    re-ranked :class:`ValueVectorRanking` (its tokens those of the signed vectors) and the signs
-    ``[n_layers d_mlp]``. In GPT-2 (GELU, activations ≥ −0.17) the ranking is Lee et al.'s as is."""
-    L = pair.cfg.n_layers
-    hooks = [H.mlp_post(la) for la in range(L)]
-    rec = record(pair.base, texts, hooks, reduction="mean", progress=False)
-    mean_act = torch.stack([rec[h].float().mean(0) for h in hooks])  # [L d_mlp]
-    signs = torch.where(mean_act < 0, -1.0, 1.0)
-    cos = ranking.cosines * signs
-    flat = torch.topk(cos.flatten(), k)
-    d_mlp = cos.shape[1]
-    top = Neurons(flat.indices // d_mlp, flat.indices % d_mlp, flat.values, "top value vectors (sign-aware)")
-    v = value_vectors_of(pair.base, top) * signs[top.layer, top.index].view(-1, 1).to(pair.base.W_out.dtype)
-    up, down = vocab_projection(pair.base, v, 10)
-    return ValueVectorRanking(cos, top, up, down, "probe (sign-aware: each value vector × the sign of its "
-                              "mean activation)", {"sign_aware": True}), signs
+def activation_signs(model, texts: list[str]) -> torch.Tensor:
+    """``[n_layers d_mlp]``: the sign (±1) of each neuron's mean activation over ``texts``. Lee et
+    al.'s ranking translated to a gated MLP (SwiGLU/GeGLU), whose activation takes either sign: a
+    neuron writes sign(E[act])·v on average, so the ranking reads each value vector with this sign
+    (:func:`interp.neurons.rank_value_vectors`). In GPT-2 (GELU, activations ≥ −0.17) the ranking is
+    Lee et al.'s as is and this is not used."""
+    hooks = [H.mlp_post(la) for la in range(model.cfg.n_layers)]
+    rec = record(model, texts, hooks, reduction="mean", progress=False)
+    mean_act = torch.stack([rec[h].float().mean(0) for h in hooks])
+    return torch.where(mean_act < 0, -1.0, 1.0)
 
 
 def probe_options(cfg: ToxicityConfig) -> dict:
@@ -295,7 +288,7 @@ def locate(pair, s: Splits, cfg: ToxicityConfig, scorers, *, neurons: Neurons | 
         raise ValueError(f"the base model's samples are all one class under {primary}: no probe")
     probe = probes[primary]
     # The null: the same fit (at the C the real labels chose) on shuffled labels.
-    fixed = dict(standardize=cfg.probe_standardize, class_weight=cfg.probe_class_weight, C=probe.meta["C"])
+    fixed = {**opts, "Cs": None, "C": probe.meta["C"]}
     rng = np.random.default_rng(cfg.seed + 5)
     sh_acc, sh_auc, sh_dirs = [], [], []
     for _ in range(cfg.n_shuffled_probes):
@@ -309,10 +302,8 @@ def locate(pair, s: Splits, cfg: ToxicityConfig, scorers, *, neurons: Neurons | 
             sh_auc.append(d.meta["test_auroc"])
         sh_dirs.append(d.vector)
     dim = diff_in_means(X, labels[primary], hook=hook)
-    ranking = rank_value_vectors(pair.base, probe, k=cfg.k)
-    signs = None
-    if H.is_gated(pair.base):
-        ranking, signs = _sign_aware(pair, ranking, texts, probe, cfg.k)
+    signs = activation_signs(pair.base, texts) if H.is_gated(pair.base) else None
+    ranking = rank_value_vectors(pair.base, probe, k=cfg.k, signs=signs)
     top = ranking.top if neurons is None else neurons
     top_tokens = ranking.top_tokens if neurons is None else vocab_projection(
         pair.base, value_vectors_of(pair.base, top), 10)[0]
@@ -340,17 +331,15 @@ def locate(pair, s: Splits, cfg: ToxicityConfig, scorers, *, neurons: Neurons | 
     stability = None
     if cfg.n_stability:
         stability = locators.locate_stability(pair.base, X, labels[primary], groups, k=cfg.k, n=cfg.n_stability,
-                                              seed=cfg.seed, probe_kwargs=fixed)
+                                              seed=cfg.seed, probe_kwargs=fixed, signs=signs)
     n_sweep = min(max((*cfg.k_sweep, cfg.k)), L * pair.cfg.d_mlp)
-    flat = torch.topk(ranking.cosines.flatten(), n_sweep)
-    sweep = Neurons(flat.indices // pair.cfg.d_mlp, flat.indices % pair.cfg.d_mlp, flat.values,
-                    "top value vectors (probe)")
+    sweep = top_neurons(ranking.cosines, n_sweep, "top value vectors (probe)")
     return Located(hook, layer, texts, groups, labels, probes, primary, sh_acc,
                    torch.stack(sh_dirs) if sh_dirs else torch.zeros(0, pair.cfg.d_model), dim,
                    float(torch.dot(probe.vector, dim.vector)), ranking, svd_of_values(pair.base, top),
                    top, control, null, token_flags, null_flags, kap,
                    float(X.norm(dim=-1).mean()), top_tokens, neurons is not None,
-                   shuffled_auroc=sh_auc, locators=found, stability=stability, sweep=sweep)
+                   shuffled_auroc=sh_auc, locators=found, stability=stability, sweep=sweep, signs=signs)
 
 
 @dataclass
@@ -371,11 +360,6 @@ class Compared:
     floors: torch.Tensor  # top neurons' post-activation quantile on dev texts (base)
     control_floors: torch.Tensor
     value_rel_null: np.ndarray = field(default_factory=lambda: np.zeros(0))  # mean ‖δv‖/‖v‖ of random k-sets
-
-
-def cos_probe(pair, loc: Located) -> torch.Tensor:
-    """Every value vector's cosine with the primary probe ``[n_layers d_mlp]`` (unsigned)."""
-    return rank_value_vectors(pair.base, loc.probe, k=1).cosines
 
 
 def _texts(prompts, m: Measurement) -> tuple[list[str], np.ndarray]:
@@ -416,7 +400,8 @@ def compare(pair, s: Splits, loc: Located, cfg: ToxicityConfig, scorers) -> Comp
     if H.is_gated(pair.base):
         # A gated neuron writes act·v with act of either sign: its write onto the probe direction
         # changes by Δact·(v·d), in s.d. units z·sign(v·d) — "keys fall" means that write falls.
-        z = z * torch.sign(cos_probe(pair, loc)).flatten().numpy()[None, :]
+        unsigned = loc.ranking.cosines * loc.signs  # the ranking's cosines are the signed vectors'
+        z = z * torch.sign(unsigned).flatten().numpy()[None, :]
     del xb, xa, sd  # ≈ 1.6 GB each on SmolLM2's test texts
     d_mlp = pair.cfg.d_mlp
     col = lambda ns: np.array([la * d_mlp + i for la, i in ns])  # noqa: E731
