@@ -56,7 +56,7 @@ from ..knowledge import (
     steps_to,
     train_and_measure,
 )
-from ..neurons import Neurons, random_neurons
+from ..neurons import random_neurons, top_neurons
 from ..organism.build import HideConfig, hide_split
 from ..organism.corpus import TEMPLATES
 from ..pair import load_model, load_pair
@@ -538,9 +538,7 @@ def _reactivation(base, aligned, facts, sets, trainset, hide, base_ok, cfg, per_
     write = einsum(H.values(aligned).float(), H.unembed(aligned)[:, tok].float(),
                    "layer neuron d_model, d_model -> layer neuron")
     contrib = (Ma - Mb) * write
-    flat = contrib.flatten().topk(cfg.k_neurons)
-    layer_idx = flat.indices // contrib.shape[1]
-    neurons = Neurons(layer_idx, flat.indices % contrib.shape[1], flat.values, label="refusal writers")
+    neurons = top_neurons(contrib, cfg.k_neurons, "refusal writers")
     control = random_neurons(n_layers, contrib.shape[1], cfg.k_neurons, seed=cfg.seed, exclude=neurons,
                              layers=sorted(set(neurons.layer.tolist())))
     add("zero refusal-writing neurons", [ScaleNeurons(neurons, 0.0)], [ScaleNeurons(control, 0.0)],
