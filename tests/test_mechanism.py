@@ -324,8 +324,9 @@ def test_reproduce_toxicity_on_the_tiny_organism_over_two_seeds(use_organism_cac
     lee = r0["arms"]["lee_scale_keys"]
     assert lee["dose"] == 10 and lee["chosen_on"] == "declared" and "W_in column, bias untouched" in lee["description"]
     # Every locator beside the declared one, judged alike; the locate step's stability; the k-sweep.
-    assert r0["locators"]["primary"] == "probe" and {"probe", "diff_in_means", "vocab_projection"} <= set(r0["locators"])
-    assert all(isinstance(r0["locators"][n]["works"], bool) for n in ("probe", "diff_in_means", "vocab_projection"))
+    every = ("probe", "diff_in_means", "vocab_projection", "logit_attribution")
+    assert r0["locators"]["primary"] == "probe" and set(every) <= set(r0["locators"])
+    assert all(isinstance(r0["locators"][n]["works"], bool) for n in every)
     assert r0["locate_stability"]["n_resamples"] == cfg.n_stability
     assert r0["k_sweep"]["ks"] == list(cfg.k_sweep)
     # A claim about the located neurons is "not tested", never "no", where the locator failed.

@@ -264,7 +264,8 @@ def locate(pair, s: Splits, cfg: ToxicityConfig, scorers, *, neurons: Neurons | 
     """A probe per scorer on the base model's residual (held-out split by prompt; standardised,
     class-weighted, C by grouped cross-validation), shuffled-label probes as the null, the value
     vectors nearest the primary probe, and their vocabulary; beside it every other locator
-    (difference in means, vocabulary projection), each judged by the same test, and the locate
+    (difference in means, vocabulary projection, direct logit attribution on the flagged
+    samples), each judged by the same test, and the locate
     step's stability under resampling its texts. ``neurons``: study these instead of the probe's
     top value vectors (e.g. planted ones)."""
     L = pair.cfg.n_layers
@@ -328,6 +329,12 @@ def locate(pair, s: Splits, cfg: ToxicityConfig, scorers, *, neurons: Neurons | 
              "diff_in_means": locators.by_direction(pair.base, dim, scorers, cfg.k, name="diff_in_means",
                                                     **judge_kw),
              "vocab_projection": locators.vocab_projection(pair.base, scorers, cfg.k, flags=vocab, seed=cfg.seed)}
+    # Direct logit attribution on the probe texts the primary scorer flagged (selection split).
+    toxic = np.flatnonzero(labels[primary])
+    if len(toxic):
+        rep = np.repeat(np.asarray(s.probe, dtype=object), m.n_samples)
+        found["logit_attribution"] = locators.by_attribution(
+            pair.base, [rep[i] for i in toxic], [m.completions[i] for i in toxic], scorers, cfg.k, **judge_kw)
     stability = None
     if cfg.n_stability:
         stability = locators.locate_stability(pair.base, X, labels[primary], groups, k=cfg.k, n=cfg.n_stability,
