@@ -10,18 +10,26 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_the_readme_blocks_are_what_the_committed_reports_say():
-    """`interp figures` renders the README's generated blocks from committed JSON only: the
-    README as committed must be exactly what they render (no hand-edited number)."""
+    """`interp figures` renders the generated blocks of the README and of the result pages in
+    docs/ from committed JSON only: each document as committed must hold exactly what they render
+    (no hand-edited number)."""
     import re
     import runpy
 
-    readme = (ROOT / "README.md").read_text()
-    blocks = runpy.run_path(str(ROOT / "figures" / "readme.py"))["blocks"]()
-    assert set(blocks) == {"reproduction", "knowledge", "knowledge-facts", "instruction", "pretraining", "real"}
+    readme = runpy.run_path(str(ROOT / "figures" / "readme.py"))
+    blocks, documents = readme["blocks"](), readme["DOCUMENTS"]
+    assert set(blocks) == {"glance", "reproduction", "knowledge", "knowledge-facts", "instruction", "pretraining",
+                           "real"}
     for marker, body in blocks.items():
-        m = re.search(rf"<!-- {marker}:start -->\n(.*?)\n<!-- {marker}:end -->", readme, flags=re.S)
-        assert m is not None, marker
-        assert m.group(1) == body, f"README block {marker!r} differs from what the committed reports render"
+        text = (ROOT / documents[marker]).read_text()
+        m = re.search(rf"<!-- {marker}:start -->\n(.*?)\n<!-- {marker}:end -->", text, flags=re.S)
+        assert m is not None, (documents[marker], marker)
+        assert m.group(1) == body, f"{documents[marker]}: block {marker!r} differs from what the committed reports render"
+    # Every relative link of the README and of docs/ names a file that exists.
+    for doc in [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]:
+        for target in re.findall(r"\]\(([^)\s#]+)(?:#[^)]*)?\)", doc.read_text()):
+            if not re.match(r"^[a-z]+:", target):
+                assert (doc.parent / target).exists(), f"{doc.relative_to(ROOT)} links {target}, which does not exist"
 
 
 def test_committed_reports_carry_every_figure():
