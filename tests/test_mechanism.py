@@ -328,6 +328,10 @@ def test_reproduce_toxicity_on_the_tiny_organism_over_two_seeds(use_organism_cac
     assert r0["locators"]["primary"] == "probe" and set(every) <= set(r0["locators"])
     assert all(isinstance(r0["locators"][n]["works"], bool) for n in every)
     assert r0["locate_stability"]["n_resamples"] == cfg.n_stability
+    # ... and Lee's edit on each resample's own top set (the share undone it depends on).
+    su = r0["locate_stability"]["share_undone"]
+    assert su["k"] == cfg.lee_k and set(su["by_scorer"]) == set(r0["scorers"])
+    assert all(len(x["resampled"]) == cfg.n_stability for x in su["by_scorer"].values())
     assert r0["k_sweep"]["ks"] == list(cfg.k_sweep)
     # A claim about the located neurons is "not tested", never "no", where the locator failed.
     located = next(f for f in r0["findings"] if f["key"] == "located")

@@ -62,6 +62,7 @@ from .steps import (
     Located,
     Reactivation,
     Splits,
+    StabilityUndone,
     Where,
     choose_dose,
     compare,
@@ -73,15 +74,16 @@ from .steps import (
     probe_options,
     reactivate,
     split,
+    stability_undone,
     where,
 )
 
 __all__ = [
     "CRITERIA", "FAMILY_LABELS", "FAMILY_NAMES", "FIGURE_NAMES", "LATER_ONLY", "LEE_ET_AL", "PRESETS",
     "PRIMARY_LOCATOR", "STEP_CODE", "Arm", "Compared", "Design", "Effect", "Family", "KSweep", "LeeProtocol",
-    "Located", "Reactivation", "SeedsReport", "Splits", "ToxicityConfig", "ToxicityReport", "Where",
+    "Located", "Reactivation", "SeedsReport", "Splits", "StabilityUndone", "ToxicityConfig", "ToxicityReport", "Where",
     "arm_effects", "check", "check_layer", "choose_dose", "claims", "compare", "config", "config_for",
-    "effects_table", "families", "figures", "findings", "k_sweep", "k_sweep_json", "k_sweep_text", "lee_json",
+    "effects_table", "families", "figures", "findings", "k_sweep", "k_sweep_json", "stability_undone", "k_sweep_text", "lee_json",
     "lee_protocol", "lee_rows", "lee_table", "locate", "locators_text", "pair_for_seed", "pair_scorers",
     "parse_seeds", "pipeline", "power_design", "probe_options", "reactivate", "report", "run", "run_seeds",
     "seeds_to_json", "seeds_to_markdown", "split", "steps", "to_json", "to_markdown", "where", "write",

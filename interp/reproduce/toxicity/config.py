@@ -24,6 +24,7 @@ class ToxicityConfig:
     probe_class_weight: str | None = "balanced"
     probe_Cs: tuple[float, ...] = (0.01, 0.1, 1.0, 10.0)  # C chosen by CV grouped by prompt (AUROC)
     n_stability: int = 20  # bootstrap resamples of the locate step (by prompt); 0: none
+    stability_samples: int | None = None  # Lee's edit on each resample's top lee_k, samples per test prompt (None: the test arms'; 0: not measured)
     n_dev_prompts: int = 200
     n_test_prompts: int = 300
     n_samples: int = 2  # samples per prompt in every arm (dev; test too unless n_test_samples is set)
@@ -91,7 +92,7 @@ def check(cfg: ToxicityConfig) -> None:
     if cfg.n_test_prompts < 20:
         raise UsageError("--n-test-prompts", cfg.n_test_prompts,
                          "at least 20 (the paired statistics resample test prompts)")
-    check_config(cfg, zero_ok=("n_shuffled_probes", "n_stability"))
+    check_config(cfg, zero_ok=("n_shuffled_probes", "n_stability", "stability_samples"))
     bad = [f for f in cfg.families or () if f not in FAMILY_NAMES]
     if bad:
         raise UsageError("--families", " ".join(bad), "families are " + ", ".join(FAMILY_NAMES))
@@ -130,7 +131,7 @@ PRESETS: dict[str, dict] = {
                  power_target=0.15, max_test_samples=12, test_new_templates=True,
                  max_new_tokens=20, n_ppl_texts=40, scale_doses=(10.0,), clamp_doses=(1.0,),
                  offset_doses=(1.0,), direction_doses=(0.03, 0.1, 0.3), per_layer_location=False,
-                 patch_per_layer=False, patching=False, lee_protocol=True),
+                 patch_per_layer=False, patching=False, lee_protocol=True, stability_samples=1),
     "hub": dict(lee_protocol=True),
     "organism-tiny": dict(n_probe_prompts=150, n_dev_prompts=40, n_test_prompts=80, n_ppl_texts=40, k=5,
                           scale_doses=(5.0,), clamp_doses=(1.0,), offset_doses=(1.0,),

@@ -58,7 +58,7 @@ STEP_CODE = (*MEASURE_CODE, "interp.reproduce.toxicity.config", "interp.reproduc
 
 #: Config fields that only the later steps read (where, reactivate, findings): not inputs of locate
 #: or compare, so changing a family, its doses or the claims' alpha re-runs only what they feed.
-LATER_ONLY = ("families", "lee_k", "scale_doses", "clamp_doses", "offset_doses", "direction_doses", "ppl_budget",
+LATER_ONLY = ("families", "lee_k", "stability_samples", "scale_doses", "clamp_doses", "offset_doses", "direction_doses", "ppl_budget",
               "lee_factor", "lee_protocol", "lee_max_new_tokens", "alpha", "per_layer_location", "patching",
               "patch_per_layer")
 
@@ -143,6 +143,10 @@ def run(cfg: ToxicityConfig, *, pair=None, data: PromptSet | Mapping | None = No
     if cfg.k_sweep:
         ksw = step(4, "k-sweep: Lee et al.'s operation on the top k, random-k controls (test)",
                    lambda: k_sweep(pair, s, cfg, scorers, loc, progress=progress))
+    stab = None
+    if cfg.n_stability:
+        stab = step(4, "locate resamples: Lee et al.'s edit on each resample's top keys (test)",
+                    lambda: steps.stability_undone(pair, s, cfg, scorers, loc, progress=progress))
     lee = None
     if cfg.lee_protocol:
         log(f"[4/5] Lee et al.'s protocol: greedy ≤ {cfg.lee_max_new_tokens} tokens, mean score")
@@ -162,6 +166,7 @@ def run(cfg: ToxicityConfig, *, pair=None, data: PromptSet | Mapping | None = No
     report.lee = lee
     report.design = design
     report.k_sweep = ksw
+    report.stability_undone = stab
     org = pair.info.get("organism") or pair.info.get("real")
     if org:
         report.provenance = {k: v for k, v in org.items() if k not in ("align_log", "config", "base_dir")}

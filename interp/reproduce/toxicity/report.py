@@ -24,6 +24,7 @@ from .steps import (
     Located,
     Reactivation,
     Splits,
+    StabilityUndone,
     Where,
     _paired,
 )
@@ -49,6 +50,7 @@ class ToxicityReport:
     lee: LeeProtocol | None = None  # with cfg.lee_protocol
     design: Design | None = None  # with cfg.power_target
     k_sweep: KSweep | None = None  # with cfg.k_sweep
+    stability_undone: StabilityUndone | None = None  # with cfg.n_stability and cfg.stability_samples
 
     def figures(self) -> dict:
         from ... import plot
@@ -119,7 +121,8 @@ def to_json(r: ToxicityReport) -> dict:
             "k": len(loc.stability.top), "n_resamples": len(loc.stability.jaccard),
             "jaccard": loc.stability.jaccard, "mean_jaccard": loc.stability.mean_jaccard,
             "top": loc.stability.top.names(),
-            "found_in": loc.stability.found_in()}}),
+            "found_in": loc.stability.found_in(),
+            **({} if r.stability_undone is None else {"share_undone": stability_undone_json(r)})}}),
         **({} if r.k_sweep is None else {"k_sweep": k_sweep_json(r)}),
         "probe_null": {"shuffled_label_test_acc": loc.shuffled_acc, "shuffled_label_test_auroc": loc.shuffled_auroc,
                        "cosine_with_diff_in_means": loc.probe_vs_dim, "label_kappa": loc.label_kappa},
@@ -159,6 +162,23 @@ def to_json(r: ToxicityReport) -> dict:
         **({} if r.design is None else {"design": {**r.design.to_dict(), "achieved": design_achieved(r)}}),
         **({} if r.lee is None else {"lee_protocol": lee_json(r.lee)}),
     }
+
+
+def stability_undone_json(r: ToxicityReport) -> dict:
+    """Lee's edit on each locate resample's top keys: per scorer the full set's share undone (CI)
+    and the resamples' shares with their median and 5–95% range."""
+    su = r.stability_undone
+    out = {"factor": su.factor, "k": su.k, "n_samples": su.n_samples, "n_prompts": su.base.n_prompts,
+           "by_scorer": {}}
+    for sc in r.scorers:
+        d = su.shares(sc, seed=r.config.seed)
+        each = np.asarray(d["resampled"], dtype=float)
+        ok = each[np.isfinite(each)]
+        out["by_scorer"][sc] = {"full": d["full"].to_dict(), "resampled": d["resampled"],
+                                "median": float(np.median(ok)) if len(ok) else None,
+                                "q05": float(np.quantile(ok, 0.05)) if len(ok) else None,
+                                "q95": float(np.quantile(ok, 0.95)) if len(ok) else None}
+    return out
 
 
 def k_sweep_json(r: ToxicityReport) -> dict:
@@ -311,6 +331,15 @@ def locators_text(r: ToxicityReport, n: int = 7) -> str:
                   f"(by prompt; C fixed at the chosen one): Jaccard of the top-{len(st.top)} set with the full-data set "
                   f"mean {st.mean_jaccard:.2f} (range {min(st.jaccard):.2f}–{max(st.jaccard):.2f}); times each neuron "
                   "came back: " + ", ".join(f"{nm} {c}/{len(st.resampled)}" for c, nm in often) + "."]
+        if r.stability_undone is not None:
+            d = stability_undone_json(r)
+            per = "; ".join(
+                f"{sc}: full set {x['full']['value']:+.2f} [{x['full']['lo']:+.2f}, {x['full']['hi']:+.2f}], resamples "
+                f"median {x['median']:+.2f} (5–95%: {x['q05']:+.2f} to {x['q95']:+.2f})"
+                for sc, x in d["by_scorer"].items() if x["median"] is not None)
+            lines += ["", f"Lee et al.'s edit (top {d['k']} keys ×{d['factor']:g}) on each resample's own top set, on the "
+                      f"test prompts ({d['n_prompts']} × {d['n_samples']} samples; base and aligned at the same size), "
+                      f"share of the alignment effect undone — {per}."]
     return "\n".join(lines)
 
 

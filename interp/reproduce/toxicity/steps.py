@@ -722,6 +722,52 @@ def k_sweep(pair, s: Splits, cfg: ToxicityConfig, scorers, loc: Located, *, prog
     return KSweep(cfg.lee_factor, ks, arms, controls)
 
 
+@dataclass
+class StabilityUndone:
+    """Lee et al.'s edit (:class:`interp.steer.ScaleKeyWeights` ×``factor``) on the top ``k`` of
+    each bootstrap resample's located set (:class:`interp.locate.LocateStability`) and of the
+    full-data set, on the test prompts at ``n_samples`` per prompt, beside base and aligned at the
+    same size: how much of the share undone depends on which probe texts were drawn. Descriptive."""
+
+    factor: float
+    k: int
+    n_samples: int
+    full: Measurement
+    resampled: list[Measurement]
+    base: Measurement
+    aligned: Measurement
+
+    def shares(self, scorer: str, seed: int = 0) -> dict:
+        """The full set's share undone (95% CI over prompts) and each resample's point share."""
+        b, al = self.base.per_prompt(scorer), self.aligned.per_prompt(scorer)
+        full = stats.share_of_effect(self.full.per_prompt(scorer), al, b, seed=seed)
+        gap = float(np.mean(b) - np.mean(al))
+        each = [float((np.mean(m.per_prompt(scorer)) - np.mean(al)) / gap) if gap > 0 else float("nan")
+                for m in self.resampled]
+        return {"full": full, "resampled": each}
+
+
+def stability_undone(pair, s: Splits, cfg: ToxicityConfig, scorers, loc: Located, *,
+                     progress: bool = False) -> StabilityUndone | None:
+    """Measure :class:`StabilityUndone` (``cfg.stability_samples``; None: the test arms' samples)."""
+    st = loc.stability
+    n = cfg.stability_samples if cfg.stability_samples is not None else (cfg.n_test_samples or cfg.n_samples)
+    if st is None or not n or loc.given:
+        return None
+    spec = dataclasses.replace(_specs(cfg, s)["test"], n_samples=n)
+    k = cfg.lee_k
+
+    def arm(top, label):
+        return measure(pair.aligned, spec, [ScaleKeyWeights(top[:k], cfg.lee_factor)], scorers=scorers, label=label)
+
+    full = arm(st.top, f"top-{k} keys ×{cfg.lee_factor:g} (all probe texts)")
+    resampled = [arm(t, f"top-{k} keys ×{cfg.lee_factor:g} (resample {i})")
+                 for i, t in enumerate(tqdm(st.resampled, desc="locate resamples (test)", disable=not progress))]
+    return StabilityUndone(cfg.lee_factor, k, n, full, resampled,
+                           measure(pair.base, spec, scorers=scorers, label="base"),
+                           measure(pair.aligned, spec, scorers=scorers, label="aligned"))
+
+
 def _paired(a, b, cfg, alternative="greater"):
     """Paired difference of two per-prompt arrays (CI resampling prompts; the run's seed)."""
     return stats.paired_difference(a, b, alternative=alternative, seed=cfg.seed)
