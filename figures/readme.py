@@ -43,6 +43,7 @@ PRETRAINING_GALLERY = ["pretraining_repetition", "pretraining_extraction"]
 # -------------------------------------------------------------------------------------------
 
 from interp.findings import Finding, SeedSummary, findings_table, pairs_table, seeds_table  # noqa: E402
+from interp.reproduce.registry import REPRODUCTIONS  # noqa: E402
 from interp.reproduce.toxicity import FAMILY_LABELS, lee_rows  # noqa: E402
 
 #: The document whose block is being rendered: links are written relative to it.
@@ -260,15 +261,16 @@ def _in(marker: str, render, *args):
         _DOC[0] = README
 
 
-#: The glance table's rows: (reproduction, its seeds summary, its page).
-GLANCE = [("toxicity (Lee et al. 2024)", os.path.join(TOXICITY_DIR, "toxicity_seeds.json"), "docs/results/toxicity.md"),
+#: The glance table's rows: (reproduction, its seeds summary, its page in docs/ — from the registry).
+_PAGE = {name: r.page for name, r in REPRODUCTIONS.items()}
+GLANCE = [("toxicity (Lee et al. 2024)", os.path.join(TOXICITY_DIR, "toxicity_seeds.json"), _PAGE["toxicity"]),
           ("knowledge (Gekhman et al. 2024; Jain et al. 2023)", os.path.join(KNOWLEDGE_DIR, "knowledge_seeds.json"),
-           "docs/results/knowledge.md"),
-          ("knowledge at power", os.path.join(FACTS_DIR, "knowledge_seeds.json"), "docs/results/knowledge.md"),
+           _PAGE["knowledge"]),
+          ("knowledge at power", os.path.join(FACTS_DIR, "knowledge_seeds.json"), _PAGE["knowledge"]),
           ("instruction (Lin et al. 2024; Zhou et al. 2023; Hewitt et al. 2024)",
-           os.path.join(INSTRUCT_DIR, "instruction_seeds.json"), "docs/results/instruction.md"),
+           os.path.join(INSTRUCT_DIR, "instruction_seeds.json"), _PAGE["instruction"]),
           ("pretraining data (Allen-Zhu & Li 2024)", os.path.join(PRETRAINING_DIR, "pretraining_seeds.json"),
-           "docs/results/pretraining.md")]
+           _PAGE["pretraining"])]
 GLANCE += [(f"toxicity on real weights: {label.split(' vs ')[0]}",
             os.path.join(HERE, os.path.dirname(folder), "toxicity_seeds.json"), "docs/results/real-weights.md")
            for label, folder in REAL_REPORTS.items()]

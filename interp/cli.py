@@ -291,69 +291,43 @@ def cmd_reproduce_token_shift(argv: list[str]) -> int:
     return 0
 
 
-def _reproduce_seeds(module, name: str, default_pair: str, description: str, argv: list[str]) -> int:
-    """``interp reproduce <name>`` for a reproduction module with ``config_for``, ``run_seeds`` and
-    ``seeds_to_markdown``: one report per seed and the summary across seeds."""
+def _reproduce_seeds(name: str, argv: list[str]) -> int:
+    """``interp reproduce <name>`` for a reproduction of the registry
+    (:data:`interp.reproduce.REPRODUCTIONS`): one report per seed and the summary across seeds."""
+    from .reproduce.registry import get
     from .reproduce.runner import parse_seeds
 
-    pair = _pre(argv, "--pair", default_pair)
-    _check_pair(pair)
-    run = _config_cli(module.config_for(pair), argv, f"interp reproduce {name}", description,
+    spec = get(name)
+    target = _pre(argv, spec.target_flag, spec.default_pair)
+    if spec.target_flag == "--pair":
+        _check_pair(target)
+    run = _config_cli(spec.config_for(target), argv, f"interp reproduce {name}", spec.description,
                       options={k: RUN_OPTIONS[k] for k in ("out", "seeds", "figures")})
     _check_out(run.out)
     cfg = run.cfg
-    out = run.out or f"out/{name}/{cfg.pair.replace(':', '-')}"
+    spec.check(cfg)
+    out = run.out or f"out/{name}/{spec.out_name(cfg)}"
     seeds = parse_seeds(run.seeds if run.seeds is not None else cfg.seed)
     main_rank = distributed.is_main()
     with _writing(out, main_rank):
-        reports = module.run_seeds(cfg, seeds, out=out if main_rank else None, figures=run.figures,
-                                   log=print if main_rank else _silent)
+        reports = spec.run_seeds(cfg, seeds, out=out if main_rank else None, figures=run.figures,
+                                 log=print if main_rank else _silent)
     if main_rank:
-        print(module.seeds_to_markdown(cfg.pair, reports))
-        print(f"wrote {out}/{name}_seeds.md and seed-*/{name}.md")
+        print(spec.seeds_to_markdown(cfg, reports))
+        print(f"wrote {out}/{spec.stem}_seeds.md and seed-*/{spec.stem}.md")
     return 0
 
 
 def cmd_reproduce_knowledge(argv: list[str]) -> int:
-    from .reproduce import knowledge as K
-
-    return _reproduce_seeds(K, "knowledge", "organism:knowledge",
-                            "Gekhman et al. (2024)'s knowledge levels and fine-tuning; knowledge hidden by "
-                            "alignment, read out and reactivated (an organism aligned to hide a relation: "
-                            "organism:<size>:hide).", argv)
+    return _reproduce_seeds("knowledge", argv)
 
 
 def cmd_reproduce_instruction(argv: list[str]) -> int:
-    from .reproduce import instruction as N
-
-    return _reproduce_seeds(N, "instruction", "organism:small:instruct",
-                            "Instruction alignment on the instruction organism (organism:<size>:instruct): token "
-                            "shift by type and position (Lin et al. 2023, Qi et al. 2025), and how little it takes "
-                            "(LIMA's 1,000 examples, response tuning and rules (Hewitt et al. 2024), URIAL).", argv)
+    return _reproduce_seeds("instruction", argv)
 
 
 def cmd_reproduce_pretraining(argv: list[str]) -> int:
-    from .reproduce import pretraining as P
-    from .reproduce.runner import parse_seeds
-
-    run = _config_cli(P.config_for(_pre(argv, "--size", "small")), argv, "interp reproduce pretraining",
-                      "What pretraining data does on the organism, trained from scratch per arm and seed: repetition "
-                      "at a fixed budget (Muennighoff et al. 2023), deduplication (Lee et al. 2022), rephrased "
-                      "biographies for knowledge extraction (Allen-Zhu & Li 2023). --size tiny for a quick run.",
-                      options={k: RUN_OPTIONS[k] for k in ("out", "seeds", "figures")})
-    _check_out(run.out)
-    cfg = run.cfg
-    from .organism.pretraining import DATA_PRESETS
-
-    if cfg.size not in DATA_PRESETS:
-        raise UsageError("--size", cfg.size, f"not a pretraining-data preset; use one of {', '.join(DATA_PRESETS)}")
-    out = run.out or f"out/pretraining/organism-{cfg.size}"
-    seeds = parse_seeds(run.seeds if run.seeds is not None else cfg.seed)
-    with _writing(out):
-        reports = P.run_seeds(cfg, seeds, out=out, figures=run.figures)
-    print(P.seeds_to_markdown(cfg, reports))
-    print(f"wrote {out}/pretraining_seeds.md and seed-*/pretraining.md")
-    return 0
+    return _reproduce_seeds("pretraining", argv)
 
 
 #: Commands whose flags are generated from a config dataclass (``interp <a> <b> --help``).

@@ -115,7 +115,7 @@ def tiny_report(tmp_path_factory, organism_cache):
         else:
             os.environ["INTERP_CACHE"] = old
     out = tmp_path_factory.mktemp("instruction")
-    I.write(r, out, figures_=False)
+    I.write(r, out, figures=False)
     return r, json.loads((out / "instruction.json").read_text())
 
 

@@ -4,9 +4,14 @@ itself: :mod:`~interp.reproduce.toxicity` (Lee et al., 2024), :mod:`~interp.repr
 (Lin et al., 2023; Hewitt et al., 2024), :mod:`~interp.reproduce.instruction` (instruction
 alignment on the organism: token shift by type and position, LIMA, response tuning, rules,
 URIAL, self-alignment, what alignment cannot add), :mod:`~interp.reproduce.pretraining` (what the
-pretraining data does: repetition, deduplication, rephrasing for extraction)."""
+pretraining data does: repetition, deduplication, rephrasing for extraction). Each is registered
+in :data:`REPRODUCTIONS` (:mod:`~interp.reproduce.registry`) with the shape of
+:mod:`~interp.reproduce.base`."""
 
 from . import instruction, knowledge, pretraining, token_shift, toxicity
+from .base import Reproduction
+from .registry import REPRODUCTIONS
 from .report import write_report
 
-__all__ = ["instruction", "knowledge", "pretraining", "token_shift", "toxicity", "write_report"]
+__all__ = ["REPRODUCTIONS", "Reproduction", "instruction", "knowledge", "pretraining", "token_shift", "toxicity",
+           "write_report"]

@@ -38,7 +38,7 @@ from scipy import stats as _st
 from .. import stats
 from ..attribution import locate_change
 from ..evaluate import token_losses
-from ..findings import Finding, finalize, findings_table, seeds_table, summarize_seeds
+from ..findings import Finding, finalize, findings_table
 from ..io import read_json
 from ..organism.build import (
     base_dir_of,
@@ -52,8 +52,8 @@ from ..organism.instruct import Question, clean_answer, urial_template
 from ..organism.selfalign import sample_answers
 from ..pair import Pair, load_model, load_pair
 from ..shift import TokenShift, fit_adapter, token_shift
-from .report import run_seeds as run_seeds_of
-from .report import write_report, write_seeds_report
+from .registry import REPRODUCTIONS
+from .report import write_report
 from .token_shift import LIN_ET_AL, share_intervals, urial_shots
 
 #: Token types whose shift Lin et al. call stylistic.
@@ -598,36 +598,25 @@ def figures(r: InstructionReport) -> dict:
                                                           title=f"Token shift on {r.meta['pair']}")}
 
 
-def write(r: InstructionReport, out_dir: str | Path, figures_: bool = True) -> list[Path]:
+_figures = figures  # write()'s flag shadows the name
+
+
+def write(r: InstructionReport, out_dir: str | Path, *, figures: bool = True) -> list[Path]:
     return write_report(out_dir, "instruction", to_json(r), to_markdown(r),
-                        figures=(lambda: figures(r)) if figures_ else None,
+                        figures=(lambda: _figures(r)) if figures else None,
                         title=f"Instruction alignment: {r.meta['pair']} (seed {r.config.seed})",
                         config=asdict(r.config))
 
 
 def run_seeds(cfg: InstructionConfig, seeds: list[int], *, out: str | Path | None = None,
               figures: bool = True, log=print) -> dict[int, InstructionReport]:
-    """:func:`run` per seed (the organism and every arm rebuilt per seed), each report written as
-    it finishes, then the per-claim summary across seeds."""
-    from .runner import pair_for_seed
+    """:func:`run` per seed, each report written as it finishes (resumable where the registry
+    says so), then the per-claim summary across seeds (:class:`~interp.reproduce.base.Reproduction`)."""
+    return REPRODUCTIONS["instruction"].run_seeds(cfg, seeds, out=out, figures=figures, log=log)
 
-    return run_seeds_of(run, write, write_seeds, cfg, seeds, pair_for_seed=pair_for_seed, out=out,
-                        figures=figures, log=log)
-
-
-def seeds_to_markdown(pair: str, reports: dict[int, InstructionReport]) -> str:
-    seeds = sorted(reports)
-    summary = summarize_seeds({s: r.findings for s, r in reports.items()})
-    return "\n".join([f"# Instruction-alignment claims on {pair}, over {len(seeds)} seed{'s' if len(seeds) > 1 else ''} "
-                      f"({', '.join(map(str, seeds))})", "",
-                      "Each seed rebuilds the instruction organism (corpus, pretraining, every SFT arm). Per "
-                      "seed a claim holds only after Holm correction across the claims; a claim that holds "
-                      "in some seeds but not all is **mixed**.", "",
-                      seeds_table(summary, paper="the literature").replace("any (seeds)", "criterion met (seeds)"),
-                      "", "Per seed: " + ", ".join(f"[{s}](seed-{s}/instruction.md)" for s in seeds)]) + "\n"
-
+def seeds_to_markdown(cfg: InstructionConfig, reports: dict[int, InstructionReport]) -> str:
+    return REPRODUCTIONS["instruction"].seeds_to_markdown(cfg, reports)
 
 def write_seeds(cfg: InstructionConfig, reports: dict[int, InstructionReport], out: str | Path,
                 figures: bool = True) -> list[Path]:
-    return write_seeds_report(out, "instruction_seeds", cfg, reports, seeds_to_markdown(cfg.pair, reports),
-                              f"Instruction-alignment claims on {cfg.pair}", figures)
+    return REPRODUCTIONS["instruction"].write_seeds(cfg, reports, out, figures)

@@ -42,7 +42,7 @@ from .. import distributed, stats
 from .. import hooks as H
 from ..directions import diff_in_means, random_direction
 from ..evaluate import fact_recall
-from ..findings import Finding, finalize, findings_table, seeds_table, summarize_seeds
+from ..findings import Finding, finalize, findings_table, summarize_seeds
 from ..knowledge import (
     CATEGORIES,
     Curve,
@@ -63,9 +63,8 @@ from ..pair import load_model, load_pair
 from ..record import record
 from ..registry import profile_of
 from ..steer import AblateDirection, AddVector, ScaleNeurons
-from .report import run_seeds as run_seeds_of
-from .report import write_report, write_seeds_report
-from .runner import pair_for_seed
+from .registry import REPRODUCTIONS
+from .report import write_report
 
 #: Gekhman et al. (2024), PaLM-2-M on EntityQuestions: test accuracy after fine-tuning on one
 #: category (early stop / convergence), from their Table 2 (in-distribution).
@@ -811,7 +810,7 @@ def to_markdown(r: KnowledgeReport) -> str:
     return "\n".join(L) + "\n"
 
 
-def write(r: KnowledgeReport, out_dir: str | Path, figures: bool = True) -> list[Path]:
+def write(r: KnowledgeReport, out_dir: str | Path, *, figures: bool = True) -> list[Path]:
 
     return write_report(out_dir, "knowledge", to_json(r), to_markdown(r), figures=r.figures if figures else None,
                         title=f"Knowledge: {r.meta['pair']} (seed {r.config.seed})", config=asdict(r.config))
@@ -847,32 +846,18 @@ def config_for(pair: str, **overrides) -> KnowledgeConfig:
 
 def run_seeds(cfg: KnowledgeConfig, seeds: list[int], *, out: str | Path | None = None,
               figures: bool = True, log=print) -> dict[int, KnowledgeReport]:
-    """:func:`run` per seed (the organism rebuilt per seed: ``organism:knowledge@<seed>``), each
-    report written as it finishes, then the per-claim summary across seeds."""
-
-    return run_seeds_of(run, write, write_seeds, cfg, seeds, pair_for_seed=pair_for_seed, out=out,
-                        figures=figures, log=log, resume="knowledge")
-
+    """:func:`run` per seed, each report written as it finishes (resumable where the registry
+    says so), then the per-claim summary across seeds (:class:`~interp.reproduce.base.Reproduction`)."""
+    return REPRODUCTIONS["knowledge"].run_seeds(cfg, seeds, out=out, figures=figures, log=log)
 
 def seeds_summary(reports: dict[int, KnowledgeReport]):
 
     return summarize_seeds({s: r.findings for s, r in reports.items()})
 
 
-def seeds_to_markdown(pair: str, reports: dict[int, KnowledgeReport]) -> str:
-
-    seeds = sorted(reports)
-    return "\n".join([f"# Knowledge claims on {pair}, over {len(seeds)} seed{'s' if len(seeds) > 1 else ''} "
-                      f"({', '.join(map(str, seeds))})", "",
-                      "Each seed rebuilds the knowledge organism (corpus, facts, pretraining, the hiding "
-                      "alignment). Per seed a claim holds only after Holm correction across the claims; "
-                      "a claim that holds in some seeds but not all is **mixed**.", "",
-                      seeds_table(seeds_summary(reports), paper="the paper").replace("any (seeds)", "criterion met (seeds)"),
-                      "", "Per seed: " + ", ".join(f"[{s}](seed-{s}/knowledge.md)" for s in seeds)]) + "\n"
-
+def seeds_to_markdown(cfg: KnowledgeConfig, reports: dict[int, KnowledgeReport]) -> str:
+    return REPRODUCTIONS["knowledge"].seeds_to_markdown(cfg, reports)
 
 def write_seeds(cfg: KnowledgeConfig, reports: dict[int, KnowledgeReport], out: str | Path,
                 figures: bool = True) -> list[Path]:
-
-    return write_seeds_report(out, "knowledge_seeds", cfg, reports, seeds_to_markdown(cfg.pair, reports),
-                              f"Knowledge claims on {cfg.pair}", figures)
+    return REPRODUCTIONS["knowledge"].write_seeds(cfg, reports, out, figures)

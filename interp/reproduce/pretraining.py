@@ -36,7 +36,7 @@ import torch
 from .. import hooks as H
 from .. import stats
 from ..evaluate import token_losses
-from ..findings import Finding, finalize, findings_table, seeds_table, summarize_seeds
+from ..findings import Finding, finalize, findings_table
 from ..io import read_json
 from ..knowledge import answer_candidates, cloze, correct, lens_correct, train_and_measure
 from ..organism.corpus import TEMPLATES
@@ -54,8 +54,8 @@ from ..organism.pretraining import (
     repetition_tokenizer_texts,
 )
 from ..record import record
-from .report import run_seeds as run_seeds_of
-from .report import write_report, write_seeds_report
+from .registry import REPRODUCTIONS
+from .report import write_report
 
 
 @dataclass
@@ -390,7 +390,7 @@ def to_markdown(r: PretrainingReport) -> str:
     return "\n".join(L) + "\n"
 
 
-def write(r: PretrainingReport, out_dir: str | Path, figures: bool = True) -> list[Path]:
+def write(r: PretrainingReport, out_dir: str | Path, *, figures: bool = True) -> list[Path]:
     return write_report(out_dir, "pretraining", to_json(r), to_markdown(r), figures=r.figures if figures else None,
                         title=f"Pretraining data: {r.pair} (seed {r.config.seed})", config=asdict(r.config))
 
@@ -399,26 +399,24 @@ def config_for(size: str = "small", **overrides) -> PretrainingConfig:
     return dataclasses.replace(PretrainingConfig(size=size), **overrides)
 
 
+def check(cfg: PretrainingConfig) -> None:
+    """The size names a pretraining-data preset (:class:`UsageError` naming ``--size`` otherwise)."""
+    from ..checks import UsageError
+    from ..organism.pretraining import DATA_PRESETS
+
+    if cfg.size not in DATA_PRESETS:
+        raise UsageError("--size", cfg.size, f"not a pretraining-data preset; use one of {', '.join(DATA_PRESETS)}")
+
+
 def run_seeds(cfg: PretrainingConfig, seeds: list[int], *, out: str | Path | None = None,
               figures: bool = True, log=print) -> dict[int, PretrainingReport]:
-    """:func:`run` per seed (every model rebuilt per seed), each report written as it finishes,
-    then the per-claim summary across seeds."""
-    return run_seeds_of(run, write, write_seeds, cfg, seeds, pair_for_seed=None, out=out, figures=figures, log=log,
-                        resume="pretraining")
-
+    """:func:`run` per seed, each report written as it finishes (resumable where the registry
+    says so), then the per-claim summary across seeds (:class:`~interp.reproduce.base.Reproduction`)."""
+    return REPRODUCTIONS["pretraining"].run_seeds(cfg, seeds, out=out, figures=figures, log=log)
 
 def seeds_to_markdown(cfg: PretrainingConfig, reports: dict[int, PretrainingReport]) -> str:
-    seeds = sorted(reports)
-    return "\n".join([f"# Pretraining-data claims on the organism ({cfg.size}), over {len(seeds)} seed"
-                      f"{'s' if len(seeds) > 1 else ''} ({', '.join(map(str, seeds))})", "",
-                      "Each seed draws new corpora and trains every model from scratch. Per seed a claim holds only "
-                      "after Holm correction across the claims; one that holds in some seeds but not all is **mixed**.", "",
-                      seeds_table(summarize_seeds({s: r.findings for s, r in reports.items()}), paper="the paper")
-                      .replace("any (seeds)", "criterion met (seeds)"),
-                      "", "Per seed: " + ", ".join(f"[{s}](seed-{s}/pretraining.md)" for s in seeds)]) + "\n"
-
+    return REPRODUCTIONS["pretraining"].seeds_to_markdown(cfg, reports)
 
 def write_seeds(cfg: PretrainingConfig, reports: dict[int, PretrainingReport], out: str | Path,
                 figures: bool = True) -> list[Path]:
-    return write_seeds_report(out, "pretraining_seeds", cfg, reports, seeds_to_markdown(cfg, reports),
-                              f"Pretraining-data claims on the organism ({cfg.size})", figures)
+    return REPRODUCTIONS["pretraining"].write_seeds(cfg, reports, out, figures)
