@@ -83,7 +83,7 @@ case "$cmd" in
     test)
         setup
         browser  # the report page is checked in a real headless Chromium
-        "$VENV/bin/ruff" check interp tests benchmarks figures
+        "$VENV/bin/ruff" check interp tests benchmarks figures notebooks
         # One pytest-xdist pool on every core: the suite, the torchrun checks (two processes under
         # gloo against one: identical reports and recordings) and the rebuild of the committed
         # organism:small seed-0 report from an empty cache, the longest started first (conftest).

@@ -85,6 +85,19 @@ def test_committed_reports_carry_every_figure():
     assert not list((ROOT / "figures" / "out").glob("*.png"))
 
 
+def test_each_notebook_is_what_its_script_renders():
+    """The notebooks' source is the jupytext percent script beside each (linted by ruff); the
+    stored .ipynb must be exactly what `python notebooks/_make_notebooks.py` renders from it."""
+    import runpy
+
+    make = runpy.run_path(str(ROOT / "notebooks" / "_make_notebooks.py"))
+    scripts = make["scripts"]()
+    assert [p.stem for p in scripts] == sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb"))
+    for script in scripts:
+        assert script.with_suffix(".ipynb").read_text() == make["render"](script), (
+            f"{script.name} changed: run python notebooks/_make_notebooks.py")
+
+
 @pytest.mark.parametrize("name", ["01_quickstart", "02_toxicity_mechanism", "03_token_shift", "04_knowledge",
                                   "05_instruction", "06_pretraining"])
 def test_notebook_executes(name, use_organism_cache, monkeypatch):
