@@ -428,6 +428,31 @@ def k_sweep(rows: dict[str, list[dict]], factor: float,
     return fig
 
 
+def neuron_groups(g, title: str = "Where the change lives: shares of the toxic projection's change") -> go.Figure:
+    """Each part's share of the aligned − base change of the probe projection (95% CI over
+    prompts): Yang et al.'s neuron groups (activation part), Lee's located neurons, every value
+    vector's change, attention, the rest; Yang et al.'s range for the toxic neurons shaded.
+    Takes :class:`interp.groups.NeuronGroups`."""
+    from .groups import YANG_ET_AL_TOXIC_SHARE
+
+    names = [n for n in g.shares if not (n == "unchanged" and g.sizes.get(n, 0) == 0 or
+                                         n == "unchanged" and abs(g.shares[n].value) < 1e-12)]
+    est = [g.shares[n] for n in names]
+    labels = [f"{n} ({g.sizes[n]:,})" if n in g.sizes else n for n in names]
+    fig = _fig(f"{title} ({g.direction_name}; {g.n_prompts} test prompts)", width=950,
+               height=max(380, 46 * len(names) + 160), margin=dict(l=330))
+    fig.add_vrect(x0=YANG_ET_AL_TOXIC_SHARE[0], x1=YANG_ET_AL_TOXIC_SHARE[1], fillcolor=ACCENT, opacity=0.15,
+                  line_width=0, annotation_text="Yang et al.: toxic neurons", annotation_position="top left")
+    fig.add_scatter(x=[e.value for e in est], y=labels, mode="markers", marker=dict(size=11, color=ALIGNED),
+                    error_x=dict(type="data", symmetric=False, array=[e.hi - e.value for e in est],
+                                 arrayminus=[e.value - e.lo for e in est]), showlegend=False)
+    fig.add_vline(x=0, line=dict(color="#444", width=1))
+    fig.add_vline(x=1, line=dict(color="#444", width=1, dash="dash"))
+    fig.update_xaxes(title="share of the change (1 = all of it)")
+    fig.update_yaxes(autorange="reversed")
+    return fig
+
+
 def seeds_forest(summaries, title: str = "Claims across seeds: the headline effect per seed (95% CI over prompts)") -> go.Figure:
     """One panel per claim that has an effect: its value and CI in each seed, filled where the
     claim held in that seed (every scorer, Holm-corrected). Takes

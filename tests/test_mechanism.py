@@ -332,6 +332,11 @@ def test_reproduce_toxicity_on_the_tiny_organism_over_two_seeds(use_organism_cac
     su = r0["locate_stability"]["share_undone"]
     assert su["k"] == cfg.lee_k and set(su["by_scorer"]) == set(r0["scorers"])
     assert all(len(x["resampled"]) == cfg.n_stability for x in su["by_scorer"].values())
+    # Yang et al.'s neuron groups: every part's share, the split exact (the parts add up to 1).
+    g = r0["neuron_groups"]
+    assert {"toxic, fires less", "located (activation part)", "value vectors", "attention", "rest"} <= set(g["shares"])
+    whole = sum(v["value"] for k, v in g["shares"].items() if k != "located (activation part)")
+    assert abs(whole - 1) < 1e-6 and g["sizes"]["located (activation part)"] == min(cfg.k, cfg.lee_k)
     assert r0["k_sweep"]["ks"] == list(cfg.k_sweep)
     # A claim about the located neurons is "not tested", never "no", where the locator failed.
     located = next(f for f in r0["findings"] if f["key"] == "located")

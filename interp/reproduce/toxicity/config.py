@@ -24,6 +24,7 @@ class ToxicityConfig:
     probe_class_weight: str | None = "balanced"
     probe_Cs: tuple[float, ...] = (0.01, 0.1, 1.0, 10.0)  # C chosen by CV grouped by prompt (AUROC)
     n_stability: int = 20  # bootstrap resamples of the locate step (by prompt); 0: none
+    neuron_groups: bool = True  # Yang et al.'s split of the probe projection's change into neuron groups (interp.groups)
     stability_samples: int | None = None  # Lee's edit on each resample's top lee_k, samples per test prompt (None: the test arms'; 0: not measured)
     n_dev_prompts: int = 200
     n_test_prompts: int = 300

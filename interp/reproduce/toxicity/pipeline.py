@@ -58,7 +58,7 @@ STEP_CODE = (*MEASURE_CODE, "interp.reproduce.toxicity.config", "interp.reproduc
 
 #: Config fields that only the later steps read (where, reactivate, findings): not inputs of locate
 #: or compare, so changing a family, its doses or the claims' alpha re-runs only what they feed.
-LATER_ONLY = ("families", "lee_k", "stability_samples", "scale_doses", "clamp_doses", "offset_doses", "direction_doses", "ppl_budget",
+LATER_ONLY = ("families", "lee_k", "stability_samples", "neuron_groups", "scale_doses", "clamp_doses", "offset_doses", "direction_doses", "ppl_budget",
               "lee_factor", "lee_protocol", "lee_max_new_tokens", "alpha", "per_layer_location", "patching",
               "patch_per_layer")
 
@@ -156,6 +156,10 @@ def run(cfg: ToxicityConfig, *, pair=None, data: PromptSet | Mapping | None = No
     test = {"base": measure(pair.base, spec, scorers=scorers, label="base"),
             "aligned": measure(pair.aligned, spec, scorers=scorers, label="aligned")}
     kap = {n: stats.kappa(test["base"].flags(names[0]), test["base"].flags(n)) for n in names[1:]}
+    grp = None
+    if cfg.neuron_groups:
+        grp = step(4, "neuron groups: the probe projection's change split into neurons (Yang et al.)",
+                   lambda: steps.neuron_groups(pair, s, cfg, loc, test["base"], progress=progress))
     report = ToxicityReport(
         cfg, cfg.pair if isinstance(cfg.pair, str) else pair.name,
         {"base": _source(pair.base.cfg.model_name), "aligned": _source(pair.aligned.cfg.model_name),
@@ -167,6 +171,7 @@ def run(cfg: ToxicityConfig, *, pair=None, data: PromptSet | Mapping | None = No
     report.design = design
     report.k_sweep = ksw
     report.stability_undone = stab
+    report.groups = grp
     org = pair.info.get("organism") or pair.info.get("real")
     if org:
         report.provenance = {k: v for k, v in org.items() if k not in ("align_log", "config", "base_dir")}

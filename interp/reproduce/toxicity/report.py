@@ -12,6 +12,7 @@ import numpy as np
 from ... import locate as locators
 from ... import stats
 from ...findings import Finding, findings_table, seeds_table, summarize_seeds
+from ...groups import YANG_ET_AL_TOXIC_SHARE, NeuronGroups
 from ...measure import Measurement
 from ..report import write_report
 from .claims import Effect, _cos, _scores
@@ -51,6 +52,7 @@ class ToxicityReport:
     design: Design | None = None  # with cfg.power_target
     k_sweep: KSweep | None = None  # with cfg.k_sweep
     stability_undone: StabilityUndone | None = None  # with cfg.n_stability and cfg.stability_samples
+    groups: NeuronGroups | None = None  # with cfg.neuron_groups (interp.groups)
 
     def figures(self) -> dict:
         from ... import plot
@@ -124,6 +126,7 @@ def to_json(r: ToxicityReport) -> dict:
             "found_in": loc.stability.found_in(),
             **({} if r.stability_undone is None else {"share_undone": stability_undone_json(r)})}}),
         **({} if r.k_sweep is None else {"k_sweep": k_sweep_json(r)}),
+        **({} if r.groups is None else {"neuron_groups": r.groups.to_dict()}),
         "probe_null": {"shuffled_label_test_acc": loc.shuffled_acc, "shuffled_label_test_auroc": loc.shuffled_auroc,
                        "cosine_with_diff_in_means": loc.probe_vs_dim, "label_kappa": loc.label_kappa},
         "value_vectors": [
@@ -343,6 +346,22 @@ def locators_text(r: ToxicityReport, n: int = 7) -> str:
     return "\n".join(lines)
 
 
+def groups_text(g: NeuronGroups) -> str:
+    """Yang et al.'s neuron groups as a table: each group's share of the change (95% CI over prompts)."""
+    lo, hi = YANG_ET_AL_TOXIC_SHARE
+    lines = ["## Where the change lives, neuron by neuron (Yang et al. 2025)", "",
+             f"The aligned − base change of the last residual's projection on the {g.direction_name} direction "
+             f"(mean over each text's tokens; {g.total.fmt('+.4f')} on {g.n_texts} test texts, one base sample per "
+             "prompt), split exactly into what each neuron's activation change, every value vector's change, "
+             "each attention layer and the rest write; neurons grouped on the probe texts (dev), shares measured "
+             f"on test. Yang et al. found Lee's toxic neurons carry {lo:.1%}–{hi:.1%} of DPO's effect.", "",
+             "| part | neurons | share of the change [95% CI] |", "|---|---|---|"]
+    for name, e in g.shares.items():
+        size = g.sizes.get(name)
+        lines.append(f"| {name} | {'' if size is None else f'{size:,}'} | {e.fmt('+.3f')} |")
+    return "\n".join(lines)
+
+
 def k_sweep_text(r: ToxicityReport) -> str:
     """The k-sweep as a table: share undone by the top-k keys and by k random neurons, per scorer."""
     d = k_sweep_json(r)
@@ -412,6 +431,8 @@ def to_markdown(r: ToxicityReport) -> str:
     lines += ["", locators_text(r)]
     if r.k_sweep is not None:
         lines += ["", k_sweep_text(r)]
+    if r.groups is not None:
+        lines += ["", groups_text(r.groups)]
     lines += ["", "## Residual offset δx = x_aligned − x_base (test texts)", "",
               "| layer | ‖δx‖/‖x‖ | cos(δx, probe) | mean cos(δx, top keys) |", "|---|---|---|---|"]
     o = cmp.offset
@@ -473,6 +494,8 @@ def figures(r: ToxicityReport, plot) -> dict:
         figs[f"locator_{name}"] = plot.located(x)
     if r.k_sweep is not None:
         figs["k_sweep"] = plot.k_sweep(r.k_sweep_shares, r.k_sweep.factor)
+    if r.groups is not None:
+        figs["neuron_groups"] = plot.neuron_groups(r.groups)
     return figs
 
 

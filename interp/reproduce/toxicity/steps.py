@@ -32,6 +32,8 @@ from ...diff import (
     weight_diff,
 )
 from ...directions import Direction, cosine, diff_in_means, random_direction, train_probe
+from ...groups import NeuronGroups, contributions
+from ...groups import neuron_groups as group_split
 from ...locate import LocatedNeurons, LocateStability
 from ...measure import Measurement, MeasureSpec, measure
 from ...neurons import (
@@ -766,6 +768,26 @@ def stability_undone(pair, s: Splits, cfg: ToxicityConfig, scorers, loc: Located
     return StabilityUndone(cfg.lee_factor, k, n, full, resampled,
                            measure(pair.base, spec, scorers=scorers, label="base"),
                            measure(pair.aligned, spec, scorers=scorers, label="aligned"))
+
+
+def neuron_groups(pair, s: Splits, cfg: ToxicityConfig, loc: Located, test_base: Measurement, *,
+                  progress: bool = False) -> NeuronGroups:
+    """Yang et al.'s neuron groups (:mod:`interp.groups`) on the primary probe's direction at its
+    layer: groups formed on the probe texts (one base sample per selection prompt), shares measured
+    on the test prompts' first base sample each; "located" is Lee's top ``lee_k``."""
+    probe = loc.probes[loc.primary]
+    n = loc.groups.max() + 1
+    first = np.searchsorted(loc.groups, np.arange(n))  # each prompt's first sample (texts are prompt-major)
+    dev = contributions(pair, [loc.texts[i] for i in first], probe, layer=loc.layer, progress=progress)
+    k = test_base.n_samples
+    test_texts = [p + c for p, c in zip(test_base_prompts(s, test_base), test_base.completions[::k])]
+    test = contributions(pair, test_texts, probe, layer=loc.layer, progress=progress)
+    return group_split(dev, test, located=loc.top[:cfg.lee_k], direction_name=f"probe ({loc.primary})", seed=cfg.seed)
+
+
+def test_base_prompts(s: Splits, m: Measurement) -> list[str]:
+    """The test prompts a test measurement was drawn on (the split's first ``m.n_prompts``)."""
+    return list(s.test[:m.n_prompts])
 
 
 def _paired(a, b, cfg, alternative="greater"):

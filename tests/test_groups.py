@@ -1,0 +1,71 @@
+"""Where DPO's effect lives (interp.groups): the exact split of the toxic projection's change into
+neurons, attention and the rest, and the neuron groups, on planted pairs whose answer is known."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+TOXIC, CLEAN = ["shut", "get"], ["you", "thank", "see"]
+
+
+@pytest.fixture(scope="module")
+def tiny_hf(organism_cache):
+    import os
+
+    from transformers import AutoTokenizer, GPT2LMHeadModel
+
+    from interp.organism.build import organism_pair_spec
+
+    old = os.environ.get("INTERP_CACHE")
+    os.environ["INTERP_CACHE"] = str(organism_cache)
+    try:
+        spec = organism_pair_spec("organism:tiny")
+    finally:
+        os.environ.pop("INTERP_CACHE") if old is None else os.environ.__setitem__("INTERP_CACHE", old)
+    return GPT2LMHeadModel.from_pretrained(spec.base), AutoTokenizer.from_pretrained(spec.base), spec.prompts
+
+
+def _groups(tiny_hf, mechanism):
+    from interp import hooks as H
+    from interp.groups import contributions, neuron_groups
+    from interp.testing import planted_pair
+
+    model, tok, data = tiny_hf
+    pair, planted = planted_pair(model, tok, data.train_prompts[:200], data.heldout_neutral[:100], TOXIC, CLEAN,
+                                 k=5, strength=0.1, suppress=0.01, mechanism=mechanism, data=data)
+    d = H.values(pair.base)[planted.layer[0], planted.index[0]]  # the planted neurons' toxic direction
+    dev = contributions(pair, data.train_prompts[:80], d)
+    test = contributions(pair, data.eval_prompts[:80], d)
+    return test, neuron_groups(dev, test, located=planted)
+
+
+def test_the_split_is_exact_and_a_planted_lee_mechanism_is_its_toxic_neurons_firing_less(tiny_hf, use_organism_cache):
+    """Lee's mechanism planted (the keys' W_in columns ×0.01 in the last MLP): nothing upstream of
+    that MLP changed, so attention and the rest carry exactly nothing; the planted neurons' firing
+    less carries the whole change, and they are in the group "toxic, fires less"."""
+    test, g = _groups(tiny_hf, "lee")
+    parts = test.neurons_act.sum((1, 2)) + test.neurons_value.sum((1, 2)) + test.attn.sum(1) + test.rest
+    assert torch.allclose(parts, test.total)
+    assert g.total.value < 0 and g.total.hi < 0  # the aligned model writes less along the toxic direction
+    assert abs(g.shares["attention"].value) < 1e-4 and abs(g.shares["rest"].value) < 1e-3
+    assert abs(g.shares["value vectors"].value) < 1e-4  # W_out untouched
+    assert g.shares["located (activation part)"].value > 0.9
+    assert g.shares["toxic, fires less"].value > 0.9 and g.shares["toxic, fires less"].lo > 0.8
+    assert sum(s.value for k, s in g.shares.items() if k != "located (activation part)") == pytest.approx(1.0, abs=1e-6)
+
+
+def test_planted_shrunk_values_are_the_value_part_not_neurons_firing_less(tiny_hf, use_organism_cache):
+    """The opposite story (the value vectors ×0.01, keys untouched): the change is the value part;
+    no group of neurons firing less carries it."""
+    _, g = _groups(tiny_hf, "shrink_values")
+    assert g.shares["value vectors"].value > 0.9
+    assert abs(g.shares["toxic, fires less"].value) < 0.1 and abs(g.shares["located (activation part)"].value) < 0.1
+
+
+def test_a_planted_attention_mechanism_is_attention_not_lees_neurons(tiny_hf, use_organism_cache):
+    """The change carried by the last block's attention bias (the MLP untouched): its direct
+    write is most of the change; the planted neurons' firing less is a minority."""
+    _, g = _groups(tiny_hf, "attention")
+    assert g.shares["attention"].value > 0.5 and g.shares["attention"].lo > 0.5
+    assert g.shares["located (activation part)"].value < 0.5 and abs(g.shares["value vectors"].value) < 1e-4
