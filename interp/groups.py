@@ -36,7 +36,6 @@ import torch
 from . import hooks as H
 from . import stats
 from .neurons import Neurons
-from .record import record
 
 GROUPS = ("toxic, fires less", "toxic (negative activation), fires less", "anti-toxic, fires more",
           "anti-toxic (negative activation), fires more", "counteracting", "unchanged")
@@ -69,31 +68,64 @@ class Contributions:
 
 
 @torch.no_grad()
+def _token_means(model, texts, L: int, d: torch.Tensor, *, batch_size: int, progress: bool):
+    """Per text, means over its tokens of: every neuron's activation scaled as the residual
+    receives it (÷ the post-MLP norm's rms at that token where the block has one), every
+    attention layer's output on ``d``, and the residual after layer ``L − 1`` on ``d``."""
+    from tqdm.auto import tqdm
+
+    from .tokens import context_length, get_batch
+
+    post_norm = H.post_mlp_gain(model) is not None
+    names = {H.mlp_post(i) for i in range(L)} | {f"blocks.{i}.hook_attn_out" for i in range(L)} | {H.resid(L - 1)}
+    if post_norm:
+        names |= {f"blocks.{i}.ln2_post.hook_scale" for i in range(L)}
+    device = next(model.parameters()).device
+    dd = d.to(device)
+    acts, attn, total = [], [], []
+    for lo in tqdm(range(0, len(texts), batch_size), desc=f"contributions {model.cfg.model_name}", disable=not progress):
+        batch = get_batch(model.tokenizer, texts, lo, min(lo + batch_size, len(texts)),
+                          max_length=context_length(model), on_overflow="truncate")
+        mask = batch.attention_mask.to(device).float()
+        n = mask.sum(1, keepdim=True)
+        _, cache = model.run_with_cache(batch.input_ids.to(device), attention_mask=batch.attention_mask.to(device),
+                                        names_filter=lambda name: name in names)
+        a = []
+        for layer in range(L):
+            x = cache[H.mlp_post(layer)].float()
+            if post_norm:
+                x = x / cache[f"blocks.{layer}.ln2_post.hook_scale"].float()
+            a.append((x * mask[..., None]).sum(1) / n)
+        acts.append(torch.stack(a, 1).cpu())
+        attn.append(torch.stack([((cache[f"blocks.{layer}.hook_attn_out"].float() @ dd) * mask).sum(1) / n[:, 0]
+                                 for layer in range(L)], 1).cpu())
+        total.append((((cache[H.resid(L - 1)].float() @ dd) * mask).sum(1) / n[:, 0]).cpu())
+    return torch.cat(acts), torch.cat(attn), torch.cat(total)
+
+
+@torch.no_grad()
 def contributions(pair, texts, direction, *, layer: int | None = None, groups=None, batch_size: int = 16,
                   progress: bool = False) -> Contributions:
-    """Record both models on ``texts`` and split the change of their residual's projection on
+    """Run both models on ``texts`` and split the change of their residual's projection on
     ``direction`` (a tensor or anything with ``.vector``; normalised here) after ``layer``
     (default the last) into neurons, attention layers and the rest (module docstring): only the
-    layers up to ``layer`` write into it. ``groups``: each text's prompt."""
+    layers up to ``layer`` write into it. Exact per token in models whose MLP output passes a
+    post-norm before the residual (Gemma 2/3): a neuron's write there is ``a_i (g ⊙ v_i) / rms_t``
+    (:func:`interp.hooks.values` holds ``g ⊙ v_i``; the activations are divided by the norm's rms
+    at each token before averaging). ``groups``: each text's prompt."""
     d = getattr(direction, "vector", direction)
     d = (d / d.norm()).float().cpu()
     L = pair.cfg.n_layers if layer is None else layer + 1
-    posts = [H.mlp_post(layer) for layer in range(L)]
-    attns = [f"blocks.{layer}.hook_attn_out" for layer in range(L)]
-    last = H.resid(L - 1)  # the residual after `layer`
-    rec = {}
-    for role, model in (("base", pair.base), ("aligned", pair.aligned)):
-        r = record(model, texts, posts + attns + [last], reduction="mean", batch_size=batch_size, progress=progress)
-        rec[role] = {h: r[h].float().cpu() for h in posts + attns + [last]}
+    got = {role: _token_means(m, texts, L, d, batch_size=batch_size, progress=progress)
+           for role, m in (("base", pair.base), ("aligned", pair.aligned))}
     vd = {role: (H.values(m)[:L].float().cpu() @ d) for role, m in (("base", pair.base), ("aligned", pair.aligned))}  # [L d_mlp]
-    act_b = torch.stack([rec["base"][h] for h in posts], 1)  # [n L d_mlp]
-    act_a = torch.stack([rec["aligned"][h] for h in posts], 1)
+    act_b, attn_b, tot_b = got["base"]
+    act_a, attn_a, tot_a = got["aligned"]
     neurons_act = (act_a - act_b) * vd["base"][None]
     neurons_value = act_a * (vd["aligned"] - vd["base"])[None]
-    attn = torch.stack([rec["aligned"][h] @ d - rec["base"][h] @ d for h in attns], 1)
-    total = rec["aligned"][last] @ d - rec["base"][last] @ d
     g = np.arange(len(texts)) if groups is None else np.asarray(groups)
-    return Contributions(d, g, neurons_act, neurons_value, attn, total, act_b * vd["base"][None], act_b)
+    return Contributions(d, g, neurons_act, neurons_value, attn_a - attn_b, tot_a - tot_b,
+                         act_b * vd["base"][None], act_b)
 
 
 def group_of(c: Contributions) -> np.ndarray:

@@ -131,9 +131,28 @@ def gates(model) -> torch.Tensor | None:
 
 
 @torch.no_grad()
+def post_mlp_gain(model) -> torch.Tensor | None:
+    """``[n_layers, d_model]``: the elementwise gain of the norm each MLP's output passes through
+    before it joins the residual (Gemma 2/3's post-feedforward RMSNorm, the bridge's ``ln2_post``),
+    read by running the norm on a constant vector (so Gemma's ``1 + weight`` convention is the
+    module's own); ``None`` for models without one (GPT-2, Llama)."""
+    blocks = getattr(model, "blocks", None)
+    if not blocks or getattr(blocks[0], "ln2_post", None) is None:
+        return None
+    w = model.W_out
+    x = torch.full((1, 1, w.shape[-1]), 1e3, dtype=w.dtype, device=w.device)  # rms 1e3: eps is negligible
+    return torch.stack([b.ln2_post(x)[0, 0] for b in blocks]).detach()
+
+
+@torch.no_grad()
 def values(model) -> torch.Tensor:
-    """MLP value vectors ``W_out`` ``[n_layers, d_mlp, d_model]``: row ``[l, i]`` is what neuron (l, i) writes."""
-    return model.W_out.detach()
+    """MLP value vectors ``[n_layers, d_mlp, d_model]``: row ``[l, i]`` is the direction neuron
+    (l, i) writes into the residual — ``W_out``'s row, times the post-MLP norm's gain where the
+    block has one (:func:`post_mlp_gain`: there the write is ``a_i (g ⊙ v_i) / rms`` of the MLP
+    output at that token, so ``g ⊙ v_i`` is what the residual receives, up to a positive scale)."""
+    w = model.W_out.detach()
+    g = post_mlp_gain(model)
+    return w if g is None else w * g[:, None, :].to(w.dtype)
 
 
 @torch.no_grad()

@@ -333,6 +333,10 @@ def logit_attribution(model, prompts, completions) -> torch.Tensor:
     total = torch.zeros(L, d_mlp, dtype=torch.float64)
     count = 0
     hooks = [H.mlp_post(layer) for layer in range(L)]
+    # Gemma 2/3: an MLP's output is normalised before the residual, so a neuron writes a·(g ⊙ v)/rms_t
+    # (H.values holds g ⊙ v; the activation is divided by the norm's rms at each position).
+    scales = [f"blocks.{layer}.ln2_post.hook_scale" for layer in range(L)] if H.post_mlp_gain(model) is not None else []
+    hooks += scales
     last = H.resid(L - 1)
     for prompt, completion in zip(prompts, completions):
         n_p = len(model.to_tokens(prompt)[0])
@@ -345,6 +349,8 @@ def logit_attribution(model, prompts, completions) -> torch.Tensor:
         s_x = _norm_scale(model, cache[last][0, pos])  # [n_pos]
         for layer in range(L):
             act = cache[hooks[layer]][0, pos].float()  # [n_pos d_mlp]
+            if scales:
+                act = act / cache[scales[layer]][0, pos].float()
             normed = unembed_logits(model, rows[layer], W_U[:, targets.to(W_U.device)])  # [d_mlp n_pos]
             u = normed * scale_v[layer].to(normed.device)[:, None]  # N_t(v)·W_U[:,y] up to 1/s_x(t)
             total[layer] += (act.T.cpu() * (u.cpu() / s_x.cpu()[None, :])).sum(-1).double()

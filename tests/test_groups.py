@@ -69,3 +69,52 @@ def test_a_planted_attention_mechanism_is_attention_not_lees_neurons(tiny_hf, us
     _, g = _groups(tiny_hf, "attention")
     assert g.shares["attention"].value > 0.5 and g.shares["attention"].lo > 0.5
     assert g.shares["located (activation part)"].value < 0.5 and abs(g.shares["value vectors"].value) < 1e-4
+
+
+def _tiny_gemma3(tokenizer, seed=0):
+    from transformers import Gemma3ForCausalLM, Gemma3TextConfig
+
+    torch.manual_seed(seed)
+    cfg = Gemma3TextConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=48, num_hidden_layers=2,
+                           num_attention_heads=4, num_key_value_heads=2, head_dim=8, max_position_embeddings=64,
+                           sliding_window=16, layer_types=["sliding_attention", "full_attention"],
+                           bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                           pad_token_id=tokenizer.pad_token_id)
+    m = Gemma3ForCausalLM(cfg).eval()
+    with torch.no_grad():  # norms away from their identity initialisation, as in a trained model
+        for layer in m.model.layers:
+            for norm in (layer.post_feedforward_layernorm, layer.post_attention_layernorm):
+                norm.weight.normal_(0, 0.5)
+    return m
+
+
+def test_gemmas_post_mlp_norm_is_part_of_what_a_neuron_writes_and_the_split_stays_exact(tokenizer):
+    """Gemma 2/3 pass each MLP's output through an RMSNorm before the residual: a neuron writes
+    (1 + w) ⊙ v / rms. interp.hooks.values holds that direction, and the split of a change is
+    exact per token there too (the activations divided by the norm's rms before averaging)."""
+    import copy
+
+    from interp import hooks as H
+    from interp.groups import contributions
+    from interp.pair import Pair, bridge_from_module
+
+    base_hf = _tiny_gemma3(tokenizer)
+    aligned_hf = copy.deepcopy(base_hf)
+    with torch.no_grad():
+        g = torch.Generator().manual_seed(1)
+        for layer in aligned_hf.model.layers:
+            for p in (layer.mlp.down_proj.weight, layer.mlp.up_proj.weight, layer.post_feedforward_layernorm.weight,
+                      layer.self_attn.o_proj.weight):
+                p.add_(0.05 * torch.randn(p.shape, generator=g))
+    base = bridge_from_module(base_hf, tokenizer, name="tiny-gemma3")
+    aligned = bridge_from_module(aligned_hf, tokenizer, name="tiny-gemma3-aligned")
+    gain = torch.stack([1 + layer.post_feedforward_layernorm.weight for layer in base_hf.model.layers])
+    want = torch.stack([layer.mlp.down_proj.weight.T for layer in base_hf.model.layers]) * gain[:, None, :]
+    assert torch.allclose(H.values(base), want, atol=1e-5)
+    pair = Pair(base, aligned, name="tiny-gemma3 pair")
+    d = torch.randn(32, generator=torch.Generator().manual_seed(2))
+    texts = ["the cat sat on the mat", "you are a stupid idiot", "thank you kindly", "a b c"]
+    c = contributions(pair, texts, d, batch_size=3)
+    parts = c.neurons_act.sum((1, 2)) + c.neurons_value.sum((1, 2)) + c.attn.sum(1)
+    assert torch.allclose(parts, c.total, atol=1e-4), (parts, c.total)  # no biases, same embeddings: rest = 0
+    assert c.total.abs().max() > 1e-2  # and there was a change to split
