@@ -87,7 +87,9 @@ def main(argv=None) -> dict:
           f"({max(1, threads // args.nproc)} thread(s) each) {runs['many']:.0f} s; speed-up {res['speedup']:.2f}x; "
           f"reports identical: {res['identical']} ({res['difference']})")
     if args.json:
-        Path(args.json).write_text(json.dumps(res, indent=2))
+        from interp.reproduce.report import provenance
+
+        Path(args.json).write_text(json.dumps({**res, "provenance": provenance()}, indent=2))
     return res
 
 

@@ -147,7 +147,9 @@ def main(argv=None) -> dict:
         pair = runs["cuda fp32" if cuda else "cpu fp32"][0]
         res.update(_guard(res, "reproduction", lambda: _reproduction(args.pair, pair, args.out, cuda)) or {})
     if args.json:
-        Path(args.json).write_text(json.dumps(res, indent=2, default=str))
+        from interp.reproduce.report import provenance
+
+        Path(args.json).write_text(json.dumps({**res, "provenance": provenance()}, indent=2, default=str))
     return res
 
 

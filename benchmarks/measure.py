@@ -209,7 +209,9 @@ def main(argv=None) -> dict:
     if args.json:
         from pathlib import Path
 
-        Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
+        from interp.reproduce.report import provenance
+
+        Path(args.json).write_text(json.dumps({**out, "provenance": provenance()}, indent=2) + "\n")
     return out
 
 

@@ -22,6 +22,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import torch
 
+from interp.reproduce.report import provenance
+
 # ---- config -----------------------------------------------------------------
 PAIR = "organism:small"
 N_TEXTS = 512
@@ -132,6 +134,7 @@ def main() -> None:
         "peak_rss_mib_1x": round(m1, 1),
         "peak_rss_mib_10x": round(m10, 1),
         "peak_memory_10x_vs_1x": round(m10 / m1, 3),
+        "provenance": provenance(),
     }
     print(json.dumps(result, indent=2))
     print(f"\nrecording throughput = {result['record_vs_bare']:.2f}x bare forward "

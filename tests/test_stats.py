@@ -320,3 +320,19 @@ def test_pairs_table_cell_without_an_effect_states_what_was_measured():
                 "per layer -0.042, -0.066", {"a": True, "b": False}, 0.04)
     cell = pairs_table({"real": finalize([f])}, scorers=["a", "b"]).splitlines()[2].split("|")[2].strip()
     assert cell == "**no**; a: -0.139 (n=135; majority 0.852); random directions s.d. 0.039 (✓ ✗)"
+
+
+def test_a_measurement_says_where_it_came_from():
+    """Reports record the machine beside their timings; benchmarks also the time, command and commit."""
+    import re
+
+    from interp.reproduce.report import machine, provenance, without_timings
+
+    m = machine()
+    assert m["cores"] >= 1 and m["torch_threads"] >= 1 and m["torch"] and "processor" in m
+    p = provenance(["benchmarks/measure.py", "--pair", "organism:small"])
+    assert {**p, "utc": None, "commit": None, "command": None} == {**m, "utc": None, "commit": None, "command": None}
+    assert p["command"] == ["benchmarks/measure.py", "--pair", "organism:small"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00", p["utc"])
+    assert p["commit"] is None or re.fullmatch(r"[0-9a-f]{40}(\+dirty)?", p["commit"])
+    assert without_timings({"a": 1, "timings": {"x": 1}, "machine": m}) == {"a": 1}

@@ -67,6 +67,28 @@ def machine() -> dict:
             "torch": torch.__version__, "gpu": gpu}
 
 
+def provenance(argv=None) -> dict:
+    """Where a measurement came from: :func:`machine`, the UTC time, the command line and the
+    git commit of the working tree (with ``+dirty`` when it has uncommitted changes; ``None``
+    outside a repository). Benchmarks write it beside their numbers."""
+    import subprocess
+    import sys
+    from datetime import UTC, datetime
+
+    def git(*args):
+        try:
+            return subprocess.run(["git", *args], capture_output=True, text=True, timeout=10,
+                                  cwd=Path(__file__).resolve().parent).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    commit = git("rev-parse", "HEAD") or None
+    if commit and git("status", "--porcelain", "--untracked-files=no"):
+        commit += "+dirty"
+    return {**machine(), "utc": datetime.now(UTC).isoformat(timespec="seconds"),
+            "command": list(sys.argv if argv is None else argv), "commit": commit}
+
+
 def without_timings(report):
     """A report's JSON without its wall-clock ``timings`` and the ``machine`` they were measured on
     (at any depth): what two runs of the same work — one process or several, CPU or GPU — must
