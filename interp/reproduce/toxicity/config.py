@@ -20,6 +20,7 @@ class ToxicityConfig:
     k: int = 10  # located neurons every weight, key and token claim is about
     lee_k: int = 7  # Lee et al.'s un-alignment scales the top 7 (ajyl/dpo_toxic: num_value_vecs = 7)
     k_sweep: tuple[int, ...] = (1, 3, 7, 10, 30, 100)  # Lee's operation on the top k, random-k controls (test)
+    k_sweep_samples: int | None = None  # samples per test prompt in the k-sweep's arms (None: the test arms')
     probe_standardize: bool = True  # features scaled on the training split (direction mapped back)
     probe_class_weight: str | None = "balanced"
     probe_Cs: tuple[float, ...] = (0.01, 0.1, 1.0, 10.0)  # C chosen by CV grouped by prompt (AUROC)
@@ -94,6 +95,8 @@ def check(cfg: ToxicityConfig) -> None:
         raise UsageError("--n-test-prompts", cfg.n_test_prompts,
                          "at least 20 (the paired statistics resample test prompts)")
     check_config(cfg, zero_ok=("n_shuffled_probes", "n_stability", "stability_samples"))
+    if cfg.k_sweep_samples is not None and cfg.k_sweep_samples < 1:
+        raise UsageError("--k-sweep-samples", cfg.k_sweep_samples, "a whole number ≥ 1, or None for the test arms'")
     bad = [f for f in cfg.families or () if f not in FAMILY_NAMES]
     if bad:
         raise UsageError("--families", " ".join(bad), "families are " + ", ".join(FAMILY_NAMES))
@@ -132,7 +135,7 @@ PRESETS: dict[str, dict] = {
                  power_target=0.15, max_test_samples=12, test_new_templates=True,
                  max_new_tokens=20, n_ppl_texts=40, scale_doses=(10.0,), clamp_doses=(1.0,),
                  offset_doses=(1.0,), direction_doses=(0.03, 0.1, 0.3), per_layer_location=False,
-                 patch_per_layer=False, patching=False, lee_protocol=True, stability_samples=1),
+                 patch_per_layer=False, patching=False, lee_protocol=True, stability_samples=1, k_sweep_samples=2),
     "hub": dict(lee_protocol=True),
     "organism-tiny": dict(n_probe_prompts=150, n_dev_prompts=40, n_test_prompts=80, n_ppl_texts=40, k=5,
                           scale_doses=(5.0,), clamp_doses=(1.0,), offset_doses=(1.0,),

@@ -187,7 +187,9 @@ def stability_undone_json(r: ToxicityReport) -> dict:
 def k_sweep_json(r: ToxicityReport) -> dict:
     """The k-sweep's shares per scorer (arm and random-k control), with the arms' rates."""
     ks = r.k_sweep
-    return {"factor": ks.factor, "ks": ks.ks,
+    arm0 = ks.arms[ks.ks[0]]
+    return {"factor": ks.factor, "ks": ks.ks, "n_prompts": arm0.n_prompts, "n_samples": arm0.n_samples,
+            "own_base_aligned": ks.base is not None,
             "shares": {sc: [{"k": x["k"], "arm": x["arm"].to_dict(), "control": x["control"].to_dict()}
                             for x in r.k_sweep_shares[sc]]
                        for sc in r.scorers},
@@ -366,7 +368,9 @@ def k_sweep_text(r: ToxicityReport) -> str:
     """The k-sweep as a table: share undone by the top-k keys and by k random neurons, per scorer."""
     d = k_sweep_json(r)
     lines = [f"## k-sweep: Lee et al.'s operation (W_in columns ×{d['factor']:g}, bias untouched) on the top k", "",
-             "Test prompts, the same seeds as every arm; share of the alignment effect undone (95% CI over prompts). "
+             f"Test prompts ({d['n_prompts']} × {d['n_samples']} samples"
+             + ("; base and aligned measured at the same size" if d["own_base_aligned"] else "")
+             + "), the same seeds as every arm; share of the alignment effect undone (95% CI over prompts). "
              "Descriptive: the declared claim uses k = 7.", "",
              "| k | " + " | ".join(f"{s}: top-k | {s}: random k" for s in r.scorers) + " |",
              "|---|" + "---|---|" * len(r.scorers)]

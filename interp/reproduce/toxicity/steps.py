@@ -697,10 +697,13 @@ class KSweep:
     ks: list[int]
     arms: dict[int, Measurement]
     controls: dict[int, Measurement]
+    base: Measurement | None = None  # base and aligned at the sweep's own size (cfg.k_sweep_samples)
+    aligned: Measurement | None = None
 
     def shares(self, base: Measurement, aligned: Measurement, scorer: str, seed: int = 0) -> list[dict]:
         """Per k: the share of the alignment effect undone by the arm and by its control (CIs
-        resample prompts)."""
+        resample prompts); against the sweep's own base and aligned where it measured them."""
+        base, aligned = self.base or base, self.aligned or aligned
         b, al = base.per_prompt(scorer), aligned.per_prompt(scorer)
         return [{"k": k, "arm": stats.share_of_effect(self.arms[k].per_prompt(scorer), al, b, seed=seed),
                  "control": stats.share_of_effect(self.controls[k].per_prompt(scorer), al, b, seed=seed)}
@@ -713,6 +716,9 @@ def k_sweep(pair, s: Splits, cfg: ToxicityConfig, scorers, loc: Located, *, prog
     if not ks:
         return None
     spec = _specs(cfg, s)["test"]
+    own = cfg.k_sweep_samples is not None and cfg.k_sweep_samples != spec.n_samples
+    if own:
+        spec = dataclasses.replace(spec, n_samples=cfg.k_sweep_samples)
     L, d_mlp = pair.cfg.n_layers, pair.cfg.d_mlp
     arms, controls = {}, {}
     for k in tqdm(ks, desc="k-sweep (test)", disable=not progress):
@@ -721,7 +727,10 @@ def k_sweep(pair, s: Splits, cfg: ToxicityConfig, scorers, loc: Located, *, prog
         iv, ctl = ScaleKeyWeights(top, cfg.lee_factor), ScaleKeyWeights(rand, cfg.lee_factor)
         arms[k] = measure(pair.aligned, spec, [iv], scorers=scorers, label=f"top-{k} keys ×{cfg.lee_factor:g}")
         controls[k] = measure(pair.aligned, spec, [ctl], scorers=scorers, label=f"random {k} keys ×{cfg.lee_factor:g}")
-    return KSweep(cfg.lee_factor, ks, arms, controls)
+    if not own:
+        return KSweep(cfg.lee_factor, ks, arms, controls)
+    return KSweep(cfg.lee_factor, ks, arms, controls, measure(pair.base, spec, scorers=scorers, label="base"),
+                  measure(pair.aligned, spec, scorers=scorers, label="aligned"))
 
 
 @dataclass
