@@ -330,6 +330,10 @@ def cmd_reproduce_pretraining(argv: list[str]) -> int:
     return _reproduce_seeds("pretraining", argv)
 
 
+def cmd_reproduce_diffing(argv: list[str]) -> int:
+    return _reproduce_seeds("diffing", argv)
+
+
 #: Commands whose flags are generated from a config dataclass (``interp <a> <b> --help``).
 CONFIG_COMMANDS = {
     ("reproduce", "toxicity"): (cmd_reproduce_toxicity, "Lee et al. (2024): locate, compare, reactivate"),
@@ -344,6 +348,9 @@ CONFIG_COMMANDS = {
     ("reproduce", "pretraining"): (cmd_reproduce_pretraining,
                                    "pretraining data on the organism: repetition, deduplication, rephrased "
                                    "biographies for extraction"),
+    ("reproduce", "diffing"): (cmd_reproduce_diffing,
+                               "model diffing without a probe: the activation-difference lens and whether it "
+                               "reads as the alignment's objective"),
     ("real", "build"): (cmd_real_build, "build (or fetch from the cache) the DPO twin of a packaged model"),
 }
 

@@ -67,3 +67,26 @@ def test_null_pairs_are_not_identified_beyond_the_tests_level(tokenizer):
     # against the other nulls, one null pair is exchangeable with them: its p is not small
     first = identify(pairs[0].base, adls[0], target, last, n_perm=200, nulls=adls[1:])
     assert first.p_nulls is not None and first.p_nulls > 0.05
+
+
+def test_the_diffing_reproduction_writes_its_report(use_organism_cache, tmp_path):
+    """`interp reproduce diffing` on the tiny organism: per-layer sizes and readouts, the
+    identification score at the declared (middle) layer with random sets and null pairs, a claim
+    whose verdict is yes, no or — where no scorer flags a token of this vocabulary — not tested."""
+    import json
+
+    from interp.cli import main
+
+    out = tmp_path / "diff"
+    assert main(["reproduce", "diffing", "--pair", "organism:tiny", "--seeds", "0", "--out", str(out),
+                 "--no-figures"]) == 0
+    r = json.loads((out / "seed-0" / "diffing.json").read_text())
+    assert r["layer"] == 1  # the middle of the tiny organism's two layers
+    assert len(r["relative_norm"]) == 2 and all(len(v) == r["k"] for v in r["relative_norm"].values())
+    assert set(r["readouts"]) == {"0", "1"}
+    (f,) = r["findings"]
+    assert f["key"] == "adl_identifies" and f["verdict"] in ("yes", "no", "not tested")
+    for by in r["identification"].values():
+        x = by[str(r["layer"])]
+        assert 0 <= x["auroc"] <= 1 and len(x["null_aurocs"]) == 4 and x["p_nulls"] is not None
+    assert (out / "diffing_seeds.json").exists() and "Model-diffing claims" in (out / "diffing_seeds.md").read_text()

@@ -8,10 +8,10 @@ pretraining data does: repetition, deduplication, rephrasing for extraction). Ea
 in :data:`REPRODUCTIONS` (:mod:`~interp.reproduce.registry`) with the shape of
 :mod:`~interp.reproduce.base`."""
 
-from . import instruction, knowledge, pretraining, token_shift, toxicity
+from . import diffing, instruction, knowledge, pretraining, token_shift, toxicity
 from .base import Reproduction
 from .registry import REPRODUCTIONS
 from .report import write_report
 
-__all__ = ["REPRODUCTIONS", "Reproduction", "instruction", "knowledge", "pretraining", "token_shift", "toxicity",
+__all__ = ["REPRODUCTIONS", "Reproduction", "diffing", "instruction", "knowledge", "pretraining", "token_shift", "toxicity",
            "write_report"]

@@ -33,6 +33,12 @@ REPRODUCTIONS: dict[str, Reproduction] = {r.name: r for r in [
                              "repetition at a fixed budget (Muennighoff et al. 2023), deduplication (Lee et al. 2022), "
                              "rephrased biographies for knowledge extraction (Allen-Zhu & Li 2023). --size tiny for a "
                              "quick run."),
+    Reproduction("diffing", "diffing", "interp.reproduce.diffing", "Model-diffing claims", "Minder et al.",
+                 "organism:small", "docs/results/diffing.md",
+                 "Each seed rebuilds the organism (a real pair keeps its weights and draws other null pairs).",
+                 description="Model diffing without a probe: the activation-difference lens (Minder et al. 2026) on "
+                             "the pair's neutral text, its logit-lens readout per layer, and whether it reads as the "
+                             "alignment's objective against random token sets and null pairs of the same size."),
 ]}
 
 
