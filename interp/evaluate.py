@@ -139,6 +139,33 @@ def token_losses(model, texts: Sequence[str], *, batch_size: int = 64, hooks: Se
     return torch.cat([s for s, _ in done]), torch.cat([c for _, c in done])
 
 
+@torch.no_grad()
+def token_kl(model, texts: Sequence[str], *, hooks: Sequence = (), reference=None, reference_hooks: Sequence = (),
+             batch_size: int = 16):
+    """Per-text summed KL(P_ref ‖ P) of the next-token distributions and token count (padding
+    excluded): ``P`` is ``model`` with ``hooks``, ``P_ref`` is ``reference`` (default ``model``
+    itself) with ``reference_hooks`` — the cost of an intervention on text it should leave alone
+    (e.g. the aligned model with a reactivation against the aligned model, on neutral text).
+
+    Returns ``(kl_sum [n_texts], n_tokens [n_texts])``."""
+    reference = model if reference is None else reference
+    device = next(model.parameters()).device
+    sums, counts = [], []
+    for b in batches(model.tokenizer, texts, batch_size, max_length=model.cfg.n_ctx):
+        ids, mask = b.input_ids.to(device), b.attention_mask.to(device)
+        logp = {}
+        for key, m, hs in (("ref", reference, reference_hooks), ("arm", model, hooks)):
+            for fn in preparers(hs):
+                fn(ids, mask, b.position_ids.to(device))
+            with m.hooks(fwd_hooks=as_fwd_hooks(hs, m)):
+                logp[key] = F.log_softmax(m(ids, attention_mask=mask).float()[:, :-1], -1)
+        kl = (logp["ref"].exp() * (logp["ref"] - logp["arm"])).sum(-1)  # [batch pos]
+        w = mask[:, 1:].float()
+        sums.append((kl * w).sum(-1).cpu())
+        counts.append(w.sum(-1).cpu())
+    return torch.cat(sums), torch.cat(counts)
+
+
 def perplexity(model, texts: Sequence[str], *, batch_size: int = 64, hooks: Sequence = ()) -> float:
     """Token-weighted perplexity of ``texts`` (exp of the mean next-token loss)."""
     s, n = token_losses(model, texts, batch_size=batch_size, hooks=hooks)

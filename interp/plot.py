@@ -453,6 +453,43 @@ def neuron_groups(g, title: str = "Where the change lives: shares of the toxic p
     return fig
 
 
+def pareto(rows: dict[str, list[dict]], scorer: str, declared: dict[str, float], labels: dict | None = None,
+           title: str = "Reactivation: what it undoes against what it costs") -> go.Figure:
+    """Per family, its doses as a path: share of the alignment effect undone (``scorer``; 95% CI
+    over prompts) against the per-token KL from the aligned model on neutral text (log axis);
+    the random control at each dose dotted; the test dose starred. ``rows``:
+    :meth:`interp.reproduce.toxicity.Pareto.rows`."""
+    labels = labels or {}
+    fig = _fig(f"{title} (test prompts; {scorer})", width=1000, height=600,
+               legend=dict(orientation="h", yanchor="top", y=-0.16, x=0), margin=dict(b=170))
+    for j, (fam, pts) in enumerate(rows.items()):
+        colour = OKABE_ITO[j % len(OKABE_ITO)]
+        name = textwrap.shorten(labels.get(fam, fam), 60)
+        for role, dash, sym in (("arm", "solid", "circle"), ("control", "dot", "circle-open")):
+            xs = [max(p[role]["kl"].value, 1e-6) for p in pts]
+            es = [p[role]["share"][scorer] for p in pts]
+            fig.add_scatter(x=xs, y=[e.value for e in es], mode="lines+markers",
+                            name=name + ("" if role == "arm" else " — random control"),
+                            text=[f"dose {p['dose']:g}" for p in pts], hovertemplate="%{text}<br>KL %{x:.4f}<br>share %{y:.2f}",
+                            line=dict(color=colour, dash=dash, width=2.5 if role == "arm" else 1.2),
+                            marker=dict(symbol=sym, size=8),
+                            error_y=dict(type="data", symmetric=False, array=[e.hi - e.value for e in es],
+                                         arrayminus=[e.value - e.lo for e in es], visible=role == "arm"),
+                            showlegend=role == "arm" or j == 0)
+        star = [p for p in pts if declared.get(fam) == p["dose"]]
+        if star:
+            p = star[0]
+            fig.add_scatter(x=[max(p["arm"]["kl"].value, 1e-6)], y=[p["arm"]["share"][scorer].value], mode="markers",
+                            marker=dict(symbol="star", size=16, color=colour, line=dict(color="#222", width=1)),
+                            name="test dose", showlegend=j == 0)
+    fig.add_hline(y=0, line=dict(color="#444", width=1))
+    fig.add_hline(y=1, line=dict(color="#444", width=1, dash="dash"), annotation_text="whole effect",
+                  annotation_position="top left")
+    fig.update_xaxes(title="KL from the aligned model on neutral text (nats/token, log)", type="log")
+    fig.update_yaxes(title="share of the alignment effect undone")
+    return fig
+
+
 def adl_norms(adl, title: str = "Activation difference on neutral text: its size per layer") -> go.Figure:
     """‖mean aligned − base residual‖ relative to the base's residual norm, per layer, one line per
     token position (:class:`interp.adl.ActivationDifference`)."""

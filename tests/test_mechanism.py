@@ -337,6 +337,13 @@ def test_reproduce_toxicity_on_the_tiny_organism_over_two_seeds(use_organism_cac
     assert {"toxic, fires less", "located (activation part)", "value vectors", "attention", "rest"} <= set(g["shares"])
     whole = sum(v["value"] for k, v in g["shares"].items() if k != "located (activation part)")
     assert abs(whole - 1) < 1e-6 and g["sizes"]["located (activation part)"] == min(cfg.k, cfg.lee_k)
+    # Reactivation as a Pareto front: every aligned-model family over its dose grid, arm and control.
+    front = r0["pareto"]
+    assert set(front["families"]) == {"lee_scale_keys", "add_probe"} and front["n_samples"] == cfg.pareto_samples
+    lee_doses = sorted({*cfg.scale_doses, cfg.lee_factor})
+    assert [p["dose"] for p in front["families"]["lee_scale_keys"]] == lee_doses
+    assert all(p[role]["kl"]["value"] >= 0 for pts in front["families"].values() for p in pts for role in ("arm", "control"))
+    assert (out / "seed-0" / "pareto.html").exists()
     assert r0["k_sweep"]["ks"] == list(cfg.k_sweep)
     assert r0["k_sweep"]["n_samples"] == 1 and r0["k_sweep"]["own_base_aligned"]  # --k-sweep-samples 1
     # A claim about the located neurons is "not tested", never "no", where the locator failed.

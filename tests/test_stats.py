@@ -336,3 +336,26 @@ def test_a_measurement_says_where_it_came_from():
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00", p["utc"])
     assert p["commit"] is None or re.fullmatch(r"[0-9a-f]{40}(\+dirty)?", p["commit"])
     assert without_timings({"a": 1, "timings": {"x": 1}, "machine": m}) == {"a": 1}
+
+
+def test_token_kl_is_zero_for_the_same_model_and_matches_a_direct_computation(gpt2):
+    import torch
+    import torch.nn.functional as F
+
+    from interp.evaluate import token_kl
+    from interp.steer import ScaleNeurons
+
+    texts = ["the cat sat on the mat", "a dog", "thank you kindly and see you soon"]
+    s, n = token_kl(gpt2, texts)
+    assert torch.allclose(s, torch.zeros_like(s), atol=1e-5) and n.tolist() == [
+        len(gpt2.to_tokens(t)[0]) - 1 for t in texts]
+    from interp.neurons import Neurons
+
+    hook = ScaleNeurons(Neurons(torch.tensor([1, 1]), torch.tensor([3, 7])), 5.0)
+    s, n = token_kl(gpt2, texts, hooks=[hook], batch_size=2)
+    assert (s > 0).all()
+    ids = gpt2.to_tokens(texts[0])
+    ref = F.log_softmax(gpt2(ids).float()[0, :-1], -1)
+    with gpt2.hooks(fwd_hooks=hook.fwd_hooks(gpt2)):
+        arm = F.log_softmax(gpt2(ids).float()[0, :-1], -1)
+    assert float(s[0]) == __import__("pytest").approx(float((ref.exp() * (ref - arm)).sum()), rel=1e-4)

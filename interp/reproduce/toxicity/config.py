@@ -25,6 +25,8 @@ class ToxicityConfig:
     probe_class_weight: str | None = "balanced"
     probe_Cs: tuple[float, ...] = (0.01, 0.1, 1.0, 10.0)  # C chosen by CV grouped by prompt (AUROC)
     n_stability: int = 20  # bootstrap resamples of the locate step (by prompt); 0: none
+    pareto: bool = True  # every aligned-model family over its dose grid on test: share undone vs KL on neutral text
+    pareto_samples: int | None = 1  # samples per test prompt in the Pareto arms (None: the test arms')
     neuron_groups: bool = True  # Yang et al.'s split of the probe projection's change into neuron groups (interp.groups)
     stability_samples: int | None = None  # Lee's edit on each resample's top lee_k, samples per test prompt (None: the test arms'; 0: not measured)
     n_dev_prompts: int = 200
@@ -135,7 +137,8 @@ PRESETS: dict[str, dict] = {
                  power_target=0.15, max_test_samples=12, test_new_templates=True,
                  max_new_tokens=20, n_ppl_texts=40, scale_doses=(10.0,), clamp_doses=(1.0,),
                  offset_doses=(1.0,), direction_doses=(0.03, 0.1, 0.3), per_layer_location=False,
-                 patch_per_layer=False, patching=False, lee_protocol=True, stability_samples=1, k_sweep_samples=2),
+                 patch_per_layer=False, patching=False, lee_protocol=True, stability_samples=1, k_sweep_samples=2,
+                 pareto=False),
     "hub": dict(lee_protocol=True),
     "organism-tiny": dict(n_probe_prompts=150, n_dev_prompts=40, n_test_prompts=80, n_ppl_texts=40, k=5,
                           scale_doses=(5.0,), clamp_doses=(1.0,), offset_doses=(1.0,),

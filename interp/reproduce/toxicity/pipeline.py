@@ -58,7 +58,8 @@ STEP_CODE = (*MEASURE_CODE, "interp.reproduce.toxicity.config", "interp.reproduc
 
 #: Config fields that only the later steps read (where, reactivate, findings): not inputs of locate
 #: or compare, so changing a family, its doses or the claims' alpha re-runs only what they feed.
-LATER_ONLY = ("families", "lee_k", "stability_samples", "neuron_groups", "k_sweep_samples", "scale_doses", "clamp_doses", "offset_doses", "direction_doses", "ppl_budget",
+LATER_ONLY = ("families", "lee_k", "stability_samples", "neuron_groups", "k_sweep_samples", "pareto",
+              "pareto_samples", "scale_doses", "clamp_doses", "offset_doses", "direction_doses", "ppl_budget",
               "lee_factor", "lee_protocol", "lee_max_new_tokens", "alpha", "per_layer_location", "patching",
               "patch_per_layer")
 
@@ -143,6 +144,10 @@ def run(cfg: ToxicityConfig, *, pair=None, data: PromptSet | Mapping | None = No
     if cfg.k_sweep:
         ksw = step(4, "k-sweep: Lee et al.'s operation on the top k, random-k controls (test)",
                    lambda: k_sweep(pair, s, cfg, scorers, loc, progress=progress))
+    front = None
+    if cfg.pareto:
+        front = step(4, "Pareto: every family's doses on test, share undone against KL on neutral text",
+                     lambda: steps.pareto(pair, s, cfg, scorers, fams, re.arms, progress=progress))
     stab = None
     if cfg.n_stability:
         stab = step(4, "locate resamples: Lee et al.'s edit on each resample's top keys (test)",
@@ -172,6 +177,7 @@ def run(cfg: ToxicityConfig, *, pair=None, data: PromptSet | Mapping | None = No
     report.k_sweep = ksw
     report.stability_undone = stab
     report.groups = grp
+    report.pareto = front
     org = pair.info.get("organism") or pair.info.get("real")
     if org:
         report.provenance = {k: v for k, v in org.items() if k not in ("align_log", "config", "base_dir")}

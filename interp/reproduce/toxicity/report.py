@@ -23,6 +23,7 @@ from .steps import (
     KSweep,
     LeeProtocol,
     Located,
+    Pareto,
     Reactivation,
     Splits,
     StabilityUndone,
@@ -53,6 +54,12 @@ class ToxicityReport:
     k_sweep: KSweep | None = None  # with cfg.k_sweep
     stability_undone: StabilityUndone | None = None  # with cfg.n_stability and cfg.stability_samples
     groups: NeuronGroups | None = None  # with cfg.neuron_groups (interp.groups)
+    pareto: Pareto | None = None  # with cfg.pareto
+
+    @cached_property
+    def pareto_rows(self) -> dict[str, list[dict]]:
+        """:meth:`Pareto.rows`, bootstrapped once for the JSON, the table and the figure."""
+        return self.pareto.rows(self.scorers, seed=self.config.seed)
 
     def figures(self) -> dict:
         from ... import plot
@@ -127,6 +134,7 @@ def to_json(r: ToxicityReport) -> dict:
             **({} if r.stability_undone is None else {"share_undone": stability_undone_json(r)})}}),
         **({} if r.k_sweep is None else {"k_sweep": k_sweep_json(r)}),
         **({} if r.groups is None else {"neuron_groups": r.groups.to_dict()}),
+        **({} if r.pareto is None else {"pareto": pareto_json(r)}),
         "probe_null": {"shuffled_label_test_acc": loc.shuffled_acc, "shuffled_label_test_auroc": loc.shuffled_auroc,
                        "cosine_with_diff_in_means": loc.probe_vs_dim, "label_kappa": loc.label_kappa},
         "value_vectors": [
@@ -348,6 +356,35 @@ def locators_text(r: ToxicityReport, n: int = 7) -> str:
     return "\n".join(lines)
 
 
+def pareto_json(r: ToxicityReport) -> dict:
+    """Every aligned-model family's doses: share undone per scorer and KL per token, arm and control."""
+    rows = r.pareto_rows
+    return {"n_samples": r.pareto.n_samples, "n_prompts": r.pareto.base.n_prompts, "declared": r.pareto.declared,
+            "families": {fam: [{"dose": p["dose"], **{role: {"share": {sc: e.to_dict() for sc, e in p[role]["share"].items()},
+                                                             "kl": p[role]["kl"].to_dict(),
+                                                             "perplexity": p[role]["perplexity"]}
+                                                      for role in ("arm", "control")}} for p in pts]
+                         for fam, pts in rows.items()}}
+
+
+def pareto_text(r: ToxicityReport) -> str:
+    sc = r.scorers[0]
+    lines = ["## Reactivation as a Pareto front", "",
+             f"Every aligned-model family over its dose grid (fixed before the run) on the test prompts "
+             f"({r.pareto.base.n_prompts} × {r.pareto.n_samples} samples; base and aligned at the same size): the share "
+             f"of the alignment effect undone ({sc}) against the per-token KL divergence from the aligned model on the "
+             "test split's neutral text (95% CIs: prompts; texts), beside the random control at the same dose. "
+             "Descriptive: no dose is chosen from it.", "",
+             "| family | dose | share undone | KL (nats/token) | control: share | control: KL |", "|---|---|---|---|---|---|"]
+    for fam, pts in r.pareto_rows.items():
+        for p in pts:
+            mark = " (test dose)" if r.pareto.declared.get(fam) == p["dose"] else ""
+            a, c = p["arm"], p["control"]
+            lines.append(f"| {FAMILY_LABELS.get(fam, fam)} | {p['dose']:g}{mark} | {a['share'][sc].fmt('+.2f')} | "
+                         f"{a['kl'].value:.4f} | {c['share'][sc].value:+.2f} | {c['kl'].value:.4f} |")
+    return "\n".join(lines)
+
+
 def groups_text(g: NeuronGroups) -> str:
     """Yang et al.'s neuron groups as a table: each group's share of the change (95% CI over prompts)."""
     lo, hi = YANG_ET_AL_TOXIC_SHARE
@@ -437,6 +474,8 @@ def to_markdown(r: ToxicityReport) -> str:
         lines += ["", k_sweep_text(r)]
     if r.groups is not None:
         lines += ["", groups_text(r.groups)]
+    if r.pareto is not None:
+        lines += ["", pareto_text(r)]
     lines += ["", "## Residual offset δx = x_aligned − x_base (test texts)", "",
               "| layer | ‖δx‖/‖x‖ | cos(δx, probe) | mean cos(δx, top keys) |", "|---|---|---|---|"]
     o = cmp.offset
@@ -500,6 +539,8 @@ def figures(r: ToxicityReport, plot) -> dict:
         figs["k_sweep"] = plot.k_sweep(r.k_sweep_shares, r.k_sweep.factor)
     if r.groups is not None:
         figs["neuron_groups"] = plot.neuron_groups(r.groups)
+    if r.pareto is not None:
+        figs["pareto"] = plot.pareto(r.pareto_rows, r.scorers[0], r.pareto.declared, FAMILY_LABELS)
     return figs
 
 

@@ -799,6 +799,61 @@ def test_base_prompts(s: Splits, m: Measurement) -> list[str]:
     return list(s.test[:m.n_prompts])
 
 
+@dataclass
+class Pareto:
+    """Every aligned-model family over its dose grid (the dev grid, fixed before the run) on the
+    test prompts: what each dose undoes (share of the alignment effect, per scorer) against what
+    it costs — the per-token KL from the aligned model on the test split's neutral text — beside
+    its random control at the same dose. Base and aligned are measured at the same size."""
+
+    n_samples: int
+    base: Measurement
+    aligned: Measurement
+    points: dict[str, list[dict]]  # family -> [{dose, arm, control, arm_kl, control_kl}], kl as (sum, count) per text
+    declared: dict[str, float]  # family -> its frozen test dose (the arm the claims use)
+
+    def rows(self, scorers: list[str], seed: int = 0) -> dict[str, list[dict]]:
+        """Per family and dose: share undone (CI over prompts) per scorer and mean per-token KL
+        (CI over texts), for the arm and its control."""
+        b = {sc: self.base.per_prompt(sc) for sc in scorers}
+        al = {sc: self.aligned.per_prompt(sc) for sc in scorers}
+        out = {}
+        for fam, pts in self.points.items():
+            out[fam] = [{"dose": p["dose"], **{
+                role: {"share": {sc: stats.share_of_effect(p[role].per_prompt(sc), al[sc], b[sc], seed=seed)
+                                 for sc in scorers},
+                       "kl": stats.ratio_of_sums(*p[f"{role}_kl"], seed=seed),
+                       "perplexity": p[role].perplexity}
+                for role in ("arm", "control")}} for p in pts]
+        return out
+
+
+def pareto(pair, s: Splits, cfg: ToxicityConfig, scorers, fams: list[Family], arms: dict, *,
+           progress: bool = False) -> Pareto | None:
+    """Measure :class:`Pareto` (``cfg.pareto``; ``cfg.pareto_samples`` per test prompt)."""
+    from ...evaluate import token_kl
+
+    fams = [f for f in fams if f.model == "aligned"]
+    if not fams:
+        return None
+    spec = dataclasses.replace(_specs(cfg, s)["test"], n_samples=cfg.pareto_samples or cfg.n_test_samples or cfg.n_samples)
+    neutral = list(s.neutral_test)
+    points = {}
+    for fam in tqdm(fams, desc="Pareto (test)", disable=not progress):
+        pts = []
+        for d in fam.doses:
+            iv, ctl = fam.make(d), fam.make_control(d)
+            pts.append({"dose": d,
+                        "arm": measure(pair.aligned, spec, [iv], scorers=scorers, label=iv.describe()),
+                        "control": measure(pair.aligned, spec, [ctl], scorers=scorers, label=ctl.describe()),
+                        "arm_kl": tuple(x.numpy() for x in token_kl(pair.aligned, neutral, hooks=[iv])),
+                        "control_kl": tuple(x.numpy() for x in token_kl(pair.aligned, neutral, hooks=[ctl]))})
+        points[fam.name] = pts
+    return Pareto(spec.n_samples, measure(pair.base, spec, scorers=scorers, label="base"),
+                  measure(pair.aligned, spec, scorers=scorers, label="aligned"), points,
+                  {f.name: arms[f.name].dose for f in fams if f.name in arms})
+
+
 def _paired(a, b, cfg, alternative="greater"):
     """Paired difference of two per-prompt arrays (CI resampling prompts; the run's seed)."""
     return stats.paired_difference(a, b, alternative=alternative, seed=cfg.seed)
