@@ -34,7 +34,10 @@ def test_a_fresh_rebuild_gives_the_committed_seed0_verdicts(tmp_path, monkeypatc
     # per-layer reverts and activation patching feed tables and figures only, and are keyed out
     # of locate and compare (toxicity.LATER_ONLY): leaving them out changes no verdict and no rate
     # checked here, and saves ~4 of the ~8 minutes.
-    cfg = dataclasses.replace(cfg, families=("lee_scale_keys",), per_layer_location=False, patching=False)
+    # Likewise the descriptive steps that decide no claim: the Pareto front, the neuron groups and
+    # Lee's edit on every locate resample.
+    cfg = dataclasses.replace(cfg, families=("lee_scale_keys",), per_layer_location=False, patching=False,
+                              pareto=False, neuron_groups=False, stability_samples=0)
     fresh = T.to_json(T.run(cfg, progress=False, log=lambda *a: None))
     # Whether the weights came out byte for byte the same is reported, not required: another
     # processor's float kernels may round differently, and then only the verdicts must hold.
