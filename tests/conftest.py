@@ -155,6 +155,25 @@ def copy_cache(src, dst, ignore=()):
     return dst
 
 
+@pytest.fixture(scope="session")
+def tiny_hf(organism_cache):
+    """The tiny organism's base as a plain Hugging Face GPT-2, its tokenizer and prompt set (for planting
+    mechanisms into: interp.testing)."""
+    import os
+
+    from transformers import AutoTokenizer, GPT2LMHeadModel
+
+    from interp.organism.build import organism_pair_spec
+
+    old = os.environ.get("INTERP_CACHE")
+    os.environ["INTERP_CACHE"] = str(organism_cache)
+    try:
+        spec = organism_pair_spec("organism:tiny")
+    finally:
+        os.environ.pop("INTERP_CACHE") if old is None else os.environ.__setitem__("INTERP_CACHE", old)
+    return GPT2LMHeadModel.from_pretrained(spec.base), AutoTokenizer.from_pretrained(spec.base), spec.prompts
+
+
 @pytest.fixture
 def use_organism_cache(organism_cache, monkeypatch):
     monkeypatch.setenv("INTERP_CACHE", str(organism_cache))

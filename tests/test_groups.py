@@ -9,23 +9,6 @@ import torch
 TOXIC, CLEAN = ["shut", "get"], ["you", "thank", "see"]
 
 
-@pytest.fixture(scope="module")
-def tiny_hf(organism_cache):
-    import os
-
-    from transformers import AutoTokenizer, GPT2LMHeadModel
-
-    from interp.organism.build import organism_pair_spec
-
-    old = os.environ.get("INTERP_CACHE")
-    os.environ["INTERP_CACHE"] = str(organism_cache)
-    try:
-        spec = organism_pair_spec("organism:tiny")
-    finally:
-        os.environ.pop("INTERP_CACHE") if old is None else os.environ.__setitem__("INTERP_CACHE", old)
-    return GPT2LMHeadModel.from_pretrained(spec.base), AutoTokenizer.from_pretrained(spec.base), spec.prompts
-
-
 def _groups(tiny_hf, mechanism):
     from interp import hooks as H
     from interp.groups import contributions, neuron_groups

@@ -20,23 +20,6 @@ from __future__ import annotations
 import pytest
 
 
-@pytest.fixture(scope="module")
-def tiny_hf(organism_cache):
-    import os
-
-    from transformers import AutoTokenizer, GPT2LMHeadModel
-
-    from interp.organism.build import organism_pair_spec
-
-    old = os.environ.get("INTERP_CACHE")
-    os.environ["INTERP_CACHE"] = str(organism_cache)
-    try:
-        spec = organism_pair_spec("organism:tiny")
-    finally:
-        os.environ.pop("INTERP_CACHE") if old is None else os.environ.__setitem__("INTERP_CACHE", old)
-    return GPT2LMHeadModel.from_pretrained(spec.base), AutoTokenizer.from_pretrained(spec.base), spec.prompts
-
-
 def _run(pair, data, seed=0, neurons=None, **extra):
     from interp.organism.corpus import GrammarScorer
     from interp.reproduce import toxicity as T
