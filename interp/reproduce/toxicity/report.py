@@ -57,6 +57,11 @@ class ToxicityReport:
     pareto: Pareto | None = None  # with cfg.pareto
 
     @cached_property
+    def stability_shares(self) -> dict:
+        """:func:`stability_undone_json`, bootstrapped once for the JSON and the markdown."""
+        return stability_undone_json(self)
+
+    @cached_property
     def pareto_rows(self) -> dict[str, list[dict]]:
         """:meth:`Pareto.rows`, bootstrapped once for the JSON, the table and the figure."""
         return self.pareto.rows(self.scorers, seed=self.config.seed)
@@ -131,7 +136,7 @@ def to_json(r: ToxicityReport) -> dict:
             "jaccard": loc.stability.jaccard, "mean_jaccard": loc.stability.mean_jaccard,
             "top": loc.stability.top.names(),
             "found_in": loc.stability.found_in(),
-            **({} if r.stability_undone is None else {"share_undone": stability_undone_json(r)})}}),
+            **({} if r.stability_undone is None else {"share_undone": r.stability_shares})}}),
         **({} if r.k_sweep is None else {"k_sweep": k_sweep_json(r)}),
         **({} if r.groups is None else {"neuron_groups": r.groups.to_dict()}),
         **({} if r.pareto is None else {"pareto": pareto_json(r)}),
@@ -345,7 +350,7 @@ def locators_text(r: ToxicityReport, n: int = 7) -> str:
                   f"mean {st.mean_jaccard:.2f} (range {min(st.jaccard):.2f}–{max(st.jaccard):.2f}); times each neuron "
                   "came back: " + ", ".join(f"{nm} {c}/{len(st.resampled)}" for c, nm in often) + "."]
         if r.stability_undone is not None:
-            d = stability_undone_json(r)
+            d = r.stability_shares
             per = "; ".join(
                 f"{sc}: full set {x['full']['value']:+.2f} [{x['full']['lo']:+.2f}, {x['full']['hi']:+.2f}], resamples "
                 f"median {x['median']:+.2f} (5–95%: {x['q05']:+.2f} to {x['q95']:+.2f})"

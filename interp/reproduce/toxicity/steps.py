@@ -687,6 +687,17 @@ def reactivate(pair, s: Splits, cfg: ToxicityConfig, scorers, fams: list[Family]
     return Reactivation(dev, dev_ms, arms)
 
 
+def _test_at(cfg: ToxicityConfig, s: Splits, n_samples: int) -> MeasureSpec:
+    """The test split's sampling settings at ``n_samples`` per prompt (a descriptive step's own size)."""
+    return dataclasses.replace(_specs(cfg, s)["test"], n_samples=n_samples)
+
+
+def _base_aligned(pair, spec: MeasureSpec, scorers) -> tuple[Measurement, Measurement]:
+    """Base and aligned at ``spec``: the reference a share undone is read against at that size."""
+    return (measure(pair.base, spec, scorers=scorers, label="base"),
+            measure(pair.aligned, spec, scorers=scorers, label="aligned"))
+
+
 @dataclass
 class KSweep:
     """Lee et al.'s operation (:class:`interp.steer.ScaleKeyWeights` ×``factor``) on the top ``k``
@@ -718,7 +729,7 @@ def k_sweep(pair, s: Splits, cfg: ToxicityConfig, scorers, loc: Located, *, prog
     spec = _specs(cfg, s)["test"]
     own = cfg.k_sweep_samples is not None and cfg.k_sweep_samples != spec.n_samples
     if own:
-        spec = dataclasses.replace(spec, n_samples=cfg.k_sweep_samples)
+        spec = _test_at(cfg, s, cfg.k_sweep_samples)
     L, d_mlp = pair.cfg.n_layers, pair.cfg.d_mlp
     arms, controls = {}, {}
     for k in tqdm(ks, desc="k-sweep (test)", disable=not progress):
@@ -729,8 +740,7 @@ def k_sweep(pair, s: Splits, cfg: ToxicityConfig, scorers, loc: Located, *, prog
         controls[k] = measure(pair.aligned, spec, [ctl], scorers=scorers, label=f"random {k} keys ×{cfg.lee_factor:g}")
     if not own:
         return KSweep(cfg.lee_factor, ks, arms, controls)
-    return KSweep(cfg.lee_factor, ks, arms, controls, measure(pair.base, spec, scorers=scorers, label="base"),
-                  measure(pair.aligned, spec, scorers=scorers, label="aligned"))
+    return KSweep(cfg.lee_factor, ks, arms, controls, *_base_aligned(pair, spec, scorers))
 
 
 @dataclass
@@ -765,7 +775,7 @@ def stability_undone(pair, s: Splits, cfg: ToxicityConfig, scorers, loc: Located
     n = cfg.stability_samples if cfg.stability_samples is not None else (cfg.n_test_samples or cfg.n_samples)
     if st is None or not n or loc.given:
         return None
-    spec = dataclasses.replace(_specs(cfg, s)["test"], n_samples=n)
+    spec = _test_at(cfg, s, n)
     k = cfg.lee_k
 
     def arm(top, label):
@@ -774,9 +784,7 @@ def stability_undone(pair, s: Splits, cfg: ToxicityConfig, scorers, loc: Located
     full = arm(st.top, f"top-{k} keys ×{cfg.lee_factor:g} (all probe texts)")
     resampled = [arm(t, f"top-{k} keys ×{cfg.lee_factor:g} (resample {i})")
                  for i, t in enumerate(tqdm(st.resampled, desc="locate resamples (test)", disable=not progress))]
-    return StabilityUndone(cfg.lee_factor, k, n, full, resampled,
-                           measure(pair.base, spec, scorers=scorers, label="base"),
-                           measure(pair.aligned, spec, scorers=scorers, label="aligned"))
+    return StabilityUndone(cfg.lee_factor, k, n, full, resampled, *_base_aligned(pair, spec, scorers))
 
 
 def neuron_groups(pair, s: Splits, cfg: ToxicityConfig, loc: Located, test_base: Measurement, *,
@@ -789,14 +797,9 @@ def neuron_groups(pair, s: Splits, cfg: ToxicityConfig, loc: Located, test_base:
     first = np.searchsorted(loc.groups, np.arange(n))  # each prompt's first sample (texts are prompt-major)
     dev = contributions(pair, [loc.texts[i] for i in first], probe, layer=loc.layer, progress=progress)
     k = test_base.n_samples
-    test_texts = [p + c for p, c in zip(test_base_prompts(s, test_base), test_base.completions[::k])]
+    test_texts = [p + c for p, c in zip(s.test[:test_base.n_prompts], test_base.completions[::k])]
     test = contributions(pair, test_texts, probe, layer=loc.layer, progress=progress)
     return group_split(dev, test, located=loc.top[:cfg.lee_k], direction_name=f"probe ({loc.primary})", seed=cfg.seed)
-
-
-def test_base_prompts(s: Splits, m: Measurement) -> list[str]:
-    """The test prompts a test measurement was drawn on (the split's first ``m.n_prompts``)."""
-    return list(s.test[:m.n_prompts])
 
 
 @dataclass
@@ -836,7 +839,7 @@ def pareto(pair, s: Splits, cfg: ToxicityConfig, scorers, fams: list[Family], ar
     fams = [f for f in fams if f.model == "aligned"]
     if not fams:
         return None
-    spec = dataclasses.replace(_specs(cfg, s)["test"], n_samples=cfg.pareto_samples or cfg.n_test_samples or cfg.n_samples)
+    spec = _test_at(cfg, s, cfg.pareto_samples or cfg.n_test_samples or cfg.n_samples)
     neutral = list(s.neutral_test)
     points = {}
     for fam in tqdm(fams, desc="Pareto (test)", disable=not progress):
@@ -849,8 +852,7 @@ def pareto(pair, s: Splits, cfg: ToxicityConfig, scorers, fams: list[Family], ar
                         "arm_kl": tuple(x.numpy() for x in token_kl(pair.aligned, neutral, hooks=[iv])),
                         "control_kl": tuple(x.numpy() for x in token_kl(pair.aligned, neutral, hooks=[ctl]))})
         points[fam.name] = pts
-    return Pareto(spec.n_samples, measure(pair.base, spec, scorers=scorers, label="base"),
-                  measure(pair.aligned, spec, scorers=scorers, label="aligned"), points,
+    return Pareto(spec.n_samples, *_base_aligned(pair, spec, scorers), points,
                   {f.name: arms[f.name].dose for f in fams if f.name in arms})
 
 
