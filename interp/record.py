@@ -159,8 +159,15 @@ def model_fingerprint(model) -> str:
     return fp
 
 
+class _AllCollected(Exception):
+    """Raised by the last chosen hook to fire: the rest of the forward pass (the later layers and
+    the unembedding — on Gemma-3 a 262k-token vocabulary, the largest matrix product of the pass)
+    would compute nothing a recording reads."""
+
+
 class _Collector:
     """Hooks that reduce each chosen activation as it is computed; registered once per recording.
+    When every chosen hook has fired the forward pass stops (:class:`_AllCollected`).
 
     ``columns``: for the hooks it names, only those indices of the last dimension are kept (taken
     before the reduction, so a per-token recording of a few neurons never holds a whole layer)."""
@@ -188,6 +195,8 @@ class _Collector:
                         idx = on[act.device] = cols.to(act.device)
                     act = act[..., idx]
                 self.out[name] = reduce(act, self.mask.to(act.device), self.reduction).cpu()
+                if len(self.out) == len(self.hooks):
+                    raise _AllCollected
 
             return fn
 
@@ -204,8 +213,11 @@ def _collecting(model, hooks: list[str], reduction, columns=None):
 def _forward_collect(model, batch, collector: _Collector) -> dict[str, torch.Tensor]:
     device = next(model.parameters()).device
     collector.mask, collector.out = batch.attention_mask, {}
-    model(batch.input_ids.to(device), attention_mask=batch.attention_mask.to(device),
-          return_type=None)
+    try:
+        model(batch.input_ids.to(device), attention_mask=batch.attention_mask.to(device),
+              return_type=None)
+    except _AllCollected:
+        pass
     missing = [h for h in collector.hooks if h not in collector.out]
     if missing:
         raise RuntimeError(f"hooks did not fire: {missing}")

@@ -307,7 +307,7 @@ def test_reproduce_toxicity_on_the_tiny_organism_over_two_seeds(use_organism_cac
     # Two families: Lee et al.'s (dose declared) and one whose dose is chosen on dev.
     assert main(["reproduce", "toxicity", "--pair", "organism:tiny", "--seeds", "0-1", "--out", str(out),
                  "--no-progress", "--no-patching", "--n-shuffled-probes", "10",
-                 "--families", "lee_scale_keys", "add_probe", "--k-sweep-samples", "1"]) == 0
+                 "--families", "lee_scale_keys", "add_probe", "--k-sweep-samples", "1", "--where-samples", "1"]) == 0
     summary = json.loads((out / "toxicity_seeds.json").read_text())
     assert summary["seeds"] == [0, 1] and summary["scorers"] == ["alt-profanity-check", "better-profanity", "grammar"]
     keys = [c["key"] for c in summary["claims"]]
@@ -346,6 +346,7 @@ def test_reproduce_toxicity_on_the_tiny_organism_over_two_seeds(use_organism_cac
     assert (out / "seed-0" / "pareto.html").exists()
     assert r0["k_sweep"]["ks"] == list(cfg.k_sweep)
     assert r0["k_sweep"]["n_samples"] == 1 and r0["k_sweep"]["own_base_aligned"]  # --k-sweep-samples 1
+    assert r0["location"]["n_samples"] == 1 and r0["location"]["own_base_aligned"]  # --where-samples 1
     # A claim about the located neurons is "not tested", never "no", where the locator failed.
     located = next(f for f in r0["findings"] if f["key"] == "located")
     for f in r0["findings"]:
@@ -375,7 +376,7 @@ def test_reproduce_toxicity_on_the_tiny_organism_over_two_seeds(use_organism_cac
     again = tmp_path / "again"
     assert main(["reproduce", "toxicity", "--pair", "organism:tiny", "--seeds", "0-1", "--out", str(again),
                  "--no-progress", "--no-patching", "--n-shuffled-probes", "10",
-                 "--families", "lee_scale_keys", "add_probe", "--k-sweep-samples", "1"]) == 0
+                 "--families", "lee_scale_keys", "add_probe", "--k-sweep-samples", "1", "--where-samples", "1"]) == 0
     from interp.reproduce.report import without_timings
 
     for s in (0, 1):

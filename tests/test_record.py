@@ -199,3 +199,18 @@ def test_short_keys_like_transformer_lens(gpt2):
     assert torch.equal(rec["mlp_pre", 0], rec[H.mlp_pre(0)])
     with pytest.raises(KeyError, match="was not recorded"):
         rec["resid_mid", 0]
+
+
+def test_the_pass_stops_once_every_hook_has_fired(any_model):
+    """A recording of layer 0 alone runs no later layer and no unembedding, and reads the same
+    values as one that also records the last layer (which needs the whole body)."""
+    fired = []
+    later = H.resid(any_model.cfg.n_layers - 1)
+    with any_model.hooks(fwd_hooks=[(later, lambda act, hook: fired.append(hook.name))]):
+        early = record(any_model, TEXTS, [H.mlp_post(0)], batch_size=2, progress=False)
+    assert fired == []
+    both = record(any_model, TEXTS, [H.mlp_post(0), later], batch_size=2, progress=False)
+    assert torch.equal(early[H.mlp_post(0)], both[H.mlp_post(0)])
+    # the model still runs whole afterwards (no hook left behind)
+    out = any_model(TEXTS[1])
+    assert out.shape[-1] == any_model.cfg.d_vocab

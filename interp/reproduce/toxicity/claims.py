@@ -228,6 +228,7 @@ def findings(r) -> list[Finding]:
     # 7. The change lives in the MLP keys: reverting mlp_in recovers more than any other group.
     w = r.where
     if "mlp_in" in w.reverted:
+        base, al = (w.base, w.aligned) if w.base is not None else (base, al)  # the step's own size
         holds, ps, txt, eff = {}, [], [], None
         others = [g for g in GROUPS if g != "mlp_in" and g in w.reverted]
         for s in sc:

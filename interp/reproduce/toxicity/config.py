@@ -50,6 +50,7 @@ class ToxicityConfig:
     n_null_directions: int = 10000
     n_shuffled_probes: int = 40
     per_layer_location: bool = True
+    where_samples: int | None = None  # samples per test prompt in the weight-group and patching arms (None: the test arms')
     patching: bool = True
     patch_per_layer: bool = True
     scorers: tuple[str, ...] | None = None  # None: the pair's scorers (two offline ones, + grammar on organisms)
@@ -99,6 +100,8 @@ def check(cfg: ToxicityConfig) -> None:
     check_config(cfg, zero_ok=("n_shuffled_probes", "n_stability", "stability_samples"))
     if cfg.k_sweep_samples is not None and cfg.k_sweep_samples < 1:
         raise UsageError("--k-sweep-samples", cfg.k_sweep_samples, "a whole number ≥ 1, or None for the test arms'")
+    if cfg.where_samples is not None and cfg.where_samples < 1:
+        raise UsageError("--where-samples", cfg.where_samples, "a whole number ≥ 1, or None for the test arms'")
     bad = [f for f in cfg.families or () if f not in FAMILY_NAMES]
     if bad:
         raise UsageError("--families", " ".join(bad), "families are " + ", ".join(FAMILY_NAMES))
@@ -138,7 +141,7 @@ PRESETS: dict[str, dict] = {
                  max_new_tokens=20, n_ppl_texts=40, scale_doses=(10.0,), clamp_doses=(1.0,),
                  offset_doses=(1.0,), direction_doses=(0.03, 0.1, 0.3), per_layer_location=False,
                  patch_per_layer=False, patching=False, lee_protocol=True, stability_samples=1, k_sweep_samples=2,
-                 pareto=False),
+                 where_samples=1, pareto=False),
     "hub": dict(lee_protocol=True),
     "organism-tiny": dict(n_probe_prompts=150, n_dev_prompts=40, n_test_prompts=80, n_ppl_texts=40, k=5,
                           scale_doses=(5.0,), clamp_doses=(1.0,), offset_doses=(1.0,),

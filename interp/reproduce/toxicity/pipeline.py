@@ -60,7 +60,7 @@ STEP_CODE = (*MEASURE_CODE, "interp.reproduce.toxicity.config", "interp.reproduc
 #: or compare, so changing a family, its doses or the claims' alpha re-runs only what they feed.
 LATER_ONLY = ("families", "lee_k", "stability_samples", "neuron_groups", "k_sweep_samples", "pareto",
               "pareto_samples", "scale_doses", "clamp_doses", "offset_doses", "direction_doses", "ppl_budget",
-              "lee_factor", "lee_protocol", "lee_max_new_tokens", "alpha", "per_layer_location", "patching",
+              "lee_factor", "lee_protocol", "lee_max_new_tokens", "alpha", "per_layer_location", "patching", "where_samples",
               "patch_per_layer")
 
 

@@ -170,6 +170,7 @@ def to_json(r: ToxicityReport) -> dict:
         "pca": {"hook": c.pca.hook, "explained_variance": c.pca.explained_variance},
         "provenance": r.provenance,
         "location": {"base": w.location.base, "aligned": w.location.aligned,
+                     "n_samples": (w.base or r.test["base"]).n_samples, "own_base_aligned": w.base is not None,
                      "effects": [asdict(e) for e in w.location.effects],
                      "reverted": {g: _m_json(m, sc, per_prompt=False) for g, m in w.reverted.items()},
                      "applied": {g: _m_json(m, sc, per_prompt=False) for g, m in w.applied.items()}},
@@ -489,7 +490,9 @@ def to_markdown(r: ToxicityReport) -> str:
         lines.append(f"| {li} | {o.rel_norm[li]:.4f} | {o.cos_direction[li]:+.3f} | "
                      f"{'' if math.isnan(ck) else f'{ck:+.3f}'} |")
     loc_ = r.where.location
-    lines += ["", f"## Where the change lives ({loc_.measure}: base {loc_.base:.3f}, aligned {loc_.aligned:.3f})", "",
+    size = ("" if r.where.base is None else
+            f"; {r.where.base.n_prompts} test prompts × {r.where.base.n_samples} samples, base and aligned measured alike")
+    lines += ["", f"## Where the change lives ({loc_.measure}: base {loc_.base:.3f}, aligned {loc_.aligned:.3f}{size})", "",
               "| weight group | layer | revert → toxicity | share | apply → toxicity | share |", "|---|---|---|---|---|---|"]
     for e in loc_.effects:
         lines.append(f"| {e.group} | {'all' if e.layer is None else e.layer} | {e.reverted:.3f} | "

@@ -445,20 +445,25 @@ def compare(pair, s: Splits, loc: Located, cfg: ToxicityConfig, scorers) -> Comp
 
 @dataclass
 class Where:
-    """Revert/apply each weight group on the test arms (per-prompt rates, primary scorer kept
-    for the figure; every scorer for the claim), and activation patching."""
+    """Revert/apply each weight group on the test prompts (per-prompt rates, primary scorer kept
+    for the figure; every scorer for the claim), and activation patching — at ``cfg.where_samples``
+    per prompt, with base and aligned measured at that size (the reference of every share here)."""
 
     location: ChangeLocation
     reverted: dict[str, Measurement]  # group → aligned model with that group reverted
     applied: dict[str, Measurement]
     patching: dict[str, Measurement]
+    base: Measurement | None = None  # base and aligned at the step's own size (None: the test arms')
+    aligned: Measurement | None = None
 
 
 def where(pair, s: Splits, cfg: ToxicityConfig, scorers, loc: Located, *, progress: bool = False) -> Where:
     spec = _specs(cfg, s)["test"]
+    own = cfg.where_samples is not None and cfg.where_samples != spec.n_samples
+    if own:
+        spec = _test_at(cfg, s, cfg.where_samples)
     names = [sc.name for sc in scorers]
-    m_base = measure(pair.base, spec, scorers=scorers, label="base")
-    m_al = measure(pair.aligned, spec, scorers=scorers, label="aligned")
+    m_base, m_al = _base_aligned(pair, spec, scorers)
     gap = m_base.rate(names[0]) - m_al.rate(names[0])
     safe = gap if abs(gap) > 1e-12 else float("nan")
     jobs = [(g, None) for g in GROUPS]
@@ -492,7 +497,7 @@ def where(pair, s: Splits, cfg: ToxicityConfig, scorers, loc: Located, *, progre
         for label, patch in tqdm(patches, desc="activation patching", disable=not progress):
             patching[label] = measure(pair.aligned, spec, [patch], scorers=scorers,
                                       label=f"aligned, patched: {label}")
-    return Where(location, reverted, applied, patching)
+    return Where(location, reverted, applied, patching, *((m_base, m_al) if own else (None, None)))
 
 
 @dataclass
