@@ -59,7 +59,7 @@ from .steer import (
 def reproduce_toxicity(pair: str = "organism:small", *, seeds=None, out=None, progress: bool = True,
                        measurements=None, **config):
     """Lee et al. (2024)'s claims on ``pair`` (:mod:`interp.reproduce.toxicity`): one report, or
-    with ``seeds`` (e.g. ``"0-4"``) one per seed and the summary across them. ``measurements``:
+    with ``seeds`` (e.g. ``"0-4"``) one per seed and the summary across them (``{seed: report}``). ``measurements``:
     a folder to keep every arm's measurement in (:func:`keep_measurements`) instead of the cache."""
     if measurements is not None:
         with keep_measurements(measurements):
@@ -72,7 +72,9 @@ def reproduce_toxicity(pair: str = "organism:small", *, seeds=None, out=None, pr
         if out is not None:
             T.write(report, out, figures=True)
         return report
-    return T.run_seeds(cfg, T.parse_seeds(seeds), out=out, progress=progress)
+    from .reproduce.registry import get
+
+    return get("toxicity").run_seeds(cfg, T.parse_seeds(seeds), out=out, progress=progress)
 
 
 __all__ = [

@@ -257,13 +257,16 @@ def cmd_reproduce_toxicity(argv: list[str]) -> int:
     from contextlib import nullcontext
 
     from .measure import keep_measurements
+    from .reproduce import layout
+    from .reproduce.registry import get
 
+    spec = get("toxicity")
     with _writing(out, main_rank), keep_measurements(run.measurements) if run.measurements else nullcontext():
-        sr = T.run_seeds(cfg, seeds, out=out if main_rank else None, figures=run.figures,
-                         progress=run.progress and main_rank, log=print if main_rank else _silent)
+        reports = spec.run_seeds(cfg, seeds, out=out if main_rank else None, figures=run.figures,
+                                 progress=run.progress and main_rank, log=print if main_rank else _silent)
     if main_rank:
-        print(T.seeds_to_markdown(sr))
-        print(f"wrote {out}/toxicity_seeds.md and seed-*/toxicity.md")
+        print(spec.seeds_to_markdown(cfg, reports))
+        print(f"wrote {layout.summary(out, 'toxicity', '.md')} and {layout.seed_report(out, '*', 'toxicity', '.md')}")
     return 0
 
 
@@ -294,6 +297,7 @@ def cmd_reproduce_token_shift(argv: list[str]) -> int:
 def _reproduce_seeds(name: str, argv: list[str]) -> int:
     """``interp reproduce <name>`` for a reproduction of the registry
     (:data:`interp.reproduce.REPRODUCTIONS`): one report per seed and the summary across seeds."""
+    from .reproduce import layout
     from .reproduce.registry import get
     from .reproduce.runner import parse_seeds
 
@@ -314,7 +318,7 @@ def _reproduce_seeds(name: str, argv: list[str]) -> int:
                                  log=print if main_rank else _silent)
     if main_rank:
         print(spec.seeds_to_markdown(cfg, reports))
-        print(f"wrote {out}/{spec.stem}_seeds.md and seed-*/{spec.stem}.md")
+        print(f"wrote {layout.summary(out, spec.stem, '.md')} and {layout.seed_report(out, '*', spec.stem, '.md')}")
     return 0
 
 

@@ -102,10 +102,11 @@ def _p(p: float | None) -> str:
 
 
 def findings_table(findings: list[Finding], *, scorers: list[str] | None = None,
-                   paper: str = "the paper") -> str:
-    """Markdown table: claim, measured, per-scorer criterion, Holm p, verdict, criterion."""
+                   paper: str = "the paper", any_label: str = "any") -> str:
+    """Markdown table: claim, measured, per-scorer criterion, Holm p, verdict, criterion (for
+    claims without scorers one column, ``scorers=["any"]``, headed ``any_label``)."""
     scorers = scorers or sorted({s for f in findings for s in f.holds_by if s != "any"})
-    head = (f"| {paper}'s claim | measured here | " + " | ".join(scorers)
+    head = (f"| {paper}'s claim | measured here | " + " | ".join(any_label if s == "any" else s for s in scorers)
             + " | p (Holm) | verdict | criterion (fixed before the run) |")
     lines = [head, "|" + "---|" * (5 + len(scorers))]
     for f in findings:
@@ -186,10 +187,11 @@ def summarize_seeds(per_seed: dict[int, list[Finding]]) -> list[SeedSummary]:
     return out
 
 
-def seeds_table(summaries: list[SeedSummary], *, paper: str = "the paper") -> str:
-    """Markdown: per claim, the verdict with k/n and how many seeds each scorer supports."""
+def seeds_table(summaries: list[SeedSummary], *, paper: str = "the paper", any_label: str = "any") -> str:
+    """Markdown: per claim, the verdict with k/n and how many seeds each scorer supports (for
+    claims without scorers one column, headed ``any_label``)."""
     scorers = sorted({s for m in summaries for s in m.holds_by if s != "any"}) or ["any"]
-    lines = [f"| {paper}'s claim | " + " | ".join(f"{s} (seeds)" for s in scorers)
+    lines = [f"| {paper}'s claim | " + " | ".join(f"{any_label if s == 'any' else s} (seeds)" for s in scorers)
              + " | verdict (seeds where it holds under every scorer, Holm-corrected) | effect per seed [95% CI] |",
              "|" + "---|" * (3 + len(scorers))]
     for m in summaries:

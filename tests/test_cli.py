@@ -86,8 +86,10 @@ def test_the_pair_picks_its_preset_and_flags_override_it(monkeypatch, capsys, tm
     from interp.reproduce import toxicity as T
 
     seen = {}
-    monkeypatch.setattr(T, "run_seeds", lambda cfg, seeds, **kw: seen.update(cfg=cfg, seeds=seeds, **kw) or None)
-    monkeypatch.setattr(T, "seeds_to_markdown", lambda sr: "")
+    from interp.reproduce import Reproduction
+
+    monkeypatch.setattr(Reproduction, "run_seeds", lambda self, cfg, seeds, **kw: seen.update(cfg=cfg, seeds=seeds, **kw) or {})
+    monkeypatch.setattr(Reproduction, "seeds_to_markdown", lambda self, cfg, reports: "")
     monkeypatch.chdir(tmp_path)  # the default --out (out/toxicity/…) lands here
     assert cli.main(["reproduce", "toxicity", "--pair", "organism:tiny@3", "--n-test-prompts", "33",
                      "--scale-doses", "2", "7", "--no-figures", "--seeds", "1,4"]) == 0
@@ -99,7 +101,7 @@ def test_the_pair_picks_its_preset_and_flags_override_it(monkeypatch, capsys, tm
     # --measurements: where the run's arms are kept, for that run only
     from interp.measure import measurements_dir
 
-    monkeypatch.setattr(T, "run_seeds", lambda cfg, seeds, **kw: seen.update(kept=measurements_dir()) or None)
+    monkeypatch.setattr(Reproduction, "run_seeds", lambda self, cfg, seeds, **kw: seen.update(kept=measurements_dir()) or {})
     before = measurements_dir()
     assert cli.main(["reproduce", "toxicity", "--pair", "organism:tiny", "--measurements", "/tmp/kept-x"]) == 0
     assert str(seen["kept"]) == "/tmp/kept-x" and measurements_dir() == before

@@ -510,6 +510,7 @@ def test_a_reproduction_killed_at_each_step_resumes_to_the_same_report(organism_
     aside, as one uninterrupted run from an empty cache. An interrupted run writes no report."""
     import json
 
+    from interp.reproduce import get
     from interp.reproduce import toxicity as T
     from interp.reproduce.report import without_timings
 
@@ -524,7 +525,7 @@ def test_a_reproduction_killed_at_each_step_resumes_to_the_same_report(organism_
     cfg = T.config_for("organism:tiny", patching=False, n_shuffled_probes=10)
     quiet = dict(progress=False, log=lambda *a: None, figures=False)
     fresh_cache("reference")
-    T.run_seeds(cfg, [0], out=tmp_path / "reference-out", **quiet)
+    get("toxicity").run_seeds(cfg, [0], out=tmp_path / "reference-out", **quiet)
     want = without_timings(json.loads((tmp_path / "reference-out" / "seed-0" / "toxicity.json").read_text()))
 
     cache = fresh_cache("resumed")
@@ -538,10 +539,10 @@ def test_a_reproduction_killed_at_each_step_resumes_to_the_same_report(organism_
 
         monkeypatch.setattr(module, step, killed)
         with pytest.raises(_Killed, match=step):
-            T.run_seeds(cfg, [0], out=out, **quiet)
+            get("toxicity").run_seeds(cfg, [0], out=out, **quiet)
         monkeypatch.setattr(module, step, real)
         assert not (out / "seed-0" / "toxicity.json").exists()
     assert len(list((cache / "steps").rglob("*.json"))) == 2  # locate and compare, kept as JSON + tensors
-    T.run_seeds(cfg, [0], out=out, **quiet)
+    get("toxicity").run_seeds(cfg, [0], out=out, **quiet)
     got = without_timings(json.loads((out / "seed-0" / "toxicity.json").read_text()))
     assert got == want

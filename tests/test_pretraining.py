@@ -18,6 +18,7 @@ from interp.organism.pretraining import (
     first_biography,
     repetition_stream,
 )
+from interp.reproduce import get
 from interp.reproduce import pretraining as P
 
 
@@ -108,7 +109,7 @@ def test_the_claims_find_planted_effects_and_not_their_absence():
 def test_the_reproduction_runs_end_to_end_on_the_tiny_preset(tmp_path, monkeypatch):
     monkeypatch.setenv("INTERP_CACHE", str(tmp_path / "cache"))
     cfg = P.config_for("tiny", repeats=(1, 4, 16), ft_epochs=2)
-    reports = P.run_seeds(cfg, [0], out=tmp_path / "out", figures=False, log=lambda *a: None)
+    reports = get("pretraining").run_seeds(cfg, [0], out=tmp_path / "out", figures=False, log=lambda *a: None)
     j = json.loads((tmp_path / "out" / "seed-0" / "pretraining.json").read_text())
     assert [a["arm"] for a in j["repetition"]] == ["E=1", "E=4", "E=16", "duplicated"]
     assert len({a["n_val"] for a in j["repetition"]}) == 1
@@ -129,8 +130,8 @@ def test_the_reproduction_runs_end_to_end_on_the_tiny_preset(tmp_path, monkeypat
     assert again.per_unit == reports[0].per_unit
     # an interrupted multi-seed run resumes: a finished seed written for this config is read back
     logs = []
-    back = P.run_seeds(cfg, [0], out=tmp_path / "out", figures=False, log=logs.append)
+    back = get("pretraining").run_seeds(cfg, [0], out=tmp_path / "out", figures=False, log=logs.append)
     assert any("read back" in m for m in logs) and [f.key for f in back[0].findings] == keys
-    other = P.run_seeds(P.config_for("tiny", repeats=(1, 4, 16), ft_epochs=1), [0], out=tmp_path / "out",
+    other = get("pretraining").run_seeds(P.config_for("tiny", repeats=(1, 4, 16), ft_epochs=1), [0], out=tmp_path / "out",
                         figures=False, log=logs.append)
     assert len(other[0].extraction["1 phrasing"]["curve"]["x"]) == 2  # another config: run, not read back

@@ -159,7 +159,6 @@ def test_a_run_warns_when_the_cached_twin_is_not_the_one_its_report_records(monk
 
     import interp.real as R
     from interp import cli
-    from interp.reproduce import toxicity as T
 
     cached = tmp_path / "cache-twin"
     cached.mkdir()
@@ -179,7 +178,9 @@ def test_a_run_warns_when_the_cached_twin_is_not_the_one_its_report_records(monk
     why = R.twin_mismatch("smollm2", out)
     assert "aaaa" in why and "bbbb" in why and "not be read back" in why
 
-    monkeypatch.setattr(T, "run_seeds", lambda cfg, seeds, **kw: None)
-    monkeypatch.setattr(T, "seeds_to_markdown", lambda sr: "")
+    from interp.reproduce import Reproduction
+
+    monkeypatch.setattr(Reproduction, "run_seeds", lambda self, cfg, seeds, **kw: {})
+    monkeypatch.setattr(Reproduction, "seeds_to_markdown", lambda self, cfg, reports: "")
     assert cli.main(["reproduce", "toxicity", "--pair", "smollm2", "--out", str(out), "--no-figures"]) == 0
     assert "warning: the smollm2 twin in the cache (weights aaaa)" in capsys.readouterr().err

@@ -6,12 +6,12 @@ alignment on the organism: token shift by type and position, LIMA, response tuni
 URIAL, self-alignment, what alignment cannot add), :mod:`~interp.reproduce.pretraining` (what the
 pretraining data does: repetition, deduplication, rephrasing for extraction). Each is registered
 in :data:`REPRODUCTIONS` (:mod:`~interp.reproduce.registry`) with the shape of
-:mod:`~interp.reproduce.base`."""
+:mod:`~interp.reproduce.base`; ``get(name).run_seeds(cfg, seeds, out=...)`` runs one over seeds."""
 
-from . import diffing, instruction, knowledge, pretraining, token_shift, toxicity
+from . import diffing, instruction, knowledge, layout, pretraining, token_shift, toxicity
 from .base import Reproduction
-from .registry import REPRODUCTIONS
+from .registry import REPRODUCTIONS, get
 from .report import write_report
 
 __all__ = ["REPRODUCTIONS", "Reproduction", "diffing", "instruction", "knowledge", "pretraining", "token_shift", "toxicity",
-           "write_report"]
+           "get", "layout", "write_report"]

@@ -1,27 +1,36 @@
 """The shape every reproduction shares: a :class:`Reproduction` names its claims' source, its
-files and its page, and gives the multi-seed run, its summary and its markdown once — for every
-reproduction alike — from the module's own ``config_for``, ``run`` and ``write``.
+files and its page, and runs every reproduction alike — over seeds (resumable where the report can
+be read back), one report per seed written as it finishes, then the summary across seeds — from the
+module's own ``config_for``, ``run`` and ``write``.
 
 A reproduction is a module with
 
 - ``config_for(pair, **overrides)`` → its config dataclass (``seed`` and, for a pair-based one,
   ``pair`` fields),
-- ``run(cfg, *, log=print)`` → a report with ``findings`` (a list of :class:`interp.Finding`),
+- ``run(cfg, *, log=print)`` → a report with ``findings`` (a list of :class:`interp.Finding`);
+  a ``progress`` keyword, where ``run`` has one, is passed on,
 - ``write(report, out_dir, *, figures=True)`` → the files written,
 
-and a :class:`Reproduction` in :data:`interp.reproduce.REPRODUCTIONS`; the command line, the
-README's at-a-glance table and ``run.sh`` read that registry."""
+optionally ``check(cfg)`` (refuse a config before any work) and, for a summary across seeds that
+says more than the claims, ``seeds_intro(cfg)`` (its first paragraph), ``seeds_markdown(cfg,
+reports)`` (lines after the claims' table) and ``seeds_json(cfg, reports)`` (keys added to its
+JSON); and a :class:`Reproduction` in :data:`interp.reproduce.REPRODUCTIONS`; the command line,
+the README's at-a-glance table and ``run.sh`` read that registry. Files lie where
+:mod:`interp.reproduce.layout` says. ``docs/adding-a-reproduction.md`` walks through one."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
+import inspect
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from .. import distributed
 from ..findings import seeds_table, summarize_seeds
-from .report import run_seeds as _run_seeds
-from .report import write_seeds_report
+from . import layout
+from .report import finished, write_report
 from .runner import pair_for_seed
 
 
@@ -74,46 +83,75 @@ class Reproduction:
         return pair if pair is not None else f"the organism ({getattr(cfg, 'size', '?')})"
 
     def seeds_to_markdown(self, cfg, reports: dict) -> str:
-        """The summary across seeds: per claim, in how many seeds it holds."""
+        """The summary across seeds: per claim, in how many seeds it holds (and what the module's
+        ``seeds_markdown`` adds)."""
+        m = self.mod
         seeds = sorted(reports)
         n = len(seeds)
-        return "\n".join([
-            f"# {self.title} on {self.subject(cfg)}, over {n} seed{'s' if n > 1 else ''} ({', '.join(map(str, seeds))})",
-            "", f"{self.per_seed} Per seed a claim holds only after Holm correction across the claims; a claim "
-            "that holds in some seeds but not all is **mixed**.", "",
-            seeds_table(summarize_seeds({s: r.findings for s, r in reports.items()}), paper=self.paper)
-            .replace("any (seeds)", "criterion met (seeds)"),
-            "", "Per seed: " + ", ".join(f"[{s}](seed-{s}/{self.stem}.md)" for s in seeds)]) + "\n"
+        intro = (m.seeds_intro(cfg) if hasattr(m, "seeds_intro") else
+                 f"{self.per_seed} Per seed a claim holds only after Holm correction across the claims; a claim "
+                 "that holds in some seeds but not all is **mixed**.")
+        lines = [f"# {self.title} on {self.subject(cfg)}, over {n} seed{'s' if n > 1 else ''} ({', '.join(map(str, seeds))})",
+                 "", intro, "",
+                 seeds_table(summarize_seeds({s: r.findings for s, r in reports.items()}), paper=self.paper,
+                             any_label="criterion met")]
+        if hasattr(m, "seeds_markdown"):
+            lines += ["", *m.seeds_markdown(cfg, reports)]
+        lines += ["", "Per seed: " + ", ".join(f"[{s}]({layout.seed_link(s, self.stem + '.md')})" for s in seeds)]
+        return "\n".join(lines) + "\n"
+
+    def seeds_json(self, cfg, reports: dict) -> dict:
+        """The summary's JSON: the pair, the seeds, the config (less seed and pair), per claim its
+        counts across seeds, and what the module's ``seeds_json`` adds."""
+        config = {k: v for k, v in asdict(cfg).items() if k not in ("seed", "pair")}
+        data = {"pair": getattr(cfg, "pair", None), "seeds": sorted(reports), "config": config,
+                "claims": [s.to_dict() for s in summarize_seeds({s: r.findings for s, r in reports.items()})]}
+        if hasattr(self.mod, "seeds_json"):
+            data.update(self.mod.seeds_json(cfg, reports))
+        return data
 
     def write_seeds(self, cfg, reports: dict, out: str | Path, figures: bool = True) -> list[Path]:
-        """``<out>/<stem>_seeds.json`` and ``.md`` (and the ``seeds_forest`` figure)."""
-        return write_seeds_report(out, f"{self.stem}_seeds", cfg, reports, self.seeds_to_markdown(cfg, reports),
-                                  f"{self.title} on {self.subject(cfg)}", figures)
+        """``<out>/<stem>_seeds.json`` and ``.md`` (:mod:`~interp.reproduce.layout`), and the
+        ``seeds_forest`` figure with the page showing it."""
+        data = self.seeds_json(cfg, reports)
+
+        def draw():
+            from .. import plot
+
+            return {"seeds_forest": plot.seeds_forest(summarize_seeds({s: r.findings for s, r in reports.items()}))}
+
+        return write_report(out, layout.summary(out, self.stem, "").name, data, self.seeds_to_markdown(cfg, reports),
+                            figures=draw if figures else None, title=f"{self.title} on {self.subject(cfg)}",
+                            config=data["config"])
 
     def run_seeds(self, cfg, seeds: list[int], *, out: str | Path | None = None, figures: bool = True,
-                  log: Callable = print) -> dict:
-        """The module's ``run`` per seed, each report written to ``out/seed-<s>/`` as it finishes
-        (resumable: :func:`interp.reproduce.report.run_seeds`), then :meth:`write_seeds`."""
-        m = self.mod
-        return _run_seeds(m.run, lambda r, d, f: m.write(r, d, figures=f), self.write_seeds, cfg, seeds,
-                          pair_for_seed=pair_for_seed if self.rebuild_pair else None, out=out, figures=figures,
-                          log=log, resume=self.stem if self.resume else None)
-
-
-@dataclass(frozen=True)
-class OwnSeeds(Reproduction):
-    """A reproduction whose module keeps its own multi-seed run and summary (toxicity: the summary
-    reads every seed's test measurements, not only its findings): :meth:`run_seeds`,
-    :meth:`seeds_to_markdown` and :meth:`write_seeds` are the module's."""
-
-    def run_seeds(self, cfg, seeds: list[int], *, out: str | Path | None = None, figures: bool = True,
-                  log: Callable = print):
+                  progress: bool | None = None, log: Callable = print) -> dict:
+        """The module's ``run`` once per seed (``cfg.seed`` and, with ``rebuild_pair``, ``cfg.pair``
+        replaced), each report written to ``out/seed-<s>/`` as it finishes, then the summary
+        (:meth:`write_seeds`). With ``resume`` a seed whose report in ``out`` was written for the
+        same config is read back instead of run again (:func:`~interp.reproduce.report.finished`),
+        so an interrupted run goes on where it stopped (the config is compared, not the code: after
+        a change of code, write to a fresh ``--out``). ``progress`` reaches a ``run`` that takes it.
+        Returns ``{seed: report}``."""
         if not self.multi_seed:
             raise ValueError(f"the {self.name} reproduction runs once per pair, not over seeds")
-        return self.mod.run_seeds(cfg, seeds, out=out, figures=figures, log=log)
-
-    def seeds_to_markdown(self, cfg, reports) -> str:
-        return self.mod.seeds_to_markdown(reports)
-
-    def write_seeds(self, cfg, reports, out: str | Path, figures: bool = True) -> list[Path]:
-        return self.mod.write_seeds(reports, out, figures=figures)
+        m = self.mod
+        extra = {"progress": progress} if progress is not None and "progress" in inspect.signature(m.run).parameters else {}
+        reports = {}
+        for s in seeds:
+            log(f"=== seed {s} ===")
+            swap = {"pair": pair_for_seed(cfg.pair, s)} if self.rebuild_pair else {}
+            seed_cfg = dataclasses.replace(cfg, seed=s, **swap)
+            # under torchrun only rank 0 writes (out is None elsewhere): every rank runs every seed
+            done = (finished(layout.seed_report(out, s, self.stem), seed_cfg)
+                    if self.resume and out is not None and distributed.world()[1] == 1 else None)
+            if done is not None:
+                log(f"seed {s}: read back from {done.path} (written for this config)")
+                reports[s] = done
+                continue
+            reports[s] = m.run(seed_cfg, log=log, **extra)
+            if out is not None:
+                m.write(reports[s], layout.seed_dir(out, s), figures=figures)
+        if out is not None:
+            self.write_seeds(cfg, reports, out, figures)
+        return reports

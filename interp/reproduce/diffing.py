@@ -34,7 +34,6 @@ from ..findings import Finding, finalize, findings_table
 from ..locate import token_flags
 from ..pair import Pair, load_pair
 from ..registry import profile_of
-from .registry import REPRODUCTIONS
 from .report import write_report
 
 
@@ -178,16 +177,3 @@ def to_markdown(r: DiffingReport) -> str:
 def write(r: DiffingReport, out_dir: str | Path, *, figures: bool = True) -> list[Path]:
     return write_report(out_dir, "diffing", to_json(r), to_markdown(r), figures=r.figures if figures else None,
                         title=f"Model diffing: {r.pair} (seed {r.config.seed})", config=asdict(r.config))
-
-
-def run_seeds(cfg: DiffingConfig, seeds: list[int], *, out: str | Path | None = None, figures: bool = True,
-              log=print) -> dict[int, DiffingReport]:
-    return REPRODUCTIONS["diffing"].run_seeds(cfg, seeds, out=out, figures=figures, log=log)
-
-
-def seeds_to_markdown(cfg: DiffingConfig, reports: dict) -> str:
-    return REPRODUCTIONS["diffing"].seeds_to_markdown(cfg, reports)
-
-
-def write_seeds(cfg: DiffingConfig, reports: dict, out: str | Path, figures: bool = True) -> list[Path]:
-    return REPRODUCTIONS["diffing"].write_seeds(cfg, reports, out, figures)

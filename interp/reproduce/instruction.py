@@ -52,7 +52,6 @@ from ..organism.instruct import Question, clean_answer, urial_template
 from ..organism.selfalign import sample_answers
 from ..pair import Pair, load_model, load_pair
 from ..shift import TokenShift, fit_adapter, token_shift
-from .registry import REPRODUCTIONS
 from .report import write_report
 from .token_shift import LIN_ET_AL, share_intervals, urial_shots
 
@@ -606,17 +605,3 @@ def write(r: InstructionReport, out_dir: str | Path, *, figures: bool = True) ->
                         figures=(lambda: _figures(r)) if figures else None,
                         title=f"Instruction alignment: {r.meta['pair']} (seed {r.config.seed})",
                         config=asdict(r.config))
-
-
-def run_seeds(cfg: InstructionConfig, seeds: list[int], *, out: str | Path | None = None,
-              figures: bool = True, log=print) -> dict[int, InstructionReport]:
-    """:func:`run` per seed, each report written as it finishes (resumable where the registry
-    says so), then the per-claim summary across seeds (:class:`~interp.reproduce.base.Reproduction`)."""
-    return REPRODUCTIONS["instruction"].run_seeds(cfg, seeds, out=out, figures=figures, log=log)
-
-def seeds_to_markdown(cfg: InstructionConfig, reports: dict[int, InstructionReport]) -> str:
-    return REPRODUCTIONS["instruction"].seeds_to_markdown(cfg, reports)
-
-def write_seeds(cfg: InstructionConfig, reports: dict[int, InstructionReport], out: str | Path,
-                figures: bool = True) -> list[Path]:
-    return REPRODUCTIONS["instruction"].write_seeds(cfg, reports, out, figures)

@@ -42,7 +42,7 @@ from .. import distributed, stats
 from .. import hooks as H
 from ..directions import diff_in_means, random_direction
 from ..evaluate import fact_recall
-from ..findings import Finding, finalize, findings_table, summarize_seeds
+from ..findings import Finding, finalize, findings_table
 from ..knowledge import (
     CATEGORIES,
     Curve,
@@ -63,7 +63,6 @@ from ..pair import load_model, load_pair
 from ..record import record
 from ..registry import profile_of
 from ..steer import AblateDirection, AddVector, ScaleNeurons
-from .registry import REPRODUCTIONS
 from .report import write_report
 
 #: Gekhman et al. (2024), PaLM-2-M on EntityQuestions: test accuracy after fine-tuning on one
@@ -842,22 +841,3 @@ def config_for(pair: str, **overrides) -> KnowledgeConfig:
     size = parse_spec(pair)[0] if pair.startswith("organism:") else None
     preset = SIZE_PRESETS.get(size) or PRESETS.get(profile_of(pair), {})
     return dataclasses.replace(KnowledgeConfig(pair=pair), **{**preset, **overrides})
-
-
-def run_seeds(cfg: KnowledgeConfig, seeds: list[int], *, out: str | Path | None = None,
-              figures: bool = True, log=print) -> dict[int, KnowledgeReport]:
-    """:func:`run` per seed, each report written as it finishes (resumable where the registry
-    says so), then the per-claim summary across seeds (:class:`~interp.reproduce.base.Reproduction`)."""
-    return REPRODUCTIONS["knowledge"].run_seeds(cfg, seeds, out=out, figures=figures, log=log)
-
-def seeds_summary(reports: dict[int, KnowledgeReport]):
-
-    return summarize_seeds({s: r.findings for s, r in reports.items()})
-
-
-def seeds_to_markdown(cfg: KnowledgeConfig, reports: dict[int, KnowledgeReport]) -> str:
-    return REPRODUCTIONS["knowledge"].seeds_to_markdown(cfg, reports)
-
-def write_seeds(cfg: KnowledgeConfig, reports: dict[int, KnowledgeReport], out: str | Path,
-                figures: bool = True) -> list[Path]:
-    return REPRODUCTIONS["knowledge"].write_seeds(cfg, reports, out, figures)

@@ -54,7 +54,6 @@ from ..organism.pretraining import (
     repetition_tokenizer_texts,
 )
 from ..record import record
-from .registry import REPRODUCTIONS
 from .report import write_report
 
 
@@ -406,17 +405,3 @@ def check(cfg: PretrainingConfig) -> None:
 
     if cfg.size not in DATA_PRESETS:
         raise UsageError("--size", cfg.size, f"not a pretraining-data preset; use one of {', '.join(DATA_PRESETS)}")
-
-
-def run_seeds(cfg: PretrainingConfig, seeds: list[int], *, out: str | Path | None = None,
-              figures: bool = True, log=print) -> dict[int, PretrainingReport]:
-    """:func:`run` per seed, each report written as it finishes (resumable where the registry
-    says so), then the per-claim summary across seeds (:class:`~interp.reproduce.base.Reproduction`)."""
-    return REPRODUCTIONS["pretraining"].run_seeds(cfg, seeds, out=out, figures=figures, log=log)
-
-def seeds_to_markdown(cfg: PretrainingConfig, reports: dict[int, PretrainingReport]) -> str:
-    return REPRODUCTIONS["pretraining"].seeds_to_markdown(cfg, reports)
-
-def write_seeds(cfg: PretrainingConfig, reports: dict[int, PretrainingReport], out: str | Path,
-                figures: bool = True) -> list[Path]:
-    return REPRODUCTIONS["pretraining"].write_seeds(cfg, reports, out, figures)

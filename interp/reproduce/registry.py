@@ -5,13 +5,13 @@ table. Adding a reproduction: a module with ``config_for``, ``run`` and ``write`
 
 from __future__ import annotations
 
-from .base import OwnSeeds, Reproduction
+from .base import Reproduction
 
 REPRODUCTIONS: dict[str, Reproduction] = {r.name: r for r in [
-    OwnSeeds("toxicity", "toxicity", "interp.reproduce.toxicity", "Lee et al.'s claims", "Lee et al.",
+    Reproduction("toxicity", "toxicity", "interp.reproduce.toxicity", "Lee et al.'s claims", "Lee et al.",
              "organism:small", "docs/results/toxicity.md",
              "Each seed rebuilds the organism (corpus, pretraining, preference samples, DPO).", resume=False),
-    OwnSeeds("token-shift", "token_shift", "interp.reproduce.token_shift", "Token shift", "Lin et al.",
+    Reproduction("token-shift", "token_shift", "interp.reproduce.token_shift", "Token shift", "Lin et al.",
              "organism:small", "docs/results/token-shift.md", "", resume=False, multi_seed=False),
     Reproduction("knowledge", "knowledge", "interp.reproduce.knowledge", "Knowledge claims", "the paper",
                  "organism:knowledge", "docs/results/knowledge.md",

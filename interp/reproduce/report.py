@@ -6,8 +6,7 @@ import dataclasses
 from dataclasses import asdict
 from pathlib import Path
 
-from .. import distributed, plot
-from ..findings import summarize_seeds
+from .. import plot
 from ..io import write_json, write_text
 
 
@@ -126,45 +125,3 @@ def finished(path: Path, cfg) -> Finished | None:
     if data.get("config") != json.loads(json.dumps(asdict(cfg), default=str)) or "findings" not in data:
         return None
     return Finished(cfg, [Finding.from_dict(f) for f in data["findings"]], path)
-
-
-def run_seeds(run, write, write_summary, cfg, seeds, *, pair_for_seed, out=None, figures: bool = True,
-              log=print, resume: str | None = None) -> dict:
-    """``run(cfg, log=)`` per seed (``cfg.seed`` and, given ``pair_for_seed``,
-    ``cfg.pair = pair_for_seed(cfg.pair, seed)`` replaced), each report written by ``write(report, out/seed-<s>, figures)`` as it finishes,
-    then ``write_summary(cfg, reports, out, figures=)``. With ``resume`` (the reports' file stem,
-    e.g. ``"knowledge"``) a seed whose report in ``out`` was written for the same config is read
-    back instead of run again (:func:`finished`), so an interrupted multi-seed run goes on where
-    it stopped. (The config is compared, not the code: after a change of code, write to a fresh
-    ``--out``.)"""
-    reports = {}
-    for s in seeds:
-        log(f"=== seed {s} ===")
-        swap = {"pair": pair_for_seed(cfg.pair, s)} if pair_for_seed is not None else {}
-        seed_cfg = dataclasses.replace(cfg, seed=s, **swap)
-        # under torchrun only rank 0 writes (out is None elsewhere): every rank runs every seed
-        done = (finished(Path(out) / f"seed-{s}" / f"{resume}.json", seed_cfg)
-                if resume and out is not None and distributed.world()[1] == 1 else None)
-        if done is not None:
-            log(f"seed {s}: read back from {done.path} (written for this config)")
-            reports[s] = done
-            continue
-        reports[s] = run(seed_cfg, log=log)
-        if out is not None:
-            write(reports[s], Path(out) / f"seed-{s}", figures)
-    if out is not None:
-        write_summary(cfg, reports, out, figures=figures)
-    return reports
-
-
-def write_seeds_report(out: str | Path, stem: str, cfg, reports: dict, markdown: str, title: str,
-                       figures: bool = True) -> list[Path]:
-    """The summary across seeds (each report's ``findings``): ``<stem>.json`` with the per-claim
-    counts, the markdown given, and the ``seeds_forest`` figure."""
-    summary = summarize_seeds({s: r.findings for s, r in reports.items()})
-    config = {k: v for k, v in asdict(cfg).items() if k not in ("seed", "pair")}
-    data = {"pair": getattr(cfg, "pair", None), "seeds": sorted(reports), "config": config,
-            "claims": [m.to_dict() for m in summary]}
-    return write_report(out, stem, data, markdown,
-                        figures=(lambda: {"seeds_forest": plot.seeds_forest(summary)}) if figures else None,
-                        title=title, config=config)

@@ -11,7 +11,7 @@ here, before any run; paired statistics from :mod:`interp.stats`; Holm across th
 The package: :mod:`.config` (the config, presets, criteria, checks), :mod:`.steps` (the steps and
 their typed results), :mod:`.claims` (the claims and arm effects), :mod:`.report` (the report's
 JSON, markdown and figures, and the summary across seeds), :mod:`.pipeline` (the step cache,
-:func:`run`, :func:`run_seeds`). Everything public is importable from here.
+:func:`run`). Over seeds: ``interp.reproduce.get("toxicity").run_seeds``. Everything public is importable from here.
 
 Every measurement is cached on its own (:mod:`interp.measure`); a report is written as
 ``toxicity.json`` (every number, the config, seeds, the frozen choices) and ``toxicity.md``.
@@ -31,11 +31,10 @@ from .config import (
     check_layer,
     config_for,
 )
-from .pipeline import LATER_ONLY, STEP_CODE, pair_scorers, run, run_seeds
+from .pipeline import LATER_ONLY, STEP_CODE, pair_scorers, run
 from .report import (
     FAMILY_LABELS,
     FIGURE_NAMES,
-    SeedsReport,
     ToxicityReport,
     effects_table,
     figures,
@@ -45,12 +44,12 @@ from .report import (
     lee_rows,
     lee_table,
     locators_text,
-    seeds_to_json,
-    seeds_to_markdown,
+    seeds_intro,
+    seeds_json,
+    seeds_markdown,
     to_json,
     to_markdown,
     write,
-    write_seeds,
 )
 from .steps import (
     Arm,
@@ -81,11 +80,10 @@ from .steps import (
 __all__ = [
     "CRITERIA", "FAMILY_LABELS", "FAMILY_NAMES", "FIGURE_NAMES", "LATER_ONLY", "LEE_ET_AL", "PRESETS",
     "PRIMARY_LOCATOR", "STEP_CODE", "Arm", "Compared", "Design", "Effect", "Family", "KSweep", "LeeProtocol",
-    "Located", "Reactivation", "SeedsReport", "Splits", "StabilityUndone", "ToxicityConfig", "ToxicityReport", "Where",
+    "Located", "Reactivation", "Splits", "StabilityUndone", "ToxicityConfig", "ToxicityReport", "Where",
     "arm_effects", "check", "check_layer", "choose_dose", "claims", "compare", "config", "config_for",
     "effects_table", "families", "figures", "findings", "k_sweep", "k_sweep_json", "stability_undone", "k_sweep_text", "lee_json",
     "lee_protocol", "lee_rows", "lee_table", "locate", "locators_text", "pair_for_seed", "pair_scorers",
-    "parse_seeds", "pipeline", "power_design", "probe_options", "reactivate", "report", "run", "run_seeds",
-    "seeds_to_json", "seeds_to_markdown", "split", "steps", "to_json", "to_markdown", "where", "write",
-    "write_seeds",
+    "parse_seeds", "pipeline", "power_design", "probe_options", "reactivate", "report", "run",
+    "seeds_intro", "seeds_json", "seeds_markdown", "split", "steps", "to_json", "to_markdown", "where", "write",
 ]

@@ -1,11 +1,10 @@
-"""Running the toxicity reproduction: the step cache (keyed on everything a step reads), :func:`run` on one pair and :func:`run_seeds` over seeds."""
+"""Running the toxicity reproduction: the step cache (keyed on everything a step reads) and :func:`run` on one pair (over seeds: the shared runner, :meth:`interp.reproduce.base.Reproduction.run_seeds`)."""
 
 from __future__ import annotations
 
 import dataclasses
 import time
 from collections.abc import Mapping
-from pathlib import Path
 
 import torch
 
@@ -22,11 +21,10 @@ from ...prompts import PromptSet
 from ...record import model_fingerprint
 from ...score import get_scorers
 from ...serialize import cached_result
-from ..runner import pair_for_seed
 from . import claims, steps
 from .claims import arm_effects
 from .config import ToxicityConfig, _selected, check, check_layer
-from .report import SeedsReport, ToxicityReport, _source, write, write_seeds
+from .report import ToxicityReport, _source
 from .steps import (
     Splits,
     _prompt_set,
@@ -185,21 +183,3 @@ def run(cfg: ToxicityConfig, *, pair=None, data: PromptSet | Mapping | None = No
     report.findings = claims.findings(report)
     timings["total_s"] = time.time() - t0
     return report
-
-
-def run_seeds(cfg: ToxicityConfig, seeds: list[int], *, out: str | Path | None = None,
-              figures: bool = True, progress: bool = True, log=print) -> SeedsReport:
-    """:func:`run` once per seed (each seed's report written to ``out/seed-<s>/`` as it
-    finishes, so an interrupted run keeps what it finished; measurements are cached), then the
-    per-claim summary across seeds."""
-    reports = {}
-    for s in seeds:
-        log(f"=== seed {s} ===")
-        c = dataclasses.replace(cfg, seed=s, pair=pair_for_seed(cfg.pair, s))
-        reports[s] = run(c, progress=progress, log=log)
-        if out is not None:
-            write(reports[s], Path(out) / f"seed-{s}", figures=figures)
-    sr = SeedsReport(cfg.pair, list(seeds), reports)
-    if out is not None:
-        write_seeds(sr, out, figures=figures)
-    return sr

@@ -11,9 +11,10 @@ import numpy as np
 
 from ... import locate as locators
 from ... import stats
-from ...findings import Finding, findings_table, seeds_table, summarize_seeds
+from ...findings import Finding, findings_table
 from ...groups import YANG_ET_AL_TOXIC_SHARE, NeuronGroups
 from ...measure import Measurement
+from .. import layout
 from ..report import write_report
 from .claims import Effect, _cos, _scores
 from .config import CRITERIA, LEE_ET_AL, PRIMARY_LOCATOR, ToxicityConfig
@@ -558,58 +559,34 @@ def write(r: ToxicityReport, out_dir: str | Path, *, figures: bool = False) -> l
                         title=f"Toxicity mechanism: {r.pair} (seed {r.config.seed})", config=asdict(r.config))
 
 
-@dataclass
-class SeedsReport:
-    pair: str
-    seeds: list[int]
-    reports: dict[int, ToxicityReport]
-
-    @property
-    def summaries(self):
-
-        return summarize_seeds({s: r.findings for s, r in self.reports.items()})
-
-    def figures(self) -> dict:
-        from ... import plot
-
-        return {"seeds_forest": plot.seeds_forest(self.summaries)}
+def seeds_intro(cfg) -> str:
+    """The summary's first paragraph (:meth:`~interp.reproduce.base.Reproduction.seeds_to_markdown`)."""
+    return (("Each seed rebuilds the organism (corpus, pretraining, preference samples, DPO) and draws "
+             if cfg.pair.startswith("organism:") else "The models are the same in every seed; each seed draws ")
+            + "its own dev/test split and sampling seeds. Per seed, a claim holds only under every scorer and "
+            "after Holm correction across the claims; a claim that holds in some seeds but not all is "
+            "**mixed**. Effect per seed: the claim's headline estimate with its 95% CI over prompts "
+            "(share of the effect undone for the ×10 claim; s.d. units for the keys; paired differences "
+            "elsewhere).")
 
 
-def seeds_to_json(sr: SeedsReport) -> dict:
-    r0 = sr.reports[sr.seeds[0]]
-    return {"pair": sr.pair, "seeds": sr.seeds, "scorers": r0.scorers, "criteria": CRITERIA,
-            "config": {k: v for k, v in asdict(r0.config).items() if k not in ("seed", "pair")},
-            "claims": [m.to_dict() for m in sr.summaries],
+def seeds_markdown(cfg, reports: dict[int, ToxicityReport]) -> list[str]:
+    """After the claims' table: each seed's base → aligned rates and perplexities (test)."""
+    r0 = reports[min(reports)]
+    lines = ["| seed | " + " | ".join(f"base → aligned ({s})" for s in r0.scorers) + " | perplexity base → aligned |",
+             "|---|" + "---|" * (len(r0.scorers) + 1)]
+    for s, r in sorted(reports.items()):
+        b, a = r.test["base"], r.test["aligned"]
+        lines.append(f"| [{s}]({layout.seed_link(s, 'toxicity.md')}) | "
+                     + " | ".join(f"{b.rate(x):.3f} → {a.rate(x):.3f}" for x in r.scorers)
+                     + f" | {b.perplexity:.3f} → {a.perplexity:.3f} |")
+    return lines
+
+
+def seeds_json(cfg, reports: dict[int, ToxicityReport]) -> dict:
+    """Added to the summary's JSON: the scorers, the criteria and each seed's test rates."""
+    r0 = reports[min(reports)]
+    return {"scorers": r0.scorers, "criteria": CRITERIA,
             "test": {s: {role: {"rate": {sc: m.rate(sc) for sc in r.scorers}, "perplexity": m.perplexity,
                                 "n": m.n_prompts * m.n_samples}
-                         for role, m in r.test.items()} for s, r in sr.reports.items()}}
-
-
-def seeds_to_markdown(sr: SeedsReport) -> str:
-
-    r0 = sr.reports[sr.seeds[0]]
-    n = len(sr.seeds)
-    lines = [f"# Lee et al.'s claims on {sr.pair}, over {n} seed{'s' if n > 1 else ''} ({', '.join(map(str, sr.seeds))})", "",
-             ("Each seed rebuilds the organism (corpus, pretraining, preference samples, DPO) and draws "
-              if sr.pair.startswith("organism:") else "The models are the same in every seed; each seed draws ")
-             + "its own dev/test split and sampling seeds. Per seed, a claim holds only under every scorer and "
-             "after Holm correction across the claims; a claim that holds in some seeds but not all is "
-             "**mixed**. Effect per seed: the claim's headline estimate with its 95% CI over prompts "
-             "(share of the effect undone for the ×10 claim; s.d. units for the keys; paired differences "
-             "elsewhere).", "",
-             seeds_table(sr.summaries, paper="Lee et al."), "",
-             "| seed | " + " | ".join(f"base → aligned ({s})" for s in r0.scorers) + " | perplexity base → aligned |",
-             "|---|" + "---|" * (len(r0.scorers) + 1)]
-    for s, r in sr.reports.items():
-        b, a = r.test["base"], r.test["aligned"]
-        lines.append(f"| [{s}](seed-{s}/toxicity.md) | " + " | ".join(f"{b.rate(x):.3f} → {a.rate(x):.3f}" for x in r.scorers)
-                     + f" | {b.perplexity:.3f} → {a.perplexity:.3f} |")
-    return "\n".join(lines) + "\n"
-
-
-def write_seeds(sr: SeedsReport, out: str | Path, *, figures: bool = True) -> list[Path]:
-
-    data = seeds_to_json(sr)
-    return write_report(out, "toxicity_seeds", data, seeds_to_markdown(sr),
-                        figures=sr.figures if figures else None, title=f"Lee et al.'s claims on {sr.pair}",
-                        config=data["config"])
+                         for role, m in r.test.items()} for s, r in reports.items()}}
