@@ -322,41 +322,20 @@ def _reproduce_seeds(name: str, argv: list[str]) -> int:
     return 0
 
 
-def cmd_reproduce_knowledge(argv: list[str]) -> int:
-    return _reproduce_seeds("knowledge", argv)
+#: Reproductions with a command of their own (extra flags: --measurements, --template); every
+#: other registered reproduction runs through :func:`_reproduce_seeds`.
+OWN_COMMANDS = {"toxicity": cmd_reproduce_toxicity, "token-shift": cmd_reproduce_token_shift}
 
 
-def cmd_reproduce_instruction(argv: list[str]) -> int:
-    return _reproduce_seeds("instruction", argv)
+def config_commands() -> dict:
+    """Commands whose flags are generated from a config dataclass (``interp <a> <b> --help``):
+    ``interp reproduce <name>`` for every reproduction in the registry (one registered at run
+    time included), and ``interp real build``."""
+    from .reproduce.registry import REPRODUCTIONS
 
-
-def cmd_reproduce_pretraining(argv: list[str]) -> int:
-    return _reproduce_seeds("pretraining", argv)
-
-
-def cmd_reproduce_diffing(argv: list[str]) -> int:
-    return _reproduce_seeds("diffing", argv)
-
-
-#: Commands whose flags are generated from a config dataclass (``interp <a> <b> --help``).
-CONFIG_COMMANDS = {
-    ("reproduce", "toxicity"): (cmd_reproduce_toxicity, "Lee et al. (2024): locate, compare, reactivate"),
-    ("reproduce", "token-shift"): (cmd_reproduce_token_shift,
-                                   "Lin et al. (2023) token shift, Hewitt et al. (2024) rules"),
-    ("reproduce", "knowledge"): (cmd_reproduce_knowledge,
-                                 "Gekhman et al. (2024) knowledge levels and fine-tuning; knowledge "
-                                 "hidden by alignment, read out and reactivated"),
-    ("reproduce", "instruction"): (cmd_reproduce_instruction,
-                                   "instruction alignment on the organism: token shift by type and "
-                                   "position; LIMA, response tuning, rules, URIAL"),
-    ("reproduce", "pretraining"): (cmd_reproduce_pretraining,
-                                   "pretraining data on the organism: repetition, deduplication, rephrased "
-                                   "biographies for extraction"),
-    ("reproduce", "diffing"): (cmd_reproduce_diffing,
-                               "model diffing without a probe: the activation-difference lens and whether it "
-                               "reads as the alignment's objective"),
-    ("real", "build"): (cmd_real_build, "build (or fetch from the cache) the DPO twin of a packaged model"),
-}
+    out = {("reproduce", r.name): (OWN_COMMANDS.get(r.name) or (lambda argv, _n=r.name: _reproduce_seeds(_n, argv)),
+                                   r.summary or r.title) for r in REPRODUCTIONS.values()}
+    return {**out, ("real", "build"): (cmd_real_build, "build (or fetch from the cache) the DPO twin of a packaged model")}
 
 
 def cmd_locate(args) -> int:
@@ -480,7 +459,7 @@ def _main(argv: list[str]) -> int:
     for group, help_ in groups.items():
         g = sub.add_parser(group, help=help_)
         g_sub = g.add_subparsers(dest=f"{group}_command", required=True)
-        for (grp, name), (_, what) in CONFIG_COMMANDS.items():
+        for (grp, name), (_, what) in config_commands().items():
             if grp == group:  # listed here; parsed by _config_cli (every config field a flag)
                 g_sub.add_parser(name, help=what + f" (interp {group} {name} --help: every flag)")
 
@@ -509,9 +488,10 @@ def _main(argv: list[str]) -> int:
     fg.set_defaults(func=cmd_figures)
 
     distributed.init()  # under torchrun: join the process group (gloo on CPU, nccl on GPUs)
-    if tuple(argv[:2]) in CONFIG_COMMANDS:
+    commands = config_commands()
+    if tuple(argv[:2]) in commands:
         _quiet_libraries()
-        return CONFIG_COMMANDS[tuple(argv[:2])][0](argv[2:])
+        return commands[tuple(argv[:2])][0](argv[2:])
     args = parser.parse_args(argv)
     _quiet_libraries()
     return args.func(args)

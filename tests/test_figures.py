@@ -197,3 +197,69 @@ def test_weight_change_names_tensors_only_where_they_can_be_read():
     big = plot.weight_change(wd(200))
     assert big.layout.xaxis.showticklabels is False and "hover" in big.layout.xaxis.title.text
     assert sum(len(t.x) for t in big.data) == 200  # every tensor still drawn
+
+
+def _guide_blocks(page: Path) -> dict[str, str]:
+    """The ```python file=NAME blocks of a guide, by file name."""
+    import re
+
+    return {m.group(1): m.group(2) for m in re.finditer(r"```python file=(\S+)\n(.*?)```", page.read_text(), re.S)}
+
+
+def test_the_reproduction_guide_runs_as_written(use_organism_cache, tmp_path, monkeypatch, capsys):
+    """docs/adding-a-reproduction.md end to end: its module and its registration copied out of the
+    page, run from the command line over two seeds (one report each, the summary across them);
+    run again, both seeds are read back; a bad config is refused naming its flag."""
+    import json
+    import sys
+
+    from interp.cli import main
+    from interp.reproduce import REPRODUCTIONS
+
+    blocks = _guide_blocks(Path(__file__).parents[1] / "docs" / "adding-a-reproduction.md")
+    assert set(blocks) == {"alignment_drop.py", "register.py"}
+    (tmp_path / "alignment_drop.py").write_text(blocks["alignment_drop.py"])
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        exec(compile(blocks["register.py"], "register.py", "exec"), {})
+        out = tmp_path / "out"
+        argv = ["reproduce", "alignment-drop", "--seeds", "0-1", "--n-prompts", "24", "--out", str(out), "--no-figures"]
+        assert main(argv) == 0
+        for s in (0, 1):
+            rep = json.loads((out / f"seed-{s}" / "alignment_drop.json").read_text())
+            assert rep["config"]["seed"] == s and rep["config"]["n_prompts"] == 24
+            (f,) = rep["findings"]
+            assert f["key"] == "alignment_drop" and set(f["holds_by"]) == {"alt-profanity-check", "better-profanity"}
+            assert f["effect"]["n"] == 24 and f["p_holm"] is not None
+        summary = json.loads((out / "alignment_drop_seeds.json").read_text())
+        assert summary["seeds"] == [0, 1] and summary["claims"][0]["key"] == "alignment_drop"
+        assert "[1](seed-1/alignment_drop.md)" in (out / "alignment_drop_seeds.md").read_text()
+        capsys.readouterr()
+        assert main(argv) == 0
+        assert capsys.readouterr().out.count("read back from") == 2
+        assert main(["reproduce", "alignment-drop", "--n-prompts", "5", "--out", str(tmp_path / "bad")]) == 2
+        assert "--n-prompts" in capsys.readouterr().err
+    finally:
+        REPRODUCTIONS.pop("alignment-drop", None)
+        sys.modules.pop("alignment_drop", None)
+
+
+def test_the_diffing_guide_runs_as_written(tokenizer, tmp_path, monkeypatch):
+    """docs/adding-a-diffing-method.md: its method, plot and tests copied out of the page; the
+    guide's own test (a planted change found at its layer, a null pair giving none) passes."""
+    import importlib
+
+    from .conftest import make_gpt2
+
+    blocks = _guide_blocks(Path(__file__).parents[1] / "docs" / "adding-a-diffing-method.md")
+    assert set(blocks) == {"layer_change.py", "plot_layer_change.py", "test_layer_change.py"}
+    for name, code in blocks.items():
+        (tmp_path / name).write_text(code)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        importlib.import_module("test_layer_change").check(make_gpt2, tokenizer)
+    finally:
+        import sys
+
+        for name in blocks:
+            sys.modules.pop(name.removesuffix(".py"), None)

@@ -10,8 +10,8 @@ in :data:`REPRODUCTIONS` (:mod:`~interp.reproduce.registry`) with the shape of
 
 from . import diffing, instruction, knowledge, layout, pretraining, token_shift, toxicity
 from .base import Reproduction
-from .registry import REPRODUCTIONS, get
+from .registry import REPRODUCTIONS, get, register
 from .report import write_report
 
 __all__ = ["REPRODUCTIONS", "Reproduction", "diffing", "instruction", "knowledge", "pretraining", "token_shift", "toxicity",
-           "get", "layout", "write_report"]
+           "get", "layout", "register", "write_report"]

@@ -30,7 +30,6 @@ from pathlib import Path
 from .. import distributed
 from ..findings import seeds_table, summarize_seeds
 from . import layout
-from .report import finished, write_report
 from .runner import pair_for_seed
 
 
@@ -57,6 +56,7 @@ class Reproduction:
     multi_seed: bool = True  # runs over seeds with a summary (token shift: one report per pair)
     description: str = ""  # the command's --help
     target_flag: str = "--pair"  # the flag picking the preset (pretraining: --size, an organism size)
+    summary: str = ""  # one line for ``interp reproduce --help`` (default: the title)
 
     def check(self, cfg) -> None:
         """Refuse a config the run cannot honour before any work (the module's ``check``, if any)."""
@@ -120,6 +120,8 @@ class Reproduction:
 
             return {"seeds_forest": plot.seeds_forest(summarize_seeds({s: r.findings for s, r in reports.items()}))}
 
+        from .report import write_report
+
         return write_report(out, layout.summary(out, self.stem, "").name, data, self.seeds_to_markdown(cfg, reports),
                             figures=draw if figures else None, title=f"{self.title} on {self.subject(cfg)}",
                             config=data["config"])
@@ -135,6 +137,8 @@ class Reproduction:
         Returns ``{seed: report}``."""
         if not self.multi_seed:
             raise ValueError(f"the {self.name} reproduction runs once per pair, not over seeds")
+        from .report import finished
+
         m = self.mod
         extra = {"progress": progress} if progress is not None and "progress" in inspect.signature(m.run).parameters else {}
         reports = {}
