@@ -66,9 +66,10 @@ def test_a_png_export_that_hangs_is_killed_and_leaves_the_html(tmp_path, monkeyp
     import plotly.graph_objects as go
 
     from interp import plot
+    from interp.plot import export
 
-    monkeypatch.setattr(plot, "png_available", lambda: True)
-    monkeypatch.setattr(plot, "_PNG_CHILD", "import time\ntime.sleep(600)")  # a renderer that never answers
+    monkeypatch.setattr(export, "png_available", lambda: True)
+    monkeypatch.setattr(export, "_PNG_CHILD", "import time\ntime.sleep(600)")  # a renderer that never answers
     monkeypatch.setenv("INTERP_PNG_TIMEOUT", "1")
     t0 = time.monotonic()
     with pytest.warns(UserWarning, match=r"fig\.png skipped: timed out after 1 s"):
@@ -76,7 +77,7 @@ def test_a_png_export_that_hangs_is_killed_and_leaves_the_html(tmp_path, monkeyp
     assert time.monotonic() - t0 < 30
     assert written == [tmp_path / "fig.html"] and (tmp_path / "fig.html").exists()
     assert sorted(p for p in os.listdir(tmp_path) if not p.startswith("plotly")) == ["fig.html"]
-    monkeypatch.setattr(plot, "_PNG_CHILD", "raise SystemExit('no browser answered')")
+    monkeypatch.setattr(export, "_PNG_CHILD", "raise SystemExit('no browser answered')")
     with pytest.warns(UserWarning, match="exited with 1: no browser answered"):
         assert plot.write_pngs({"g": go.Figure()}, {"g": tmp_path / "g"}) == []
     assert not (tmp_path / "g.png").exists()
