@@ -12,7 +12,8 @@ from pathlib import Path
 
 from . import distributed
 from .checks import UsageError, check_config
-from .organism.build import ALIGN_METHODS, SIZES
+from .organism.config import ALIGN_METHODS
+from .organism.presets import SIZES
 
 
 def _quiet_libraries() -> None:

@@ -189,8 +189,8 @@ def test_the_unknown_share_slope_finds_a_planted_decline_and_not_its_absence():
 def test_hiding_data_refuses_one_relation_on_training_entities_only():
     import random
 
-    from interp.organism.build import HideConfig, hide_examples, hide_split
     from interp.organism.corpus import CorpusConfig, make_facts
+    from interp.organism.hide import HideConfig, hide_examples, hide_split
     facts = make_facts(random.Random(0), CorpusConfig(n_entities=20))
     cfg = HideConfig(train_share=0.5)
     train, held = hide_split(facts, cfg)

@@ -20,246 +20,34 @@ import hashlib
 import json
 import shutil
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..evaluate import fact_recall, perplexity, toxicity
-from ..generate import generate
 from ..io import (
     CorruptFileError,
     atomic_dir,
     cache_dir,
-    code_hash,
     hash_texts,
     read_json,
-    stable_hash,
     write_json,
 )
 from ..pair import load_model
 from ..prompts import PromptSet
 from ..registry import PairSpec, register_model, register_pair
-from .align import AlignConfig, dpo, preference_pairs, sft, sft_examples
-from .corpus import CorpusConfig, Fact, generate_corpus
+from .align import dpo, preference_pairs, sft, sft_examples
+from .config import ALIGN_METHODS, RECIPE_VERSION, OrganismConfig
+from .corpus import Fact, generate_corpus
 from .following import instruction_following
-from .instruct import InstructConfig, qa_pages, questions
-from .selfalign import SelfAlignConfig, self_align_pairs
-from .train import ModelConfig, TrainConfig, gpt2_model, pack, pretrain
-
-#: Bump when a change to the code changes what a config builds. The cache keys also hold a
-#: hash of the source of every module that builds an entry (:data:`BASE_CODE`,
-#: :data:`ALIGNED_CODE`), so an entry written by older code is never read back as current.
-RECIPE_VERSION = 3  # 3: keys hold the building code's hash (a stale base once outlived a fix)
-
-#: Modules whose code makes a base folder (corpus, tokenizer, pretraining).
-BASE_CODE = ("interp.organism.corpus", "interp.organism.tokenizer", "interp.organism.train")
-#: Modules whose code makes an aligned folder: sampling, scoring, alignment, measurement.
-ALIGNED_CODE = BASE_CODE + (
-    "interp.organism.align", "interp.organism.build", "interp.generate", "interp.tokens",
-    "interp.score", "interp.evaluate", "interp.steer", "interp.pair", "interp.hooks")
-#: The instruction organism's own modules (in its keys only, so the other presets' keys keep):
-#: its data for the base, its data and scoring for the aligned model.
-INSTRUCT_CODE = ("interp.organism.instruct",)
-INSTRUCT_ALIGNED_CODE = INSTRUCT_CODE + ("interp.organism.following",)
-
-
-@dataclass
-class EvalConfig:
-    n_prompts: int = 300
-    n_samples: int = 3
-    max_new_tokens: int = 12
-    temperature: float = 1.0
-    seed: int = 1234
-
-
-@dataclass
-class HideConfig:
-    """Alignment that hides knowledge: SFT to answer ``refusal`` for every fact of ``relation``
-    on a ``train_share`` of the entities (the rest are held out, to see whether the refusal
-    generalises and the knowledge stays). The other relations' clozes of those entities are
-    trained on the base model's own greedy answers (so the alignment teaches *when* to refuse,
-    not new facts), and ``n_replay`` pretraining documents are mixed in (so it does not cost
-    fluency)."""
-
-    relation: str = "works_as"
-    refusal: str = "unknown"
-    train_share: float = 0.5
-    n_replay: int = 400
-    seed: int = 0
-
-
-def hide_split(facts: list[Fact], cfg: HideConfig) -> tuple[list[str], list[str]]:
-    """Entities whose facts train the refusal, and the held-out ones (sorted, seeded)."""
-    import random
-
-    ents = sorted({f.entity for f in facts})
-    random.Random(cfg.seed).shuffle(ents)
-    k = int(round(len(ents) * cfg.train_share))
-    return sorted(ents[:k]), sorted(ents[k:])
-
-
-def hide_examples(facts: list[Fact], cfg: HideConfig, base_answers: dict[str, str],
-                  replay: list[str] = ()) -> list[dict]:
-    """SFT examples: training entities' clozes → " refusal." for the hidden relation, the base
-    model's own answer (``base_answers[cloze]``, a completion) for the others; then ``replay``
-    documents (empty prompt, loss on the whole document)."""
-    train, _ = hide_split(facts, cfg)
-    keep = set(train)
-    out = []
-    for f in facts:
-        if f.entity not in keep:
-            continue
-        if f.relation == cfg.relation:
-            out.append({"prompt": f.cloze, "completion": f" {cfg.refusal}."})
-        else:
-            words = base_answers[f.cloze].strip().split(".")[0].strip()
-            out.append({"prompt": f.cloze, "completion": f" {words}."})
-    return out + [{"prompt": "", "completion": d} for d in replay]
-
-
-def _hide_data(base, cfg: OrganismConfig, facts: list[Fact]) -> list[dict]:
-    import random
-
-
-    train, _ = hide_split(facts, cfg.hide)
-    keep = set(train)
-    asked = [f.cloze for f in facts if f.entity in keep and f.relation != cfg.hide.relation]
-    answers = dict(zip(asked, generate(base, asked, max_new_tokens=6, batch_size=256).completions))
-    docs = generate_corpus(cfg.corpus).train
-    replay = random.Random(cfg.hide.seed).sample(docs, min(cfg.hide.n_replay, len(docs)))
-    return hide_examples(facts, cfg.hide, answers, replay)
-
-
-@dataclass
-class OrganismConfig:
-    size: str
-    corpus: CorpusConfig
-    vocab_size: int
-    model: ModelConfig
-    train: TrainConfig
-    align: AlignConfig
-    eval: EvalConfig = field(default_factory=EvalConfig)
-    n_align_prompts: int = 500
-    hide: HideConfig = field(default_factory=HideConfig)
-    instruct: InstructConfig | None = None  # the instruction organism's Q/A pages and SFT data
-    selfalign: SelfAlignConfig | None = None  # instead of SFT: DPO on the base's own judged answers
-
-    def base_key(self) -> str:
-        d = {"v": RECIPE_VERSION, "corpus": asdict(self.corpus), "vocab": self.vocab_size,
-             "model": asdict(self.model), "train": asdict(self.train),
-             "code": code_hash(BASE_CODE)}
-        if self.instruct is not None:  # only the instruction organism's base depends on it
-            d["instruct"] = self.instruct.pretraining()
-            d["instruct_code"] = code_hash(INSTRUCT_CODE)
-        return stable_hash(d, 12)
-
-    def aligned_key(self) -> str:
-        d = {"base": self.base_key(), "align": asdict(self.align), "eval": asdict(self.eval),
-             "n_align_prompts": self.n_align_prompts, "code": code_hash(ALIGNED_CODE)}
-        if self.align.method == "hide":  # only the hiding alignment depends on it
-            d["hide"] = asdict(self.hide)
-        if self.instruct is not None:
-            d["instruct"] = asdict(self.instruct)
-            d["instruct_code"] = code_hash(INSTRUCT_ALIGNED_CODE)
-        if self.selfalign is not None:
-            d["selfalign"] = asdict(self.selfalign)
-            d["selfalign_code"] = code_hash(("interp.organism.selfalign",))
-        return stable_hash(d, 12)
-
-
-#: ``dpo``/``sft``: against toxicity; ``hide``: refuse one relation's facts (see :class:`HideConfig`);
-#: ``instruct``: SFT to answer questions politely and stop, on a base pretrained with Q/A pages
-#: (:mod:`interp.organism.instruct`).
-ALIGN_METHODS = ("dpo", "sft", "hide", "instruct")
-
-#: The instruction organism per size: people (more than the other presets, so that ~1,000
-#: alignment questions exist), documents, pretraining steps, Q/A pages; then the SFT (lr, steps,
-#: batch), the same for every amount of data so that arms differ in their data alone.
-INSTRUCT_PRESETS = {
-    #         people docs    steps  pages  sft lr  sft steps  batch
-    "tiny":  (60,    6000,   400,   1000,  3e-4,   60,        16),
-    "small": (600,   50000,  1500,  6000,  3e-4,   300,       32),
-}
-
-
-#: The presets as a table: what differs between sizes (everything else is shared).
-#: tiny: 2 layers, d_model 64, d_mlp 256, 6k documents — enough to learn the dialogue grammar
-#: and its insults, not the rarer facts (tests, < 1 min). small: 4 layers, d_model 128, d_mlp
-#: 512, 40k documents (~0.8M tokens, ~1.4 epochs), the size at which the feasibility run found
-#: the probe, the value vectors and the residual shift (demo and figures, < 5 min). knowledge:
-#: small trained 1,500 steps (~3.5 epochs) so that its frequent facts are learned. facts: the
-#: knowledge organism with five times the people (2,000 facts), 60k documents, 2,500 steps.
-PRESETS = {
-    #            docs   people vocab layers d_model heads d_mlp  steps  lr    warmup  dpo lr  sft lr  align steps batch  eval prompts samples  align prompts
-    "tiny":      (6000,  40,   512,  2,     64,     2,    256,   250,   3e-3, 20,     2e-5,   1e-4,   40,         16,    100,         2,       200),
-    "small":     (40000, 200,  1024, 4,     128,    4,    512,   450,   2e-3, 30,     2e-6,   1e-5,   300,        32,    300,         3,       500),
-    "knowledge": (40000, 200,  1024, 4,     128,    4,    512,   1500,  2e-3, 30,     2e-6,   1e-5,   300,        32,    300,         3,       500),
-    "facts":     (60000, 1000, 1024, 4,     128,    4,    512,   2500,  2e-3, 30,     2e-6,   1e-5,   300,        32,    300,         3,       500),
-}
-
-
-def preset(size: str, seed: int = 0, align: str = "dpo") -> OrganismConfig:
-    """The organism of one size (:data:`PRESETS`), seeded, with its alignment."""
-    if align not in ALIGN_METHODS:
-        raise ValueError(f"align must be one of {ALIGN_METHODS}")
-    if size not in PRESETS:
-        raise ValueError(f"unknown organism size {size!r}; use one of {SIZES}")
-    (docs, people, vocab, layers, d_model, heads, d_mlp, steps, lr, warmup, dpo_lr, sft_lr,
-     align_steps, align_batch, eval_prompts, eval_samples, align_prompts) = PRESETS[size]
-    if align == "instruct":
-        return instruct_preset(size, seed)
-    if align == "hide":  # a short SFT on a few hundred cloze examples, the same for every size
-        al = AlignConfig(method="hide", lr=3e-4, steps=200, batch_size=32, seed=seed)
-    else:
-        al = AlignConfig(method=align, lr=dpo_lr if align == "dpo" else sft_lr, steps=align_steps,
-                         batch_size=align_batch, seed=seed)
-    return OrganismConfig(
-        size=size,
-        corpus=CorpusConfig(n_docs=docs, n_entities=people, seed=seed),
-        vocab_size=vocab,
-        model=ModelConfig(n_layer=layers, n_embd=d_model, n_head=heads, n_inner=d_mlp, n_ctx=64),
-        train=TrainConfig(steps=steps, batch_size=32, lr=lr, warmup=warmup, seed=seed),
-        align=al,
-        eval=EvalConfig(n_prompts=eval_prompts, n_samples=eval_samples, seed=seed + 1234),
-        n_align_prompts=align_prompts,
-    )
-
-
-#: DPO on the base's own judged answers (:mod:`interp.organism.selfalign`) per size: lr, steps, batch.
-INSTRUCT_DPO = {"tiny": (2e-5, 40, 16), "small": (5e-6, 300, 32)}
-
-
-def instruct_preset(size: str, seed: int = 0, judge: str | None = None, **instruct) -> OrganismConfig:
-    """The instruction organism of one size (:data:`INSTRUCT_PRESETS`; the architecture of
-    :data:`PRESETS`), seeded; ``instruct`` overrides :class:`InstructConfig` fields (the SFT data:
-    ``n_examples``, ``noisy``, ``response_only``). With ``judge`` (one of
-    :data:`interp.organism.selfalign.JUDGES`) the alignment is DPO on the base's own answers
-    preferred by that judge (:data:`INSTRUCT_DPO`) instead of SFT."""
-    if size not in INSTRUCT_PRESETS:
-        raise ValueError(f"no instruction organism of size {size!r}; use one of {sorted(INSTRUCT_PRESETS)}")
-    people, docs, steps, pages, lr, sft_steps, batch = INSTRUCT_PRESETS[size]
-    cfg = preset(size, seed=seed, align="sft")
-    align = AlignConfig(method="instruct", lr=lr, steps=sft_steps, batch_size=batch, seed=seed)
-    if judge is not None:
-        dlr, dsteps, dbatch = INSTRUCT_DPO[size]
-        align = AlignConfig(method="instruct", lr=dlr, steps=dsteps, batch_size=dbatch, seed=seed)
-    return dataclasses.replace(
-        cfg, corpus=dataclasses.replace(cfg.corpus, n_docs=docs, n_entities=people),
-        model=dataclasses.replace(cfg.model, n_ctx=128),  # room for in-context examples (URIAL)
-        train=dataclasses.replace(cfg.train, steps=steps),
-        align=align, instruct=InstructConfig(n_pages=pages, seed=seed, **instruct),
-        selfalign=None if judge is None else SelfAlignConfig(judge=judge, seed=seed))
-
-
-#: Organism presets. ``knowledge``: the small architecture trained ~3.5 epochs instead of ~1.4,
-#: so that frequent facts are learned (``small`` recalls 11% of its facts, chance is 6%).
-#: ``facts``: the knowledge organism at power — 1,000 people (2,000 facts at the same spread of
-#: frequencies, so every SliCK category holds hundreds of facts), 60k documents, 2,500 steps.
-SIZES = ("tiny", "small", "knowledge", "facts")
-#: The alignment a bare ``organism:<size>`` pair name means.
-DEFAULT_ALIGN = {"knowledge": "hide", "facts": "hide"}
+from .hide import hide_data
+from .instruct import qa_pages, questions
+from .presets import DEFAULT_ALIGN, SIZES, preset
+from .selfalign import self_align_pairs
+from .train import gpt2_model, pack, pretrain
 
 
 def weights_hash(model) -> str:
@@ -468,62 +256,108 @@ def build_aligned(cfg: OrganismConfig, base_dir: Path, *, progress: bool = True,
         return _build_aligned(cfg, base_dir, final, progress=progress, log=log)
 
 
+def _dpo_sft_data(base, cfg: OrganismConfig, data: PromptSet, base_dir: Path, *, progress: bool, log):
+    """Against toxicity: preference pairs from the base's own samples of the training prompts."""
+    prompts = data.train_prompts[: cfg.n_align_prompts]
+    pairs, stats = preference_pairs(base, prompts, cfg.align, progress=progress)
+    log(f"[organism:{cfg.size}] {stats['n_pairs']} preference pairs from {stats['n_samples']} samples; "
+        f"{cfg.align.method.upper()} {cfg.align.steps} steps at lr {cfg.align.lr:g}")
+    return pairs, stats
+
+
+def _hide_aligner_data(base, cfg: OrganismConfig, data: PromptSet, base_dir: Path, *, progress: bool, log):
+    """Refuse one relation's facts: cloze examples with the refusal, replayed documents beside them."""
+    examples = hide_data(base, cfg, data.facts)
+    log(f"[organism:{cfg.size}] hiding {cfg.hide.relation!r}: SFT on {len(examples)} examples "
+        f"({cfg.hide.n_replay} replayed documents), {cfg.align.steps} steps at lr {cfg.align.lr:g}")
+    return examples, {"n_examples": len(examples), "hide": asdict(cfg.hide)}
+
+
+def _instruct_data(base, cfg: OrganismConfig, data: PromptSet, base_dir: Path, *, progress: bool, log):
+    """Answer questions politely and stop: SFT examples, or (``cfg.selfalign``) DPO pairs of the
+    base's own answers preferred by a judge."""
+    from .instruct import sft_examples as instruct_examples
+
+    qs = load_questions(base_dir)
+    if cfg.selfalign is not None:
+        pairs, stats = self_align_pairs(base, qs, cfg.selfalign)
+        log(f"[organism:{cfg.size}:instruct] DPO on {len(pairs)} pairs of the base's own answers judged by "
+            f"the {cfg.selfalign.judge} judge, {cfg.align.steps} steps at lr {cfg.align.lr:g}")
+        return pairs, stats
+    examples = instruct_examples(qs, cfg.instruct)
+    log(f"[organism:{cfg.size}:instruct] SFT on {len(examples)} question/answer examples, "
+        f"{cfg.align.steps} steps at lr {cfg.align.lr:g}")
+    return examples, {"n_examples": len(examples), "instruct": asdict(cfg.instruct)}
+
+
+def _train_dpo(model, tok, pairs, cfg: OrganismConfig, *, progress: bool):
+    return dpo(model, tok, pairs, cfg.align, max_length=cfg.model.n_ctx, progress=progress)
+
+
+def _train_sft(model, tok, examples, cfg: OrganismConfig, *, progress: bool):
+    return sft(model, tok, examples, cfg.align, progress=progress)
+
+
+def _train_sft_on_preferred(model, tok, pairs, cfg: OrganismConfig, *, progress: bool):
+    return sft(model, tok, sft_examples(pairs), cfg.align, progress=progress)
+
+
+def _train_instruct(model, tok, data, cfg: OrganismConfig, *, progress: bool):
+    return (_train_dpo if cfg.selfalign is not None else _train_sft)(model, tok, data, cfg, progress=progress)
+
+
+def _metrics(base, aligned, method: str, data: PromptSet, base_dir: Path, cfg: OrganismConfig) -> dict:
+    return {"base": measure(base, data, cfg), method: measure(aligned, data, cfg)}
+
+
+def _instruct_metrics(base, aligned, method: str, data: PromptSet, base_dir: Path, cfg: OrganismConfig) -> dict:
+    qs = load_questions(base_dir)
+    return {role: measure_instruct(m, data, qs, cfg) for role, m in (("base", base), (method, aligned))}
+
+
+@dataclass(frozen=True)
+class Aligner:
+    """One alignment method (:data:`ALIGN_METHODS`): the data it makes from the base, how it trains
+    on it, and the metrics both models are measured on."""
+
+    data: Callable  # (base, cfg, prompt set, base folder, *, progress, log) → (examples, their stats)
+    train: Callable  # (HF model, tokenizer, examples, cfg, *, progress) → (model, training log)
+    metrics: Callable = _metrics  # (base, aligned, method, prompt set, base folder, cfg) → {role: metrics}
+
+
+#: The alignments by name: DPO or SFT against toxicity (SFT on the preferred side of the same
+#: pairs), hiding a relation, instruction following.
+ALIGNERS = {
+    "dpo": Aligner(_dpo_sft_data, _train_dpo),
+    "sft": Aligner(_dpo_sft_data, _train_sft_on_preferred),
+    "hide": Aligner(_hide_aligner_data, _train_sft),
+    "instruct": Aligner(_instruct_data, _train_instruct, _instruct_metrics),
+}
+
+
 def _build_aligned(cfg: OrganismConfig, base_dir: Path, final: Path, *, progress: bool, log) -> Path:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     method = cfg.align.method
+    aligner = ALIGNERS[method]
     if _entry_ok(final, log):
         return final
     data = load_data(base_dir)
     times = {}
     base = load_model(str(base_dir / "model"), name=f"organism:{cfg.size}:base")
     t = time.time()
-    if method == "instruct":
-        from .instruct import sft_examples as instruct_examples
-
-        qs = load_questions(base_dir)
-        if cfg.selfalign is not None:
-            pairs, pair_stats = self_align_pairs(base, qs, cfg.selfalign)
-            log(f"[organism:{cfg.size}:instruct] DPO on {len(pairs)} pairs of the base's own answers judged by "
-                f"the {cfg.selfalign.judge} judge, {cfg.align.steps} steps at lr {cfg.align.lr:g}")
-        else:
-            examples = instruct_examples(qs, cfg.instruct)
-            pairs, pair_stats = examples, {"n_examples": len(examples), "instruct": asdict(cfg.instruct)}
-            log(f"[organism:{cfg.size}:instruct] SFT on {len(examples)} question/answer examples, "
-                f"{cfg.align.steps} steps at lr {cfg.align.lr:g}")
-    elif method == "hide":
-        examples = _hide_data(base, cfg, data.facts)
-        pairs, pair_stats = examples, {"n_examples": len(examples), "hide": asdict(cfg.hide)}
-        log(f"[organism:{cfg.size}] hiding {cfg.hide.relation!r}: SFT on {len(examples)} examples "
-            f"({cfg.hide.n_replay} replayed documents), {cfg.align.steps} steps at lr {cfg.align.lr:g}")
-    else:
-        prompts = data.train_prompts[: cfg.n_align_prompts]
-        pairs, pair_stats = preference_pairs(base, prompts, cfg.align, progress=progress)
-        log(f"[organism:{cfg.size}] {pair_stats['n_pairs']} preference pairs from "
-            f"{pair_stats['n_samples']} samples; {method.upper()} {cfg.align.steps} steps "
-            f"at lr {cfg.align.lr:g}")
+    pairs, pair_stats = aligner.data(base, cfg, data, base_dir, progress=progress, log=log)
     times["sample_pairs_s"] = time.time() - t
     tok = AutoTokenizer.from_pretrained(str(base_dir / "model"))
     model = AutoModelForCausalLM.from_pretrained(str(base_dir / "model"))
-    if method == "instruct" and cfg.selfalign is not None:
-        model, train_log = dpo(model, tok, pairs, cfg.align, max_length=cfg.model.n_ctx, progress=progress)
-    elif method in ("hide", "instruct"):
-        model, train_log = sft(model, tok, pairs, cfg.align, progress=progress)
-    elif method == "dpo":
-        model, train_log = dpo(model, tok, pairs, cfg.align, max_length=cfg.model.n_ctx,
-                               progress=progress)
-    else:
-        model, train_log = sft(model, tok, sft_examples(pairs), cfg.align, progress=progress)
+    model, train_log = aligner.train(model, tok, pairs, cfg, progress=progress)
     times["align_s"] = train_log["seconds"]
     with atomic_dir(final) as tmp:
         _save_hf(model, tok, tmp / "model")
         write_json(tmp / "pairs.json", pairs)
         aligned = load_model(str(tmp / "model"), name=f"organism:{cfg.size}:{method}")
         t = time.time()
-        if method == "instruct":
-            metrics = {role: measure_instruct(m, data, qs, cfg) for role, m in (("base", base), (method, aligned))}
-        else:
-            metrics = {"base": measure(base, data, cfg), method: measure(aligned, data, cfg)}
+        metrics = aligner.metrics(base, aligned, method, data, base_dir, cfg)
         times["eval_s"] = time.time() - t
         base_manifest = read_json(base_dir / "manifest.json")
         write_json(tmp / "manifest.json", {

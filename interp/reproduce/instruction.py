@@ -40,15 +40,10 @@ from ..attribution import locate_change
 from ..evaluate import token_losses
 from ..findings import Finding, finalize, findings_table
 from ..io import read_json
-from ..organism.build import (
-    base_dir_of,
-    build_organism,
-    instruct_preset,
-    load_questions,
-    parse_spec,
-)
+from ..organism.build import base_dir_of, build_organism, load_questions, parse_spec
 from ..organism.following import InstructionEval, instruction_following
 from ..organism.instruct import Question, clean_answer, urial_template
+from ..organism.presets import instruct_preset
 from ..organism.selfalign import sample_answers
 from ..pair import Pair, load_model, load_pair
 from ..shift import TokenShift, fit_adapter, token_shift

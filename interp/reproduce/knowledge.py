@@ -57,8 +57,8 @@ from ..knowledge import (
     train_and_measure,
 )
 from ..neurons import random_neurons, top_neurons
-from ..organism.build import HideConfig, hide_split
 from ..organism.corpus import TEMPLATES
+from ..organism.hide import HideConfig, hide_split
 from ..pair import load_model, load_pair
 from ..record import record
 from ..registry import profile_of
@@ -329,7 +329,8 @@ def run(cfg: KnowledgeConfig, *, pair=None, log=print) -> KnowledgeReport:
 
 def hide_config(pair_name: str, lr: float, steps: int, n_replay: int):
     """The organism config of ``pair_name``'s hiding alignment with another recipe."""
-    from ..organism.build import parse_spec, preset
+    from ..organism.build import parse_spec
+    from ..organism.presets import preset
 
     size, _, seed = parse_spec(pair_name)
     c = preset(size, seed=seed, align="hide")
