@@ -4,7 +4,10 @@ tokens of text *unrelated* to the fine-tune, per layer, read through the base's 
 unembedding — no probe and no labelled data.
 
 :func:`activation_difference` measures it; :func:`readout` lists the tokens each layer's
-difference promotes and suppresses; :func:`identify` scores whether a known objective (a set of
+difference promotes and suppresses; :func:`patchscope` reads it through an identity prompt
+instead (the base says what the difference "is"); :func:`steering_strength` chooses how strongly
+the base can be steered with it before it stops being coherent (a perplexity bound on neutral
+text, fixed in code); :func:`identify` scores whether a known objective (a set of
 target tokens: the organism's insults, the scorers' toxic vocabulary) is what the difference
 reads as — the rank-AUROC of the target tokens among all tokens in the readout, against random
 token sets of the same size (and, given them, against null pairs' differences: aligned = base +
@@ -14,6 +17,7 @@ reported signed (below 0.5: the targets pushed down) and tested two-sided.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -151,20 +155,134 @@ def _two_sided(value: float, null: list[float]) -> float:
     return float((1 + extreme.sum()) / (1 + len(null)))
 
 
-@torch.no_grad()
-def identify(model, adl: ActivationDifference, target: torch.Tensor, layer: int, *, n_perm: int = 1000,
-             nulls: list[ActivationDifference] | None = None, seed: int = 0) -> Identification:
-    """Score the readout of ``adl`` at ``layer`` (mean over the first k positions) for the target
-    tokens (``target``: a boolean mask over the vocabulary), read through ``model`` (the base)."""
-    mask = np.asarray(target.bool().cpu())
+def identification(scores: np.ndarray, target, layer: int, *, n_perm: int = 1000,
+                   null_scores: list[np.ndarray] | None = None, seed: int = 0) -> Identification:
+    """The target tokens' rank-AUROC in one readout (``scores`` ``[d_vocab]``: any per-token score —
+    the logit lens, a Patchscope's logit change), against ``n_perm`` random token sets of the same
+    size and, given them, the same readout of null pairs (``null_scores``)."""
+    mask = np.asarray(torch.as_tensor(target).bool().cpu())
     if not 0 < mask.sum() < len(mask):
         raise ValueError(f"the target must be some tokens of the vocabulary, not {int(mask.sum())} of {len(mask)}")
-    scores = unembed_logits(model, adl.vector(layer)[None])[0].cpu().numpy()
+    scores = np.asarray(scores, dtype=float)
+    if scores.shape != mask.shape:
+        raise ValueError(f"a readout scores {scores.shape[0]} tokens, the target names {mask.shape[0]}")
     value = _auroc(scores, mask)
     rng = np.random.default_rng(seed)
     sets = [_auroc(scores, rng.permutation(mask)) for _ in range(n_perm)]
     out = Identification(layer, int(mask.sum()), value, _two_sided(value, sets), sets)
-    if nulls:
-        out.null_aurocs = [_auroc(unembed_logits(model, n.vector(layer)[None])[0].cpu().numpy(), mask) for n in nulls]
+    if null_scores:
+        out.null_aurocs = [_auroc(np.asarray(n, dtype=float), mask) for n in null_scores]
         out.p_nulls = _two_sided(value, out.null_aurocs)
     return out
+
+
+@torch.no_grad()
+def identify(model, adl: ActivationDifference, target: torch.Tensor, layer: int, *, n_perm: int = 1000,
+             nulls: list[ActivationDifference] | None = None, seed: int = 0) -> Identification:
+    """Score the logit-lens readout of ``adl`` at ``layer`` (mean over the first k positions) for
+    the target tokens (``target``: a boolean mask over the vocabulary), read through ``model``
+    (the base) — :func:`identification` on :func:`~interp.locate.unembed_logits`."""
+    lens = lambda a: unembed_logits(model, a.vector(layer)[None])[0].cpu().numpy()  # noqa: E731
+    return identification(lens(adl), target, layer, n_perm=n_perm, seed=seed,
+                          null_scores=[lens(n) for n in nulls] if nulls else None)
+
+
+#: The identity prompt a Patchscope reads a vector through (Ghandeharioun et al. 2024, as Minder
+#: et al. use it): the vector replaces the residual at the last token, the model says what follows.
+IDENTITY_PROMPT = "cat -> cat\n1135 -> 1135\nhello -> hello\n? ->"
+
+
+@torch.no_grad()
+def patchscope(model, vector: torch.Tensor, layer: int, *, prompt: str = IDENTITY_PROMPT) -> torch.Tensor:
+    """``[d_vocab]``: how the next-token log-probabilities of ``prompt`` change when the residual
+    (``hook_resid_post``) of its last token at ``layer`` is replaced by ``vector`` scaled to that
+    residual's own norm (the direction is read, at the size the model expects there). Declared,
+    not searched: no scale is tuned on the outcome."""
+    from .steer import _check_vector
+
+    _check_vector(vector, model, "patchscope")
+    if not 0 <= layer < model.cfg.n_layers:
+        raise ValueError(f"patchscope: layer {layer} is outside the model's {model.cfg.n_layers} layers")
+    device = next(model.parameters()).device
+    ids = model.tokenizer(prompt, return_tensors="pt")["input_ids"].to(device)
+    v = vector.float().to(device)
+
+    def patch(act, hook):
+        last = act[:, -1]
+        act[:, -1] = (v / v.norm().clamp_min(1e-12) * last.norm(dim=-1, keepdim=True)).to(act.dtype)
+        return act
+
+    clean = torch.log_softmax(model(ids)[0, -1].float(), -1)
+    with model.hooks(fwd_hooks=[(H.resid(layer), patch)]):
+        patched = torch.log_softmax(model(ids)[0, -1].float(), -1)
+    return (patched - clean).cpu()
+
+
+#: The coherence bound, fixed before any run: a steering strength is eligible only while the
+#: steered model's perplexity on neutral text stays within this ratio of the unsteered model's.
+COHERENCE_MAX_PPL_RATIO = 1.25
+#: Strengths tried, as multiples of the measured difference (1: add exactly δ at every position).
+STEER_STRENGTHS = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
+
+
+@dataclass
+class Steering:
+    """Steering a model with ``vector`` at ``layer`` (:class:`interp.steer.AddVector`, every
+    position): each strength's perplexity ratio on neutral text (``ppl_ratio``, steered /
+    unsteered), the largest strength within :data:`COHERENCE_MAX_PPL_RATIO` (``chosen``; ``None`` if
+    none is), and a random direction of the same norm at that strength (``control_ppl_ratio``)."""
+
+    layer: int
+    strengths: list[float]
+    ppl_ratio: list[float]
+    chosen: float | None
+    control_ppl_ratio: float | None
+    vector_norm: float
+    max_ratio: float = COHERENCE_MAX_PPL_RATIO
+
+    def hooks(self, vector: torch.Tensor, *, control: bool = False, seed: int = 0) -> list:
+        """The intervention at the chosen strength (``control``: the random direction of the same
+        norm, drawn with ``seed``)."""
+        from .steer import AddVector
+
+        if self.chosen is None:
+            raise ValueError("no steering strength stayed within the coherence bound")
+        v = random_like(vector, seed) if control else vector
+        return [AddVector(v, self.chosen, self.layer, label="random direction" if control else "δ (ADL)")]
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def random_like(vector: torch.Tensor, seed: int) -> torch.Tensor:
+    """A Gaussian direction with ``vector``'s norm (the control of a steering vector)."""
+    g = torch.Generator().manual_seed(seed)
+    z = torch.randn(vector.shape, generator=g)
+    return (z / z.norm() * vector.float().norm()).to(vector.dtype)
+
+
+@torch.no_grad()
+def steering_strength(model, vector: torch.Tensor, layer: int, texts, *, strengths=STEER_STRENGTHS,
+                      max_ratio: float = COHERENCE_MAX_PPL_RATIO, seed: int = 0) -> Steering:
+    """Choose how strongly to steer ``model`` with ``vector`` at ``layer`` from neutral ``texts``
+    alone (never the outcome): the largest of ``strengths`` whose perplexity ratio stays within
+    ``max_ratio`` (strengths are tried in increasing order and the search stops at the first that
+    breaks the bound)."""
+    from .evaluate import perplexity
+    from .steer import AddVector
+
+    texts = list(texts)
+    if not texts:
+        raise ValueError("steering_strength needs neutral texts to bound the perplexity on")
+    ref = perplexity(model, texts)
+    tried, ratios = [], []
+    for s in sorted(float(x) for x in strengths):
+        ratios.append(perplexity(model, texts, hooks=[AddVector(vector, s, layer)]) / ref)
+        tried.append(s)
+        if ratios[-1] > max_ratio:
+            break
+    ok = [s for s, r in zip(tried, ratios) if r <= max_ratio]
+    chosen = max(ok) if ok else None
+    control = (perplexity(model, texts, hooks=[AddVector(random_like(vector, seed), chosen, layer)]) / ref
+               if chosen is not None else None)
+    return Steering(layer, tried, ratios, chosen, control, float(vector.float().norm()), max_ratio)

@@ -47,6 +47,55 @@ def test_a_planted_direction_is_read_as_its_tokens(tokenizer):
     assert opp.auroc < 0.01 and opp.identified
 
 
+def test_a_patchscope_reads_a_planted_direction_and_a_null_does_not(tokenizer):
+    """The planted direction injected into the identity prompt at the last layer: the base now
+    says its token (the readout's largest rise, identified); a random direction of the same norm
+    is not identified; the readout has one score per vocabulary token and the prompt is untouched
+    afterwards (no hook left behind)."""
+    from interp.adl import activation_difference, identification, patchscope, random_like
+
+    token = tokenizer(" cat", add_special_tokens=False).input_ids[0]
+    pair = _planted(tokenizer, token)
+    last = pair.cfg.n_layers - 1
+    v = activation_difference(pair, TEXTS, k=4).vector(last)
+    change = patchscope(pair.base, v, last)
+    assert change.shape == (pair.cfg.d_vocab,) and int(change.argmax()) == token
+    target = torch.zeros(pair.cfg.d_vocab, dtype=torch.bool)
+    target[token] = True
+    assert identification(change.numpy(), target, last, n_perm=200).identified
+    control = patchscope(pair.base, random_like(v, seed=1), last)
+    assert not identification(control.numpy(), target, last, n_perm=200).identified
+    assert torch.equal(patchscope(pair.base, v, last), change)  # deterministic, nothing left patched
+
+
+def test_steering_stays_within_the_coherence_bound(tiny_pair):
+    """On the tiny organism's base (a trained model, whose perplexity steering can break): the
+    chosen strength is the largest tried whose perplexity ratio is within the bound, the search
+    stops at the first that breaks it, a zero vector leaves the model as it was (every strength
+    eligible), and a vector too large for any strength is refused when used."""
+    import pytest
+
+    from interp.adl import COHERENCE_MAX_PPL_RATIO, STEER_STRENGTHS, steering_strength
+
+    model = tiny_pair.base
+    texts = list(tiny_pair.prompts.heldout_neutral[:12])
+    g = torch.Generator().manual_seed(0)
+    v = torch.randn(model.cfg.d_model, generator=g)
+    v = 0.1 * v / v.norm()  # small beside the residual: the first strengths are eligible
+    st = steering_strength(model, v, 0, texts)
+    ok = [s for s, r in zip(st.strengths, st.ppl_ratio) if r <= COHERENCE_MAX_PPL_RATIO]
+    assert st.chosen == (max(ok) if ok else None) and st.chosen is not None
+    assert all(r <= COHERENCE_MAX_PPL_RATIO for r in st.ppl_ratio[:-1])  # stopped at the first breach
+    assert st.ppl_ratio[-1] > COHERENCE_MAX_PPL_RATIO or st.chosen == max(STEER_STRENGTHS)
+    assert st.strengths == sorted(st.strengths) and st.vector_norm == pytest.approx(float(v.norm()))
+    zero = steering_strength(model, torch.zeros_like(v), 0, texts)
+    assert zero.chosen == max(STEER_STRENGTHS) and all(r == pytest.approx(1.0) for r in zero.ppl_ratio)
+    huge = steering_strength(model, v * 1e4, 0, texts)
+    assert huge.chosen is None and huge.strengths == [min(STEER_STRENGTHS)] and huge.ppl_ratio[0] > 2
+    with pytest.raises(ValueError, match="coherence bound"):
+        huge.hooks(v)
+
+
 def test_null_pairs_are_not_identified_beyond_the_tests_level(tokenizer):
     """Twenty null pairs (aligned = base + noise), a fixed random target of 10 tokens: identified
     at most once (≤ 5%); their readouts are also the null a real pair is judged against."""
@@ -84,9 +133,33 @@ def test_the_diffing_reproduction_writes_its_report(use_organism_cache, tmp_path
     assert r["layer"] == 1  # the middle of the tiny organism's two layers
     assert len(r["relative_norm"]) == 2 and all(len(v) == r["k"] for v in r["relative_norm"].values())
     assert set(r["readouts"]) == {"0", "1"}
-    (f,) = r["findings"]
-    assert f["key"] == "adl_identifies" and f["verdict"] in ("yes", "no", "not tested")
+    keys = [f["key"] for f in r["findings"]]
+    assert keys == ["adl_identifies", "patchscope_identifies", "alignment_drop", "steering_toward_aligned"]
+    assert all(f["verdict"] in ("yes", "no", "not tested") for f in r["findings"])
     for by in r["identification"].values():
         x = by[str(r["layer"])]
         assert 0 <= x["auroc"] <= 1 and len(x["null_aurocs"]) == 4 and x["p_nulls"] is not None
+    for x in r["patchscope"]["identification"].values():  # the Patchscope judged alike
+        assert 0 <= x["auroc"] <= 1 and len(x["null_aurocs"]) == 4
+    st = r["steering"]
+    assert st["strengths"] == sorted(st["strengths"]) and len(st["ppl_ratio"]) == len(st["strengths"])
+    if st["chosen"] is not None:  # every arm on the same prompts and samples
+        assert st["ppl_ratio"][st["strengths"].index(st["chosen"])] <= st["max_ratio"]
+        assert set(st["arms"]) == {"base", "aligned", "steered", "control"}
+        assert len({a["n"] for a in st["arms"].values()}) == 1
+        assert set(st["by_scorer"]) == {"alt-profanity-check", "better-profanity"}
     assert (out / "diffing_seeds.json").exists() and "Model-diffing claims" in (out / "diffing_seeds.md").read_text()
+
+
+def test_the_steering_figure_draws_what_it_is_given():
+    """The figure draws the strengths tried and every arm per scorer, nothing computed."""
+    from interp.adl import Steering
+    from interp.plot import adl_steering
+
+    st = Steering(1, [0.5, 1.0, 2.0], [1.01, 1.1, 1.4], 1.0, 1.02, 3.0)
+    rows = {s: {"rates": {"base": 0.3, "aligned": 0.1, "steered": 0.2, "control": 0.3}} for s in ("a", "b")}
+    fig = adl_steering(st, rows)
+    line = fig.data[0]
+    assert list(line.x) == st.strengths and list(line.y) == st.ppl_ratio
+    bars = [d for d in fig.data if d.type == "bar"]
+    assert [list(b.y) for b in bars] == [[0.3, 0.3], [0.1, 0.1], [0.2, 0.2], [0.3, 0.3]]

@@ -49,3 +49,38 @@ def adl_identification(r, title: str = "Does the difference read as the objectiv
     fig.update_xaxes(title="layer", tickmode="array", tickvals=r.adl.layers)
     fig.update_yaxes(title="AUROC of the objective's tokens (0.5: no signal)", range=[0, 1])
     return fig
+
+
+def adl_steering(steering, rows: dict[str, dict],
+                 title: str = "Steering the base with the difference, within a coherence bound") -> go.Figure:
+    """Left: the perplexity ratio on neutral text per steering strength (× δ, log scale), the bound
+    and the chosen strength. Right: toxicity on the test prompts per scorer — base, aligned, the
+    base steered with δ and with a random direction of the same norm and strength
+    (:class:`interp.adl.Steering` and the reproduction's per-scorer rows)."""
+    from plotly.subplots import make_subplots
+
+    from .theme import ALIGNED, BASE, CONTROL, TEMPLATE
+
+    fig = make_subplots(rows=1, cols=2, column_widths=[0.45, 0.55], horizontal_spacing=0.12,
+                        subplot_titles=("coherence: perplexity ratio on neutral text", "toxicity on test prompts"))
+    fig.update_layout(template=TEMPLATE, title=title, width=1100, height=500,
+                      legend=dict(orientation="h", yanchor="top", y=-0.2, x=0), margin=dict(b=120))
+    fig.add_scatter(x=steering.strengths, y=steering.ppl_ratio, mode="lines+markers", name="steered with δ",
+                    line=dict(color=OKABE_ITO[2], width=2.5), marker=dict(size=9), row=1, col=1)
+    if steering.chosen is not None and steering.control_ppl_ratio is not None:
+        fig.add_scatter(x=[steering.chosen], y=[steering.control_ppl_ratio], mode="markers", name="random direction",
+                        marker=dict(color=CONTROL, size=11, symbol="diamond"), row=1, col=1)
+        fig.add_vline(x=steering.chosen, line=dict(color="#444", width=1, dash="dash"), row=1, col=1)
+    fig.add_hline(y=steering.max_ratio, line=dict(color="#444", width=1, dash="dot"), row=1, col=1,
+                  annotation_text=f"bound {steering.max_ratio}")
+    fig.update_xaxes(type="log", title="strength (× δ)", row=1, col=1)
+    fig.update_yaxes(title="perplexity steered / unsteered", row=1, col=1)
+    colours = {"base": BASE, "aligned": ALIGNED, "steered": OKABE_ITO[2], "control": CONTROL}
+    names = {"base": "base", "aligned": "aligned", "steered": "base + δ", "control": "base + random"}
+    scorers = list(rows)
+    for arm, colour in colours.items():
+        fig.add_bar(x=scorers, y=[rows[s]["rates"][arm] for s in scorers], name=names[arm], marker_color=colour,
+                    row=1, col=2, showlegend=True)
+    fig.update_yaxes(title="toxic share of samples", row=1, col=2)
+    fig.update_layout(barmode="group")
+    return fig

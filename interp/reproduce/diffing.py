@@ -7,8 +7,17 @@ score (:func:`interp.adl.identify`) of the objective's tokens — every token a 
 (the toxic vocabulary; on organisms also the corpus grammar's insult lexicon) — at the declared
 layer (the middle one, as Minder et al. read it), against random token sets of the same size and
 against null pairs whose aligned model is the base plus random noise of the same size as the
-real change, tensor by tensor. The claim: the difference reads as the objective (a DPO against
-toxicity: the toxic tokens suppressed) under every scorer.
+real change, tensor by tensor. The same score on a second readout, the Patchscope (the
+difference written into an identity prompt; what the base then says). And the difference used:
+the base steered with it (every position, the declared layer) at the largest strength that keeps
+its perplexity on neutral text within :data:`interp.adl.COHERENCE_MAX_PPL_RATIO` (chosen on
+neutral text alone), its toxicity on eliciting test prompts beside the unsteered base, the aligned
+model and a random direction of the same norm at the same strength — every arm on the same
+prompts and sampling seeds.
+
+The claims: the difference reads as the objective (a DPO against toxicity: the toxic tokens
+suppressed) in the logit lens and in the Patchscope, under every scorer; and steering the base
+with it moves the base's toxicity toward the aligned model's, beyond the random direction.
 """
 
 from __future__ import annotations
@@ -21,17 +30,25 @@ from pathlib import Path
 
 import torch
 
+from .. import stats
 from ..adl import (
+    COHERENCE_MAX_PPL_RATIO,
     IDENTIFY_ALPHA,
     IDENTIFY_MIN_EFFECT,
+    IDENTITY_PROMPT,
     ActivationDifference,
     Identification,
+    Steering,
     activation_difference,
+    identification,
+    patchscope,
     readout,
+    steering_strength,
 )
 from ..adl import identify as identify_target
 from ..findings import Finding, finalize, findings_table
 from ..locate import token_flags
+from ..measure import Measurement, MeasureSpec, measure
 from ..pair import Pair, load_pair
 from ..registry import profile_of
 from .report import write_report
@@ -47,10 +64,18 @@ class DiffingConfig:
     n_perm: int = 1000  # random token sets of the target's size
     n_null_pairs: int = 10  # aligned = base + noise of the real change's size (0: none)
     n_readout: int = 15  # tokens listed per layer and end
+    patchscope_prompt: str = IDENTITY_PROMPT  # the identity prompt the Patchscope reads the difference through
+    steer: bool = True  # steer the base with the difference (strength by the coherence bound) and measure it
+    n_ppl_texts: int = 40  # neutral texts (disjoint from the difference's) the steering strength is bounded on
+    n_test_prompts: int = 100  # eliciting prompts never used in alignment, the steering arms' test set
+    n_samples: int = 2  # samples per test prompt in every steering arm
+    max_new_tokens: int = 12
+    alpha: float = 0.05
 
 
-PRESETS: dict[str, dict] = {"organism-tiny": dict(n_texts=40, n_perm=200, n_null_pairs=4),
-                            "real": dict(n_texts=200, n_null_pairs=5)}
+PRESETS: dict[str, dict] = {"organism-tiny": dict(n_texts=40, n_perm=200, n_null_pairs=4, n_ppl_texts=20,
+                                              n_test_prompts=40),
+                            "real": dict(n_texts=200, n_null_pairs=5, n_test_prompts=200, max_new_tokens=20)}
 
 
 def config_for(pair: str, **overrides) -> DiffingConfig:
@@ -86,13 +111,30 @@ class DiffingReport:
     readouts: dict[int, dict[str, list[str]]]
     identification: dict[str, dict[int, Identification]]  # scorer -> layer -> score
     n_targets: dict[str, int]
+    patchscope: dict[str, Identification] = field(default_factory=dict)  # scorer -> score at the declared layer
+    patchscope_tokens: dict[str, list[str]] = field(default_factory=dict)  # "promotes"/"suppresses" -> tokens
+    steering: Steering | None = None
+    arms: dict[str, Measurement] = field(default_factory=dict)  # base, aligned, steered, control (test prompts)
     findings: list[Finding] = field(default_factory=list)
     timings: dict = field(default_factory=dict)
 
     def figures(self) -> dict:
         from .. import plot
 
-        return {"adl_norms": plot.adl_norms(self.adl), "adl_identification": plot.adl_identification(self)}
+        figs = {"adl_norms": plot.adl_norms(self.adl), "adl_identification": plot.adl_identification(self)}
+        if self.steering is not None:
+            figs["adl_steering"] = plot.adl_steering(self.steering, steering_rows(self))
+        return figs
+
+
+def test_prompts(pair, cfg: DiffingConfig) -> tuple[str, ...]:
+    """Eliciting prompts never used in alignment (deduplicated, shuffled with the seed)."""
+    import numpy as np
+
+    seen = set(pair.prompts.train_prompts)
+    pool = [p for p in dict.fromkeys(pair.prompts.eval_prompts) if p not in seen]
+    order = np.random.default_rng(cfg.seed).permutation(len(pool))
+    return tuple(pool[i] for i in order[:cfg.n_test_prompts])
 
 
 def run(cfg: DiffingConfig, *, pair=None, log=print) -> DiffingReport:
@@ -101,45 +143,125 @@ def run(cfg: DiffingConfig, *, pair=None, log=print) -> DiffingReport:
     from ..score import get_scorers
 
     pair = pair if pair is not None else load_pair(cfg.pair)
-    texts = list(pair.prompts.require("heldout_neutral", why="unrelated text").heldout_neutral[:cfg.n_texts])
+    neutral = list(pair.prompts.require("heldout_neutral", why="unrelated text").heldout_neutral)
+    texts = neutral[:cfg.n_texts]
+    ppl_texts = neutral[cfg.n_texts:cfg.n_texts + cfg.n_ppl_texts]
     L = pair.cfg.n_layers
     layer = L // 2 if cfg.layer is None else cfg.layer
     if not 0 <= layer < L:
         from ..checks import UsageError
 
         raise UsageError("--layer", cfg.layer, f"a layer of this pair: 0 … {L - 1}")
-    log(f"[1/3] activation difference: {len(texts)} neutral texts, first {cfg.k} tokens, {L} layers")
+    log(f"[1/5] activation difference: {len(texts)} neutral texts, first {cfg.k} tokens, {L} layers")
     adl = activation_difference(pair, texts, k=cfg.k)
-    log(f"[2/3] {cfg.n_null_pairs} null pairs (noise of the real change's size, tensor by tensor)")
-    nulls = [activation_difference(matched_null(pair, cfg.seed * 1000 + i), texts, k=cfg.k)
-             for i in range(cfg.n_null_pairs)]
+    log(f"[2/5] {cfg.n_null_pairs} null pairs (noise of the real change's size, tensor by tensor)")
+    null_pairs = [matched_null(pair, cfg.seed * 1000 + i) for i in range(cfg.n_null_pairs)]
+    nulls = [activation_difference(p, texts, k=cfg.k) for p in null_pairs]
     scorers = get_scorers(None) + ([GrammarScorer()] if "organism" in pair.info else [])
     flags = token_flags(pair.base, scorers)
-    log("[3/3] identification: " + ", ".join(f"{n} {int(f.sum())} target tokens" for n, f in flags.items()))
+    log("[3/5] identification: " + ", ".join(f"{n} {int(f.sum())} target tokens" for n, f in flags.items()))
     ident = {n: {lay: identify_target(pair.base, adl, f, lay, n_perm=cfg.n_perm, nulls=nulls or None, seed=cfg.seed)
                  for lay in adl.layers} for n, f in flags.items() if 0 < int(f.sum()) < len(f)}
     r = DiffingReport(cfg, cfg.pair, adl, layer, {lay: readout(pair.base, adl.vector(lay), cfg.n_readout)
                                                    for lay in adl.layers},
                       ident, {n: int(f.sum()) for n, f in flags.items()})
+    log(f"[4/5] Patchscope at layer {layer}: the difference in the identity prompt, read by the base")
+    v = adl.vector(layer)
+    ps = patchscope(pair.base, v, layer, prompt=cfg.patchscope_prompt)
+    ps_nulls = [patchscope(pair.base, n.vector(layer), layer, prompt=cfg.patchscope_prompt).numpy() for n in nulls]
+    r.patchscope = {n: identification(ps.numpy(), f, layer, n_perm=cfg.n_perm, seed=cfg.seed, null_scores=ps_nulls or None)
+                    for n, f in flags.items() if 0 < int(f.sum()) < len(f)}
+    tok = pair.base.tokenizer
+    r.patchscope_tokens = {"promotes": [tok.decode([i]) for i in torch.topk(ps, cfg.n_readout).indices.tolist()],
+                           "suppresses": [tok.decode([i]) for i in torch.topk(-ps, cfg.n_readout).indices.tolist()]}
+    if cfg.steer:
+        log(f"[5/5] steering the base with the difference at layer {layer}: strength bounded on "
+            f"{len(ppl_texts)} neutral texts (perplexity ratio ≤ {COHERENCE_MAX_PPL_RATIO}), then the test prompts")
+        r.steering = steering_strength(pair.base, v, layer, ppl_texts, seed=cfg.seed)
+        if r.steering.chosen is not None:
+            spec = MeasureSpec(test_prompts(pair, cfg), n_samples=cfg.n_samples, max_new_tokens=cfg.max_new_tokens,
+                               seed=10_000 * cfg.seed + 5)
+            tox = get_scorers(None)
+            r.arms = {"base": measure(pair.base, spec, scorers=tox, label="base"),
+                      "aligned": measure(pair.aligned, spec, scorers=tox, label="aligned"),
+                      "steered": measure(pair.base, spec, r.steering.hooks(v), scorers=tox, label="base, steered with δ"),
+                      "control": measure(pair.base, spec, r.steering.hooks(v, control=True, seed=cfg.seed), scorers=tox,
+                                         label="base, steered with a random direction")}
     r.findings = findings(r)
     r.timings = {"total_s": time.time() - t0}
     return r
 
 
+def _ident_text(at: dict[str, Identification]) -> str:
+    return "; ".join(f"{n}: AUROC {x.auroc:.3f} ({x.n_targets} tokens; random sets p = {x.p_sets:.3f}"
+                     + ("" if x.p_nulls is None else f", null pairs p = {x.p_nulls:.3f}") + ")" for n, x in at.items())
+
+
+#: The steering criterion, fixed before any run: the steered base's toxicity falls by at least this
+#: share of base − aligned, and below the random direction's (paired by prompt, p < alpha).
+STEER_MIN_SHARE = 0.25
+
+
+def steering_rows(r: DiffingReport) -> dict[str, dict]:
+    """Per scorer: each arm's rate, the share of base − aligned the steering reproduces (with its
+    CI over prompts) and the steered − control paired difference."""
+    out = {}
+    a = r.arms
+    for sc in (a["base"].scorers if a else []):
+        b, al, st, ct = (a[k].per_prompt(sc) for k in ("base", "aligned", "steered", "control"))
+        out[sc] = {"rates": {k: float(m.rate(sc)) for k, m in a.items()},
+                   "share": stats.share_of_effect(b - st + al, al, b, seed=r.config.seed),
+                   "vs_control": stats.paired_difference(ct, st, seed=r.config.seed),
+                   "drop": stats.paired_difference(b, al, seed=r.config.seed)}
+    return out
+
+
 def findings(r: DiffingReport) -> list[Finding]:
+    cfg = r.config
     at = {n: by[r.layer] for n, by in r.identification.items()}
-    measured = "; ".join(f"{n}: AUROC {x.auroc:.3f} ({x.n_targets} tokens; random sets p = {x.p_sets:.3f}"
-                         + ("" if x.p_nulls is None else f", null pairs p = {x.p_nulls:.3f}") + ")"
-                         for n, x in at.items())
-    return finalize([Finding(
+    ident_crit = (f"|AUROC − 0.5| ≥ {IDENTIFY_MIN_EFFECT}, two-sided p < {IDENTIFY_ALPHA} against random token sets and "
+                  "against null pairs, under every scorer")
+    none = "no scorer flags a token of this vocabulary: no target to read"
+    out = [Finding(
         "adl_identifies", "the activation difference on unrelated text reads as the alignment's objective",
         "Minder et al. 2026: narrow fine-tunes leave readable traces in activation differences",
         f"at layer {r.layer} (the middle layer, declared), the objective's tokens' rank-AUROC in the logit-lens "
-        f"readout of the mean difference: |AUROC − 0.5| ≥ {IDENTIFY_MIN_EFFECT}, two-sided p < {IDENTIFY_ALPHA} "
-        "against random token sets and against null pairs, under every scorer",
-        measured or "no scorer flags any token of the vocabulary",
-        {n: x.identified for n, x in at.items()},
-        untested="" if at else "no scorer flags a token of this vocabulary: no target to read")])
+        f"readout of the mean difference: {ident_crit}",
+        _ident_text(at) or none, {n: x.identified for n, x in at.items()}, untested="" if at else none)]
+    if r.patchscope or at:
+        out.append(Finding(
+            "patchscope_identifies", "the difference, read through an identity prompt (Patchscope), is the objective",
+            "Minder et al. 2026 read it with an automatic Patchscope",
+            f"at layer {r.layer}, the objective's tokens' rank-AUROC in the change of the base's next-token "
+            f"log-probabilities when the difference replaces the identity prompt's last residual: {ident_crit}",
+            _ident_text(r.patchscope) or none, {n: x.identified for n, x in r.patchscope.items()},
+            untested="" if r.patchscope else none))
+    if cfg.steer:
+        rows = steering_rows(r)
+        drop_holds = {sc: x["drop"].value > 0 and x["drop"].p < cfg.alpha for sc, x in rows.items()}
+        why = "" if rows else ("no steering strength stayed within the coherence bound"
+                               if r.steering is not None and r.steering.chosen is None else "not measured")
+        out.append(Finding(
+            "alignment_drop", "alignment lowered toxicity on these test prompts", "the alignment's purpose",
+            f"base − aligned toxicity rate > 0 (paired by prompt, p < {cfg.alpha}) under every scorer",
+            "; ".join(f"{sc}: {x['drop']}" for sc, x in rows.items()), drop_holds,
+            max((x["drop"].p for x in rows.values()), default=None), untested=why,
+            effect=next(iter(rows.values()))["drop"] if rows else None))
+        holds = {sc: x["share"].value >= STEER_MIN_SHARE and x["vs_control"].value > 0 and x["vs_control"].p < cfg.alpha
+                 for sc, x in rows.items()}
+        first = next(iter(rows.values()), None)
+        out.append(Finding(
+            "steering_toward_aligned", "steering the base with the difference moves it toward the aligned model",
+            "Minder et al. 2026 steer with the difference at a strength bounded by coherence",
+            f"the base steered with δ at the largest strength within perplexity ratio {COHERENCE_MAX_PPL_RATIO} on "
+            f"neutral text: toxicity falls by ≥ {STEER_MIN_SHARE} of base − aligned and below a random direction of "
+            f"the same norm and strength (paired, p < {cfg.alpha}), under every scorer",
+            "; ".join(f"{sc}: share {x['share'].fmt('+.2f')}, vs random {x['vs_control']}" for sc, x in rows.items())
+            + (f"; strength {r.steering.chosen:g}×δ" if r.steering is not None and r.steering.chosen else ""),
+            holds, max((x["vs_control"].p for x in rows.values()), default=None), untested=why,
+            effect=first["share"] if first else None,
+            mde=(stats.min_detectable(first["vs_control"].se) if first else None), requires="alignment_drop"))
+    return finalize(out, cfg.alpha)
 
 
 def to_json(r: DiffingReport) -> dict:
@@ -147,7 +269,16 @@ def to_json(r: DiffingReport) -> dict:
             "relative_norm": {str(lay): r.adl.norms()[i].tolist() for i, lay in enumerate(r.adl.layers)},
             "readouts": {str(k): v for k, v in r.readouts.items()},
             "identification": {n: {str(lay): x.to_dict() for lay, x in by.items()} for n, by in r.identification.items()},
-            "n_targets": r.n_targets, "findings": [f.to_dict() for f in r.findings], "timings": r.timings}
+            "n_targets": r.n_targets,
+            "patchscope": {"prompt": r.config.patchscope_prompt, "tokens": r.patchscope_tokens,
+                           "identification": {n: x.to_dict() for n, x in r.patchscope.items()}},
+            **({} if r.steering is None else {"steering": {
+                **r.steering.to_dict(),
+                "arms": {k: {"rate": {sc: m.rate(sc) for sc in m.scorers}, "n": m.n_prompts * m.n_samples,
+                             "label": m.label} for k, m in r.arms.items()},
+                "by_scorer": {sc: {"share": x["share"].to_dict(), "vs_control": x["vs_control"].to_dict(),
+                                   "drop": x["drop"].to_dict()} for sc, x in steering_rows(r).items()}}}),
+            "findings": [f.to_dict() for f in r.findings], "timings": r.timings}
 
 
 def to_markdown(r: DiffingReport) -> str:
@@ -169,8 +300,29 @@ def to_markdown(r: DiffingReport) -> str:
             return ", ".join(w.strip() or repr(w) for w in ws[:10]).replace("|", "\\|")
         lines.append(f"| {lay}{' (declared)' if lay == r.layer else ''} | {float(r.adl.norms()[i].mean()):.3f} | "
                      + " | ".join(cells) + f" | {words(rd['promotes'])} | {words(rd['suppresses'])} |")
-    lines += ["", "\\* identified at that layer (criterion as above); below 0.5: the objective's tokens pushed down.",
-              "", "Timings (s): " + ", ".join(f"{k} {v:.0f}" for k, v in r.timings.items())]
+    lines += ["", "\\* identified at that layer (criterion as above); below 0.5: the objective's tokens pushed down.", "",
+              f"## Patchscope (layer {r.layer})", "",
+              f"The difference replaces the last residual of `{cfg.patchscope_prompt!r}`; the base's next token then "
+              f"rises most for: {', '.join(w.strip() or repr(w) for w in r.patchscope_tokens.get('promotes', [])[:10])}; "
+              f"falls most for: {', '.join(w.strip() or repr(w) for w in r.patchscope_tokens.get('suppresses', [])[:10])}."]
+    if r.steering is not None:
+        st = r.steering
+        lines += ["", f"## Steering the base with the difference (layer {st.layer})", "",
+                  "| strength (× δ) | " + " | ".join(f"{x:g}" for x in st.strengths) + " |",
+                  "|---|" + "---|" * len(st.strengths),
+                  "| perplexity ratio on neutral text | " + " | ".join(f"{x:.3f}" for x in st.ppl_ratio) + " |", "",
+                  (f"Chosen: {st.chosen:g}×δ, the largest within {st.max_ratio}; a random direction of the same norm "
+                   f"there: ratio {st.control_ppl_ratio:.3f}." if st.chosen is not None else
+                   f"No strength stayed within {st.max_ratio}: nothing steered.")]
+        rows = steering_rows(r)
+        if rows:
+            lines += ["", "| scorer | base | aligned | steered | random direction | share of base − aligned "
+                      "reproduced [95% CI] | steered vs random |", "|---|---|---|---|---|---|---|"]
+            for sc, x in rows.items():
+                rt = x["rates"]
+                lines.append(f"| {sc} | {rt['base']:.3f} | {rt['aligned']:.3f} | {rt['steered']:.3f} | "
+                             f"{rt['control']:.3f} | {x['share'].fmt('+.2f')} | {x['vs_control']} |")
+    lines += ["", "Timings (s): " + ", ".join(f"{k} {v:.0f}" for k, v in r.timings.items())]
     return "\n".join(lines) + "\n"
 
 
