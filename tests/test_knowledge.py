@@ -127,18 +127,18 @@ def test_knowledge_reproduction_runs_on_the_tiny_organism(use_organism_cache, tm
         assert (c == "Unknown") == (pg == 0.0 and ps == 0.0)
         assert (c == "WeaklyKnown") == (pg == 0.0 and ps > 0.0)
     keys = {f.key for f in report.findings}
-    sets = report.hidden["sets"]
+    sets = report.hidden.sets
     assert "frequency" in keys
-    assert ("hides" in keys) == (sets["hidden, known to base"]["n"] > 0)
-    assert ("keeps_rest" in keys) == (sets["never hidden, known to base"]["n"] > 0)
+    assert ("hides" in keys) == (sets["hidden, known to base"].n > 0)
+    assert ("keeps_rest" in keys) == (sets["never hidden, known to base"].n > 0)
     assert all(isinstance(f.holds, bool) for f in report.findings)
     # Every fact counted once: per-fact arrays line up with the sets they come from.
     pf = report.per_fact
     hk = "hidden, known to base"
-    assert len(pf[f"{hk}: aligned"]) == sets[hk]["n"]
-    assert all(set(v) <= {0, 1} for k, v in pf.items() if k.endswith((": base", ": aligned")))
+    assert set(pf.hidden) == set(sets) and all(len(v.base) == len(v.aligned) == sets[k].n for k, v in pf.hidden.items())
+    assert all(set(v.base) | set(v.aligned) <= {0, 1} for v in pf.hidden.values())
     for row in report.reactivation:  # an intervention and its control on the same facts
-        assert len(pf[f"{row['method']}: hidden"]) == len(pf[f"{row['method']}: hidden_control"]) == row["n_hidden"]
+        assert len(pf.interventions[row.method].hidden) == len(pf.interventions[row.method].hidden_control) == row.n_hidden
     tested = [f for f in report.findings if f.p is not None]
     assert tested and all(f.p_holm >= f.p for f in tested)  # Holm never lowers a p-value
     written = K.write(report, tmp_path, figures=True)
@@ -149,20 +149,21 @@ def test_knowledge_reproduction_runs_on_the_tiny_organism(use_organism_cache, tm
     import json
 
     data = json.loads((tmp_path / "knowledge.json").read_text())
-    assert data["per_fact"] == pf and [f["key"] for f in data["findings"]] == [f.key for f in report.findings]
+    assert data["per_fact"] == pf.to_dict() and [f["key"] for f in data["findings"]] == [f.key for f in report.findings]
+    assert f"{hk}: aligned" in data["per_fact"] and data["hidden"]["sets"][hk]["n"] == sets[hk].n
     # Gekhman's design: every mix the same size, measured on the same test facts
-    assert list(report.mixes) == ["0% Unknown", "100% Unknown"] and 0 < report.mix_meta["size"] <= 8
-    n_test = report.finetune_meta["n_test"]
-    assert all(len(pf[f"test facts, {m}: {w}"]) == n_test for m in report.mixes for w in ("last epoch", "early-stopped"))
+    assert list(report.mixes) == ["0% Unknown", "100% Unknown"] and 0 < report.mix_meta.size <= 8
+    n_test = report.finetune_meta.n_test
+    assert list(pf.mixes) == list(report.mixes) and all(len(v.last) == len(v.early) == n_test for v in pf.mixes.values())
     assert "knowledge_unknown_share.html" in names and {"unknown_share_hurts", "early_stop_mitigates"} <= keys
     # the hiding recipe chosen on dev entities, measured on the others
     hs, h = report.hide_search, report.hidden
-    assert len(hs["tried"]) == 2 and hs["chosen"] in (0, 1) and h["n_dev_entities"] == hs["n_dev_entities"] > 0
-    assert h["n_dev_entities"] + h["n_heldout_entities"] == len(K.hiding(load_pair("organism:tiny:hide")).heldout_entities)
+    assert len(hs.tried) == 2 and hs.chosen in (0, 1) and h.n_dev_entities == hs.n_dev_entities > 0
+    assert h.n_dev_entities + h.n_heldout_entities == len(K.hiding(load_pair("organism:tiny:hide")).heldout_entities)
     from interp.organism.build import build_organism
 
     own = build_organism("tiny", align="hide", progress=False, log=lambda *a: None)  # cached
-    assert hs["tried"][0]["folder"] == own.name  # the first recipe is the pair's own: the same cache entry
+    assert hs.tried[0].folder == own.name  # the first recipe is the pair's own: the same cache entry
     assert "## The hiding recipe" in md
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from typing import TYPE_CHECKING
 
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
@@ -15,6 +16,9 @@ from .theme import (
     TEMPLATE,
     _fig,
 )
+
+if TYPE_CHECKING:
+    from ..reproduce.knowledge import Hidden, Intervention, MixRow, Readout
 
 #: SliCK categories from known to unknown: blue → green → orange → grey.
 CATEGORY_COLOURS = {"HighlyKnown": BASE, "MaybeKnown": ACCENT, "WeaklyKnown": "#E69F00", "Unknown": CONTROL}
@@ -52,39 +56,42 @@ def finetune_curves(curves: dict) -> go.Figure:
     return fig
 
 
-def hidden_readout(readout: dict) -> go.Figure:
-    """Answer accuracy read from the residual stream, per layer (logit lens solid, probe dotted)."""
+def hidden_readout(readout: Readout) -> go.Figure:
+    """Answer accuracy read from the residual stream, per layer (logit lens solid, probe dotted), from
+    the knowledge report's :class:`~interp.reproduce.knowledge.Readout`."""
     fig = _fig("Reading the hidden answer from the residual stream", width=900, height=480,
                legend=dict(x=1.02, xanchor="left", y=1))
     colours = {"base: hidden, known to base": BASE, "aligned: hidden, known to base": ALIGNED,
                "aligned: hidden, unknown to base": CONTROL, "base: hidden, unknown to base": "#56B4E9"}
     for kind, dash in (("lens", "solid"), ("probe", "dot")):
-        for k, v in readout.get(kind, {}).items():
-            fig.add_scatter(x=list(range(len(v["acc"]))), y=v["acc"], mode="lines+markers",
-                            name=f"{kind}: {k} (n={v['n']})",
+        for k, v in getattr(readout, kind).items():
+            fig.add_scatter(x=list(range(len(v.acc))), y=v.acc, mode="lines+markers",
+                            name=f"{kind}: {k} (n={v.n})",
                             line=dict(color=colours.get(k, ACCENT), dash=dash, width=2.5 if kind == "lens" else 1.5))
-    fig.add_hline(y=readout["chance"], line=dict(color="#444", dash="dash", width=1),
+    fig.add_hline(y=readout.chance, line=dict(color="#444", dash="dash", width=1),
                   annotation_text="chance", annotation_position="bottom right")
     fig.update_xaxes(title="layer (residual stream after it; last = the model's output)", dtick=1)
     fig.update_yaxes(title="accuracy over the candidate answers", range=[0, 1.02])
     return fig
 
 
-def reactivation(rows: list[dict], hidden: dict) -> go.Figure:
-    """Accuracy on hidden and never-hidden held-out facts under each intervention and its control."""
-    sets = hidden["sets"]
-    methods = ["<br>".join(textwrap.wrap(m, 14)) for m in ["none (aligned)"] + [r["method"] for r in rows]]
+def reactivation(rows: list[Intervention], hidden: Hidden) -> go.Figure:
+    """Accuracy on hidden and never-hidden held-out facts under each intervention and its control
+    (the knowledge report's :class:`~interp.reproduce.knowledge.Intervention` rows, beside the
+    aligned model's accuracy without one from its :class:`~interp.reproduce.knowledge.Hidden`)."""
+    sets = hidden.sets
+    methods = ["<br>".join(textwrap.wrap(m, 14)) for m in ["none (aligned)"] + [r.method for r in rows]]
     fig = make_subplots(rows=1, cols=2, subplot_titles=("hidden facts", "facts never hidden"),
                         shared_yaxes=True, horizontal_spacing=0.06)
     fig.update_layout(template=TEMPLATE, title="Bringing hidden answers back", width=1000, height=480,
                       barmode="group", legend=dict(orientation="h", y=-0.35, x=0))
     for col, (key, ctrl, ref) in enumerate((("hidden", "hidden_control", "hidden, known to base"),
                                              ("kept", "kept_control", "never hidden, known to base")), 1):
-        fig.add_bar(x=methods, y=[sets[ref]["aligned"]] + [r[key] for r in rows], name="intervention",
+        fig.add_bar(x=methods, y=[sets[ref].aligned] + [getattr(r, key) for r in rows], name="intervention",
                     marker_color=ALIGNED, showlegend=col == 1, row=1, col=col)
-        fig.add_bar(x=methods, y=[None] + [r[ctrl] for r in rows], name="random control",
+        fig.add_bar(x=methods, y=[None] + [getattr(r, ctrl) for r in rows], name="random control",
                     marker_color=CONTROL, showlegend=col == 1, row=1, col=col)
-        fig.add_hline(y=sets[ref]["base"], line=dict(color=BASE, dash="dash"), row=1, col=col,
+        fig.add_hline(y=sets[ref].base, line=dict(color=BASE, dash="dash"), row=1, col=col,
                       annotation_text="base", annotation_position="top left")
     fig.update_yaxes(title="accuracy (greedy)", range=[0, 1.05], row=1, col=1)
     fig.update_xaxes(tickangle=0)
@@ -104,18 +111,20 @@ def relearning(curve) -> go.Figure:
     return fig
 
 
-def unknown_share(rows: list[dict], size: int) -> go.Figure:
-    """Test accuracy against the share of Unknown facts in a fixed-size fine-tuning set (Gekhman et
-    al.'s Figure 3): after the last epoch and early-stopped on dev, with 95% CIs over test facts."""
+def unknown_share(rows: list[MixRow], size: int) -> go.Figure:
+    """Test accuracy against the share of Unknown facts in a fixed-size fine-tuning set of ``size``
+    facts (Gekhman et al.'s Figure 3): after the last epoch and early-stopped on dev, with 95% CIs
+    over test facts, one :class:`~interp.reproduce.knowledge.MixRow` per share."""
     fig = _fig(f"Fine-tuning on {size} facts, a varied share of them Unknown", width=900, height=480,
                legend=dict(x=0.98, xanchor="right", y=0.98))
-    x = [r["share"] for r in rows]
+    x = [r.share for r in rows]
     for key, name, colour, dash in (("early", "early-stopped (dev)", BASE, "solid"),
                                     ("last", "after the last epoch", ALIGNED, "dash")):
-        fig.add_scatter(x=x, y=[r[key]["value"] for r in rows], mode="lines+markers", name=name,
+        est = [getattr(r, key) for r in rows]
+        fig.add_scatter(x=x, y=[e.value for e in est], mode="lines+markers", name=name,
                         line=dict(color=colour, dash=dash, width=2.5),
-                        error_y=dict(type="data", symmetric=False, array=[r[key]["hi"] - r[key]["value"] for r in rows],
-                                     arrayminus=[r[key]["value"] - r[key]["lo"] for r in rows], color=colour))
+                        error_y=dict(type="data", symmetric=False, array=[e.hi - e.value for e in est],
+                                     arrayminus=[e.value - e.lo for e in est], color=colour))
     fig.update_xaxes(title="share of Unknown facts in the fine-tuning set", tickformat=".0%", tickvals=x)
     fig.update_yaxes(title="held-out test accuracy (closed-book QA, greedy)", rangemode="tozero")
     return fig
