@@ -164,18 +164,13 @@ def run(cfg: ToxicityConfig, *, pair=None, data: PromptSet | Mapping | None = No
         grp = step(4, "neuron groups: the probe projection's change split into neurons (Yang et al.)",
                    lambda: steps.neuron_groups(pair, s, cfg, loc, test["base"], progress=progress))
     report = ToxicityReport(
-        cfg, cfg.pair if isinstance(cfg.pair, str) else pair.name,
-        {"base": _source(pair.base.cfg.model_name), "aligned": _source(pair.aligned.cfg.model_name),
-         "architecture": pair.cfg.architecture, "n_layers": pair.cfg.n_layers,
-         "d_model": pair.cfg.d_model, "d_mlp": pair.cfg.d_mlp, "gated": H.is_gated(pair.base)},
-        names, s, loc, cmp, wh, re, test, arm_effects(re.arms, test["base"], test["aligned"], names, cfg),
-        [], kap, timings)
-    report.lee = lee
-    report.design = design
-    report.k_sweep = ksw
-    report.stability_undone = stab
-    report.groups = grp
-    report.pareto = front
+        config=cfg, pair=cfg.pair if isinstance(cfg.pair, str) else pair.name,
+        models={"base": _source(pair.base.cfg.model_name), "aligned": _source(pair.aligned.cfg.model_name),
+                "architecture": pair.cfg.architecture, "n_layers": pair.cfg.n_layers,
+                "d_model": pair.cfg.d_model, "d_mlp": pair.cfg.d_mlp, "gated": H.is_gated(pair.base)},
+        scorers=names, splits=s, located=loc, compared=cmp, where=wh, reactivation=re, test=test,
+        effects=arm_effects(re.arms, test["base"], test["aligned"], names, cfg), findings=[], kappa=kap,
+        timings=timings, lee=lee, design=design, k_sweep=ksw, stability_undone=stab, groups=grp, pareto=front)
     org = pair.info.get("organism") or pair.info.get("real")
     if org:
         report.provenance = {k: v for k, v in org.items() if k not in ("align_log", "config", "base_dir")}
