@@ -41,7 +41,7 @@ PRETRAINING_DIR = os.path.join(HERE, "out", "organism-pretraining")  # interp re
 PRETRAINING_GALLERY = ["pretraining_repetition", "pretraining_extraction"]
 # -------------------------------------------------------------------------------------------
 
-from interp.findings import Finding, SeedSummary, findings_table, pairs_table, seeds_table  # noqa: E402
+from interp.findings import Finding, SeedSummary, findings_table, format_p, pairs_table, seeds_table  # noqa: E402
 from interp.reproduce import layout  # noqa: E402
 from interp.reproduce.registry import REPRODUCTIONS  # noqa: E402
 from interp.reproduce.toxicity import FAMILY_LABELS, lee_rows  # noqa: E402
@@ -52,10 +52,6 @@ _DOC = [README]
 
 def _rel(path: str) -> str:
     return os.path.relpath(path, os.path.dirname(_DOC[0]))
-
-
-def _pfmt(p):
-    return "" if p is None else (f"{p:.3f}" if p >= 0.001 else "<0.001")
 
 
 def _est(e: dict, spec: str = "+.3f") -> str:
@@ -89,7 +85,7 @@ def arms_table(rep: dict) -> str:
                  for k in ("rate", "score"))
         lines.append(f"| {FAMILY_LABELS.get(name, name)} ({arm['description']}) | {arm['dose']:g} ({arm['chosen_on']}) | "
                      + " | ".join(f"{arm['arm']['rate'][s]:.3f}" for s in sc)
-                     + f" | {_est(e['vs_control'])} | {_est(e['share'], '+.2f')} | {_est(es['share'], '+.2f')} | {_pfmt(e['p_holm'])} |")
+                     + f" | {_est(e['vs_control'])} | {_est(e['share'], '+.2f')} | {_est(es['share'], '+.2f')} | {format_p(e['p_holm'])} |")
     return "\n".join(lines)
 
 

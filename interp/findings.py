@@ -95,7 +95,9 @@ def finalize(findings: list[Finding], alpha: float = ALPHA) -> list[Finding]:
     return findings
 
 
-def _p(p: float | None) -> str:
+def format_p(p: float | None) -> str:
+    """A p-value for a table: three decimals, ``<0.001`` below that, empty where there is none —
+    the one formatter every report and page uses."""
     if p is None or not math.isfinite(p):
         return ""
     return f"{p:.3f}" if p >= 0.001 else "<0.001"
@@ -121,7 +123,7 @@ def findings_table(findings: list[Finding], *, scorers: list[str] | None = None,
         elif not f.holds and f.mde is not None and math.isfinite(f.mde) and f.mde > 0:
             extra += f"; smallest detectable effect {f.mde:.3f}"
         lines.append(f"| {f.claim} | {f.measured}{extra} | " + " | ".join(cells)
-                     + f" | {_p(f.p_holm)} | {verdict} | {f.criterion} |")
+                     + f" | {format_p(f.p_holm)} | {verdict} | {f.criterion} |")
     return "\n".join(lines)
 
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from ... import locate as locators
 from ... import stats
-from ...findings import Finding, findings_table
+from ...findings import Finding, findings_table, format_p
 from ...groups import YANG_ET_AL_TOXIC_SHARE, NeuronGroups
 from ...measure import Measurement
 from .. import layout
@@ -310,14 +310,10 @@ def effects_table(r: ToxicityReport, kind: str = "rate") -> str:
         budget = "" if arm.within_budget else " ⚠ outside the ppl budget"
         lines.append(f"| {FAMILY_LABELS.get(name, name)}: {arm.description} | {arm.dose:g} ({arm.chosen_on}{budget}) | "
                      + " | ".join(f"{val(arm.arm, s):.3f}" for s in sc)
-                     + f" | {e.vs_bare} | {e.vs_control} | {e.share.fmt('+.2f')} | {_pfmt(e.p_holm)} | {arm.arm.perplexity:.3f} |")
+                     + f" | {e.vs_bare} | {e.vs_control} | {e.share.fmt('+.2f')} | {format_p(e.p_holm)} | {arm.arm.perplexity:.3f} |")
         lines.append(f"| &nbsp;&nbsp;control: {arm.control_description} | | "
                      + " | ".join(f"{val(arm.control, s):.3f}" for s in sc) + f" | | | | | {arm.control.perplexity:.3f} |")
     return "\n".join(lines)
-
-
-def _pfmt(p):
-    return "" if p is None else (f"{p:.3f}" if p >= 0.001 else "<0.001")
 
 
 def locators_text(r: ToxicityReport, n: int = 7) -> str:
