@@ -267,7 +267,7 @@ def _dpo_sft_data(base, cfg: OrganismConfig, data: PromptSet, base_dir: Path, *,
 
 def _hide_aligner_data(base, cfg: OrganismConfig, data: PromptSet, base_dir: Path, *, progress: bool, log):
     """Refuse one relation's facts: cloze examples with the refusal, replayed documents beside them."""
-    examples = hide_data(base, cfg, data.facts)
+    examples = hide_data(base, cfg.hide, cfg.corpus, data.facts)
     log(f"[organism:{cfg.size}] hiding {cfg.hide.relation!r}: SFT on {len(examples)} examples "
         f"({cfg.hide.n_replay} replayed documents), {cfg.align.steps} steps at lr {cfg.align.lr:g}")
     return examples, {"n_examples": len(examples), "hide": asdict(cfg.hide)}

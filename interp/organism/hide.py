@@ -4,13 +4,9 @@ relation's facts on half its people, keeping the rest (:class:`HideConfig`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from ..generate import generate
-from .corpus import Fact, generate_corpus
-
-if TYPE_CHECKING:
-    from .config import OrganismConfig
+from .corpus import CorpusConfig, Fact, generate_corpus
 
 
 @dataclass
@@ -58,15 +54,15 @@ def hide_examples(facts: list[Fact], cfg: HideConfig, base_answers: dict[str, st
     return out + [{"prompt": "", "completion": d} for d in replay]
 
 
-def hide_data(base, cfg: OrganismConfig, facts: list[Fact]) -> list[dict]:
-    """The hiding alignment's SFT examples for an organism: the base's own greedy answers to the
-    other relations' clozes, and replayed pretraining documents."""
+def hide_data(base, hide: HideConfig, corpus: CorpusConfig, facts: list[Fact]) -> list[dict]:
+    """The hiding alignment's SFT examples for an organism whose corpus is ``corpus``: the base's
+    own greedy answers to the other relations' clozes, and replayed pretraining documents."""
     import random
 
-    train, _ = hide_split(facts, cfg.hide)
+    train, _ = hide_split(facts, hide)
     keep = set(train)
-    asked = [f.cloze for f in facts if f.entity in keep and f.relation != cfg.hide.relation]
+    asked = [f.cloze for f in facts if f.entity in keep and f.relation != hide.relation]
     answers = dict(zip(asked, generate(base, asked, max_new_tokens=6, batch_size=256).completions))
-    docs = generate_corpus(cfg.corpus).train
-    replay = random.Random(cfg.hide.seed).sample(docs, min(cfg.hide.n_replay, len(docs)))
-    return hide_examples(facts, cfg.hide, answers, replay)
+    docs = generate_corpus(corpus).train
+    replay = random.Random(hide.seed).sample(docs, min(hide.n_replay, len(docs)))
+    return hide_examples(facts, hide, answers, replay)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import textwrap
-from typing import TYPE_CHECKING
 
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
@@ -16,9 +15,6 @@ from .theme import (
     TEMPLATE,
     _fig,
 )
-
-if TYPE_CHECKING:
-    from ..reproduce.knowledge import Hidden, Intervention, MixRow, Readout
 
 #: SliCK categories from known to unknown: blue → green → orange → grey.
 CATEGORY_COLOURS = {"HighlyKnown": BASE, "MaybeKnown": ACCENT, "WeaklyKnown": "#E69F00", "Unknown": CONTROL}
@@ -56,7 +52,7 @@ def finetune_curves(curves: dict) -> go.Figure:
     return fig
 
 
-def hidden_readout(readout: Readout) -> go.Figure:
+def hidden_readout(readout) -> go.Figure:
     """Answer accuracy read from the residual stream, per layer (logit lens solid, probe dotted), from
     the knowledge report's :class:`~interp.reproduce.knowledge.Readout`."""
     fig = _fig("Reading the hidden answer from the residual stream", width=900, height=480,
@@ -75,7 +71,7 @@ def hidden_readout(readout: Readout) -> go.Figure:
     return fig
 
 
-def reactivation(rows: list[Intervention], hidden: Hidden) -> go.Figure:
+def reactivation(rows: list, hidden) -> go.Figure:
     """Accuracy on hidden and never-hidden held-out facts under each intervention and its control
     (the knowledge report's :class:`~interp.reproduce.knowledge.Intervention` rows, beside the
     aligned model's accuracy without one from its :class:`~interp.reproduce.knowledge.Hidden`)."""
@@ -111,7 +107,7 @@ def relearning(curve) -> go.Figure:
     return fig
 
 
-def unknown_share(rows: list[MixRow], size: int) -> go.Figure:
+def unknown_share(rows: list, size: int) -> go.Figure:
     """Test accuracy against the share of Unknown facts in a fixed-size fine-tuning set of ``size``
     facts (Gekhman et al.'s Figure 3): after the last epoch and early-stopped on dev, with 95% CIs
     over test facts, one :class:`~interp.reproduce.knowledge.MixRow` per share."""
