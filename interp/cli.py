@@ -307,7 +307,7 @@ def _reproduce_seeds(name: str, argv: list[str]) -> int:
     if spec.target_flag == "--pair":
         _check_pair(target)
     run = _config_cli(spec.config_for(target), argv, f"interp reproduce {name}", spec.description,
-                      options={k: RUN_OPTIONS[k] for k in ("out", "seeds", "figures")})
+                      options={k: RUN_OPTIONS[k] for k in ("out", "seeds", "figures", "progress")})
     _check_out(run.out)
     cfg = run.cfg
     spec.check(cfg)
@@ -316,7 +316,7 @@ def _reproduce_seeds(name: str, argv: list[str]) -> int:
     main_rank = distributed.is_main()
     with _writing(out, main_rank):
         reports = spec.run_seeds(cfg, seeds, out=out if main_rank else None, figures=run.figures,
-                                 log=print if main_rank else _silent)
+                                 progress=run.progress and main_rank, log=print if main_rank else _silent)
     if main_rank:
         print(spec.seeds_to_markdown(cfg, reports))
         print(f"wrote {layout.summary(out, spec.stem, '.md')} and {layout.seed_report(out, '*', spec.stem, '.md')}")
