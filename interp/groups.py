@@ -23,7 +23,10 @@ or negative (the sign-flipped groups), and whether its |contribution| fell or ro
 * ``unchanged`` — neurons whose activations did not change at all (none in a real fine-tune).
 
 Groups are formed on one set of texts (dev) and their shares measured on another (test), each
-with a 95% CI that resamples prompts (:func:`interp.stats.ratio_of_sums`).
+with a 95% CI that resamples prompts (:func:`interp.stats.ratio_of_sums`). A share says what a
+group writes onto the direction; :func:`group_edits` says what it does to the behaviour: each
+group's activations patched from the base into the aligned model and back, toxicity and
+perplexity measured on the test prompts.
 """
 
 from __future__ import annotations
@@ -163,6 +166,7 @@ class NeuronGroups:
     n_texts: int
     n_prompts: int
     meta: dict = field(default_factory=dict)
+    members: dict[str, Neurons] = field(default_factory=dict, repr=False)  # the neurons of each group (dev)
 
     def to_dict(self) -> dict:
         return {"direction": self.direction_name, "total": self.total.to_dict(),
@@ -205,5 +209,74 @@ def neuron_groups(dev: Contributions, test: Contributions, *, located: Neurons |
     t = float(test.total.mean())
     per_layer = {"neurons (activation part)": (test.neurons_act.sum(2).mean(0) / t).tolist(),
                  "attention": (test.attn.mean(0) / t).tolist()} if t else {}
+    members = {}
+    for i, name in enumerate(GROUPS):
+        layer, index = torch.nonzero(code == i, as_tuple=True)
+        members[name] = Neurons(layer, index, label=f"neurons ({name})")
+    if located is not None and len(located):
+        members["located (activation part)"] = located
     return NeuronGroups(direction_name, stats.mean(total, seed=seed), shares, sizes, per_layer,
-                        len(test.total), len(total))
+                        len(test.total), len(total), members=members)
+
+
+#: The groups whose activations are edited (:func:`group_edits`): Yang et al.'s four, which lower
+#: the toxic projection, and the located neurons (Lee et al.'s "toxic neurons").
+EDITED_GROUPS = (*GROUPS[:4], "located (activation part)")
+
+
+@dataclass
+class GroupEdits:
+    """Each group's activations edited on the test prompts (:class:`interp.steer.PatchActivations`):
+    ``reverted[g]`` the aligned model with group ``g``'s activations replaced by the base's on the
+    same tokens (what the group's change carries: toxicity back toward the base's?), ``applied[g]``
+    the base with the aligned model's (does the group's change alone align it?); ``base`` and
+    ``aligned`` measured at the same size, every arm on the same prompts and sampling seeds;
+    ``sizes`` the neurons per group (groups without neurons are not measured)."""
+
+    n_samples: int
+    base: object  # interp.measure.Measurement
+    aligned: object
+    reverted: dict[str, object]
+    applied: dict[str, object]
+    sizes: dict[str, int]
+
+    def rows(self, scorers: list[str], seed: int = 0) -> dict[str, dict]:
+        """Per group and scorer: the share of base − aligned undone by reverting it and reproduced
+        by applying it (95% CIs over prompts), each arm's rate, and its perplexity ratio to the
+        model it edits (aligned for reverting, base for applying)."""
+        out = {}
+        for g in self.reverted:
+            r, a = self.reverted[g], self.applied[g]
+            by = {}
+            for sc in scorers:
+                b, al = self.base.per_prompt(sc), self.aligned.per_prompt(sc)
+                by[sc] = {"reverted_rate": float(r.rate(sc)), "applied_rate": float(a.rate(sc)),
+                          "share_undone": stats.share_of_effect(r.per_prompt(sc), al, b, seed=seed),
+                          "share_reproduced": stats.share_of_effect(b - a.per_prompt(sc) + al, al, b, seed=seed)}
+            out[g] = {"n_neurons": self.sizes[g], "by_scorer": by,
+                      "ppl_ratio_reverted": r.perplexity / self.aligned.perplexity,
+                      "ppl_ratio_applied": a.perplexity / self.base.perplexity}
+        return out
+
+
+def group_edits(pair, spec, groups: NeuronGroups, scorers, *, names=EDITED_GROUPS,
+                progress: bool = False) -> GroupEdits:
+    """Edit each group of ``groups`` (formed on dev) on ``spec``'s prompts — activation patching of
+    its neurons, both ways — and measure toxicity (every scorer) and perplexity (``spec``'s neutral
+    texts). Which groups carry the behaviour, not only the projection."""
+    from tqdm.auto import tqdm
+
+    from .measure import measure
+    from .steer import PatchActivations
+
+    base = measure(pair.base, spec, scorers=scorers, label="base")
+    aligned = measure(pair.aligned, spec, scorers=scorers, label="aligned")
+    todo = [g for g in names if g in groups.members and len(groups.members[g])]
+    reverted, applied = {}, {}
+    for g in tqdm(todo, desc="group edits", disable=not progress):
+        n = groups.members[g]
+        reverted[g] = measure(pair.aligned, spec, [PatchActivations(pair.base, neurons=n, label="base activations")],
+                              scorers=scorers, label=f"aligned, {g}: base activations")
+        applied[g] = measure(pair.base, spec, [PatchActivations(pair.aligned, neurons=n, label="aligned activations")],
+                             scorers=scorers, label=f"base, {g}: aligned activations")
+    return GroupEdits(spec.n_samples, base, aligned, reverted, applied, {g: len(groups.members[g]) for g in todo})

@@ -51,6 +51,7 @@ def test_committed_reports_carry_every_figure():
         want |= {f"locator_{n}" for n in rep.get("locators", {}) if n not in ("primary", "given")}
         want |= {"k_sweep"} if "k_sweep" in rep else set()
         want |= {"neuron_groups"} if "neuron_groups" in rep else set()
+        want |= {"group_edits"} if rep.get("group_edits", {}).get("groups") else set()
         want |= {"pareto"} if "pareto" in rep else set()
         if not rep["config"]["per_layer_location"]:
             want.discard("change_location_layers")

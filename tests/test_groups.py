@@ -10,6 +10,12 @@ TOXIC, CLEAN = ["shut", "get"], ["you", "thank", "see"]
 
 
 def _groups(tiny_hf, mechanism):
+    _, test, g = _planted_groups(tiny_hf, mechanism)
+    return test, g
+
+
+def _planted_groups(tiny_hf, mechanism):
+    """The planted pair, the test texts' contributions and the groups formed on dev."""
     from interp import hooks as H
     from interp.groups import contributions, neuron_groups
     from interp.testing import planted_pair
@@ -20,7 +26,7 @@ def _groups(tiny_hf, mechanism):
     d = H.values(pair.base)[planted.layer[0], planted.index[0]]  # the planted neurons' toxic direction
     dev = contributions(pair, data.train_prompts[:80], d)
     test = contributions(pair, data.eval_prompts[:80], d)
-    return test, neuron_groups(dev, test, located=planted)
+    return pair, test, neuron_groups(dev, test, located=planted)
 
 
 def test_the_split_is_exact_and_a_planted_lee_mechanism_is_its_toxic_neurons_firing_less(tiny_hf, use_organism_cache):
@@ -101,3 +107,41 @@ def test_gemmas_post_mlp_norm_is_part_of_what_a_neuron_writes_and_the_split_stay
     parts = c.neurons_act.sum((1, 2)) + c.neurons_value.sum((1, 2)) + c.attn.sum(1)
     assert torch.allclose(parts, c.total, atol=1e-4), (parts, c.total)  # no biases, same embeddings: rest = 0
     assert c.total.abs().max() > 1e-2  # and there was a change to split
+
+
+def _edits(tiny_hf, mechanism):
+    from interp.groups import group_edits
+    from interp.measure import MeasureSpec
+    from interp.organism.corpus import GrammarScorer
+
+    pair, _, g = _planted_groups(tiny_hf, mechanism)
+    _, _, data = tiny_hf
+    spec = MeasureSpec(tuple(data.eval_prompts[:40]), tuple(data.heldout_neutral[:20]), n_samples=2, seed=3)
+    return g, group_edits(pair, spec, g, [GrammarScorer()], names=("toxic, fires less", "located (activation part)"))
+
+
+def test_editing_the_planted_group_gives_back_the_base_and_applying_it_aligns_the_base(tiny_hf, use_organism_cache):
+    """Lee's mechanism planted: its neurons are the group "toxic, fires less", and nothing else
+    changed — so the aligned model with that group's activations taken from the base *is* the
+    base (the same samples, token for token, on the same seeds), and the base with the aligned
+    model's activations there is the aligned model."""
+    g, e = _edits(tiny_hf, "lee")
+    assert set(e.reverted) == {"toxic, fires less", "located (activation part)"}
+    for name in e.reverted:
+        assert e.reverted[name].completions == e.base.completions
+        assert e.applied[name].completions == e.aligned.completions
+    rows = e.rows(["grammar"])
+    x = rows["toxic, fires less"]["by_scorer"]["grammar"]
+    if e.base.rate("grammar") != e.aligned.rate("grammar"):
+        assert x["share_undone"].value == pytest.approx(1.0) and x["share_reproduced"].value == pytest.approx(1.0)
+    assert rows["toxic, fires less"]["ppl_ratio_reverted"] == pytest.approx(e.base.perplexity / e.aligned.perplexity)
+
+
+def test_editing_activations_cannot_undo_a_change_in_the_value_vectors(tiny_hf, use_organism_cache):
+    """The other story planted (the value vectors ×0.01, keys untouched): activations are the same
+    in both models, so patching any group's activations changes nothing — the edit is not
+    mistaken for Lee's mechanism."""
+    g, e = _edits(tiny_hf, "shrink_values")
+    for name in e.reverted:
+        assert e.reverted[name].completions == e.aligned.completions
+        assert e.applied[name].completions == e.base.completions

@@ -24,7 +24,8 @@ def _run(pair, data, seed=0, neurons=None, **extra):
     from interp.organism.corpus import GrammarScorer
     from interp.reproduce import toxicity as T
 
-    extra = {"k_sweep": (), "n_stability": 0, **extra}
+    # no verdict rests on the descriptive steps (neuron groups and their edits, the Pareto front)
+    extra = {"k_sweep": (), "n_stability": 0, "neuron_groups": False, "pareto": False, **extra}
     cfg = T.config_for("organism:tiny", seed=seed, per_layer_location=False, patching=False,
                        families=(), n_shuffled_probes=10, **extra)
     return T.run(cfg, pair=pair, data=data, scorers=["profanity", "lexicon", GrammarScorer()],

@@ -337,6 +337,11 @@ def test_reproduce_toxicity_on_the_tiny_organism_over_two_seeds(use_organism_cac
     assert {"toxic, fires less", "located (activation part)", "value vectors", "attention", "rest"} <= set(g["shares"])
     whole = sum(v["value"] for k, v in g["shares"].items() if k != "located (activation part)")
     assert abs(whole - 1) < 1e-6 and g["sizes"]["located (activation part)"] == min(cfg.k, cfg.lee_k)
+    # ... and each group edited both ways, at where_samples per prompt, base and aligned alike
+    ge = r0["group_edits"]
+    assert ge["n_samples"] == 1 and "located (activation part)" in ge["groups"]
+    for x in ge["groups"].values():
+        assert x["n_neurons"] > 0 and set(x["by_scorer"]) == set(r0["scorers"]) and x["ppl_ratio_reverted"] > 0
     # Reactivation as a Pareto front: every aligned-model family over its dose grid, arm and control.
     front = r0["pareto"]
     assert set(front["families"]) == {"lee_scale_keys", "add_probe"} and front["n_samples"] == cfg.pareto_samples

@@ -40,6 +40,7 @@ from .mechanism import (
     cosine_histogram,
     dose_response,
     effects,
+    group_edits,
     k_sweep,
     key_activations,
     located,
@@ -84,5 +85,5 @@ from .theme import (
 )
 
 __all__ = [
-    "export", "page", "theme", "ACCENT", "ALIGNED", "BASE", "CATEGORY_COLOURS", "CONTROL", "OKABE_ITO", "PAGE_STYLE", "PNG_TIMEOUT_S", "ROLE_COLOURS", "SCORER_SYMBOLS", "SHIFT_COLOURS", "TEMPLATE", "adl_identification", "adl_steering", "adl_norms", "change_location", "change_location_layers", "cosine_histogram", "dose_response", "effects", "extraction", "finetune_curves", "hidden_readout", "instruction_arms", "k_sweep", "key_activations", "kl_profile", "knowledge_levels", "located", "log_ticks", "neuron_cosines", "neuron_groups", "pareto", "png_available", "reactivation", "relearning", "repetition", "report_page", "residual_offset", "residual_pca", "save", "save_report", "seeds_forest", "shift_by_type", "shift_profile", "shift_shares", "shifted_tokens", "unknown_share", "value_vectors", "weight_change", "write_pngs",
+    "export", "page", "theme", "ACCENT", "ALIGNED", "BASE", "CATEGORY_COLOURS", "CONTROL", "OKABE_ITO", "PAGE_STYLE", "PNG_TIMEOUT_S", "ROLE_COLOURS", "SCORER_SYMBOLS", "SHIFT_COLOURS", "TEMPLATE", "adl_identification", "adl_steering", "adl_norms", "change_location", "change_location_layers", "cosine_histogram", "dose_response", "effects", "extraction", "finetune_curves", "group_edits", "hidden_readout", "instruction_arms", "k_sweep", "key_activations", "kl_profile", "knowledge_levels", "located", "log_ticks", "neuron_cosines", "neuron_groups", "pareto", "png_available", "reactivation", "relearning", "repetition", "report_page", "residual_offset", "residual_pca", "save", "save_report", "seeds_forest", "shift_by_type", "shift_profile", "shift_shares", "shifted_tokens", "unknown_share", "value_vectors", "weight_change", "write_pngs",
 ]

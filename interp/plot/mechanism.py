@@ -412,6 +412,35 @@ def neuron_groups(g, title: str = "Where the change lives: shares of the toxic p
     return fig
 
 
+def group_edits(rows: dict[str, dict], scorer: str,
+                title: str = "Editing the neuron groups: which carry the behaviour") -> go.Figure:
+    """Per group (neurons in brackets): the share of base − aligned undone by patching its base
+    activations into the aligned model (vermillion) and reproduced by patching the aligned model's
+    into the base (blue), 95% CIs over prompts, ``scorer``'s rates; the perplexity ratio each edit
+    costs in the hover. Takes the report's ``group_edit_rows``
+    (:meth:`interp.groups.GroupEdits.rows`)."""
+    names = list(rows)
+    labels = [f"{g} ({rows[g]['n_neurons']:,})" for g in names]
+    fig = _fig(f"{title} ({scorer})", width=950, height=max(380, 60 * len(names) + 180), margin=dict(l=330),
+               legend=dict(orientation="h", yanchor="top", y=-0.15, x=0))
+    for key, name, colour, ppl in (("share_undone", "reverted in the aligned model (base activations)", ALIGNED,
+                                    "ppl_ratio_reverted"),
+                                   ("share_reproduced", "applied to the base (aligned activations)", BASE,
+                                    "ppl_ratio_applied")):
+        est = [rows[g]["by_scorer"][scorer][key] for g in names]
+        fig.add_scatter(x=[e.value for e in est], y=labels, mode="markers", name=name,
+                        marker=dict(size=11, color=colour),
+                        error_x=dict(type="data", symmetric=False, array=[e.hi - e.value for e in est],
+                                     arrayminus=[e.value - e.lo for e in est]),
+                        customdata=[rows[g][ppl] for g in names],
+                        hovertemplate="%{x:.2f} of the effect; perplexity ×%{customdata:.3f}<extra></extra>")
+    fig.add_vline(x=0, line=dict(color="#444", width=1))
+    fig.add_vline(x=1, line=dict(color="#444", width=1, dash="dash"))
+    fig.update_xaxes(title="share of base − aligned (1 = all of it)")
+    fig.update_yaxes(autorange="reversed")
+    return fig
+
+
 def pareto(rows: dict[str, list[dict]], scorer: str, declared: dict[str, float], labels: dict | None = None,
            title: str = "Reactivation: what it undoes against what it costs") -> go.Figure:
     """Per family, its doses as a path: share of the alignment effect undone (``scorer``; 95% CI

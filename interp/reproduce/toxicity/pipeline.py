@@ -10,6 +10,7 @@ import torch
 
 from ... import distributed, stats
 from ... import hooks as H
+from ...groups import group_edits
 from ...io import cache_dir, code_hash, hash_texts, stable_hash
 from ...measure import MEASURE_CODE, _field_key, measure
 from ...neurons import (
@@ -159,10 +160,13 @@ def run(cfg: ToxicityConfig, *, pair=None, data: PromptSet | Mapping | None = No
     test = {"base": measure(pair.base, spec, scorers=scorers, label="base"),
             "aligned": measure(pair.aligned, spec, scorers=scorers, label="aligned")}
     kap = {n: stats.kappa(test["base"].flags(names[0]), test["base"].flags(n)) for n in names[1:]}
-    grp = None
+    grp = edits = None
     if cfg.neuron_groups:
         grp = step(4, "neuron groups: the probe projection's change split into neurons (Yang et al.)",
                    lambda: steps.neuron_groups(pair, s, cfg, loc, test["base"], progress=progress))
+        edits = step(4, "group edits: each group's activations patched both ways (test, where_samples per prompt)",
+                     lambda: group_edits(pair, steps._test_at(cfg, s, cfg.where_samples or spec.n_samples), grp,
+                                         scorers, progress=progress))
     report = ToxicityReport(
         config=cfg, pair=cfg.pair if isinstance(cfg.pair, str) else pair.name,
         models={"base": _source(pair.base.cfg.model_name), "aligned": _source(pair.aligned.cfg.model_name),
@@ -170,7 +174,7 @@ def run(cfg: ToxicityConfig, *, pair=None, data: PromptSet | Mapping | None = No
                 "d_model": pair.cfg.d_model, "d_mlp": pair.cfg.d_mlp, "gated": H.is_gated(pair.base)},
         scorers=names, splits=s, located=loc, compared=cmp, where=wh, reactivation=re, test=test,
         effects=arm_effects(re.arms, test["base"], test["aligned"], names, cfg), findings=[], kappa=kap,
-        timings=timings, lee=lee, design=design, k_sweep=ksw, stability_undone=stab, groups=grp, pareto=front)
+        timings=timings, lee=lee, design=design, k_sweep=ksw, stability_undone=stab, groups=grp, group_edits=edits, pareto=front)
     org = pair.info.get("organism") or pair.info.get("real")
     if org:
         report.provenance = {k: v for k, v in org.items() if k not in ("align_log", "config", "base_dir")}

@@ -12,7 +12,7 @@ import numpy as np
 from ... import locate as locators
 from ... import stats
 from ...findings import Finding, findings_table, format_p
-from ...groups import YANG_ET_AL_TOXIC_SHARE, NeuronGroups
+from ...groups import YANG_ET_AL_TOXIC_SHARE, GroupEdits, NeuronGroups
 from ...measure import Measurement
 from .. import layout
 from ..report import write_report
@@ -55,6 +55,7 @@ class ToxicityReport:
     k_sweep: KSweep | None = None  # with cfg.k_sweep
     stability_undone: StabilityUndone | None = None  # with cfg.n_stability and cfg.stability_samples
     groups: NeuronGroups | None = None  # with cfg.neuron_groups (interp.groups)
+    group_edits: GroupEdits | None = None  # with cfg.neuron_groups: each group's activations patched both ways
     pareto: Pareto | None = None  # with cfg.pareto
 
     @cached_property
@@ -66,6 +67,11 @@ class ToxicityReport:
     def pareto_rows(self) -> dict[str, list[dict]]:
         """:meth:`Pareto.rows`, bootstrapped once for the JSON, the table and the figure."""
         return self.pareto.rows(self.scorers, seed=self.config.seed)
+
+    @cached_property
+    def group_edit_rows(self) -> dict[str, dict]:
+        """:meth:`GroupEdits.rows`, bootstrapped once for the JSON, the table and the figure."""
+        return self.group_edits.rows(self.scorers, seed=self.config.seed)
 
     def figures(self) -> dict:
         from ... import plot
@@ -140,6 +146,7 @@ def to_json(r: ToxicityReport) -> dict:
             **({} if r.stability_undone is None else {"share_undone": r.stability_shares})}}),
         **({} if r.k_sweep is None else {"k_sweep": k_sweep_json(r)}),
         **({} if r.groups is None else {"neuron_groups": r.groups.to_dict()}),
+        **({} if r.group_edits is None else {"group_edits": group_edits_json(r)}),
         **({} if r.pareto is None else {"pareto": pareto_json(r)}),
         "probe_null": {"shuffled_label_test_acc": loc.shuffled_acc, "shuffled_label_test_auroc": loc.shuffled_auroc,
                        "cosine_with_diff_in_means": loc.probe_vs_dim, "label_kappa": loc.label_kappa},
@@ -404,6 +411,38 @@ def groups_text(g: NeuronGroups) -> str:
     return "\n".join(lines)
 
 
+def group_edits_json(r: ToxicityReport) -> dict:
+    e = r.group_edits
+    return {"n_samples": e.n_samples, "n_prompts": e.base.n_prompts,
+            "base": {sc: e.base.rate(sc) for sc in r.scorers}, "aligned": {sc: e.aligned.rate(sc) for sc in r.scorers},
+            "groups": {g: {"n_neurons": x["n_neurons"], "ppl_ratio_reverted": x["ppl_ratio_reverted"],
+                           "ppl_ratio_applied": x["ppl_ratio_applied"],
+                           "by_scorer": {sc: {"reverted_rate": y["reverted_rate"], "applied_rate": y["applied_rate"],
+                                              "share_undone": y["share_undone"].to_dict(),
+                                              "share_reproduced": y["share_reproduced"].to_dict()}
+                                         for sc, y in x["by_scorer"].items()}}
+                       for g, x in r.group_edit_rows.items()}}
+
+
+def group_edits_text(r: ToxicityReport) -> str:
+    """The group edits as a table (primary scorer): what reverting each group in the aligned model
+    undoes and what applying it to the base reproduces, with the perplexity each edit costs."""
+    e, sc = r.group_edits, r.scorers[0]
+    lines = ["### Editing the groups: which carry the behaviour", "",
+             f"Each group's activations patched on the test prompts ({e.base.n_prompts} × {e.n_samples} samples, base "
+             f"and aligned measured alike; {sc}: base {e.base.rate(sc):.3f}, aligned {e.aligned.rate(sc):.3f}): the "
+             "aligned model with the group's activations taken from the base (reverted), and the base with the "
+             "aligned model's (applied).", "",
+             "| group | neurons | reverted → toxicity | share undone [95% CI] | perplexity × | applied → toxicity | "
+             "share reproduced [95% CI] | perplexity × |", "|---|---|---|---|---|---|---|---|"]
+    for g, x in r.group_edit_rows.items():
+        y = x["by_scorer"][sc]
+        lines.append(f"| {g} | {x['n_neurons']:,} | {y['reverted_rate']:.3f} | {y['share_undone'].fmt('+.2f')} | "
+                     f"{x['ppl_ratio_reverted']:.3f} | {y['applied_rate']:.3f} | {y['share_reproduced'].fmt('+.2f')} | "
+                     f"{x['ppl_ratio_applied']:.3f} |")
+    return "\n".join(lines)
+
+
 def k_sweep_text(r: ToxicityReport) -> str:
     """The k-sweep as a table: share undone by the top-k keys and by k random neurons, per scorer."""
     d = k_sweep_json(r)
@@ -477,6 +516,8 @@ def to_markdown(r: ToxicityReport) -> str:
         lines += ["", k_sweep_text(r)]
     if r.groups is not None:
         lines += ["", groups_text(r.groups)]
+    if r.group_edits is not None and r.group_edits.reverted:
+        lines += ["", group_edits_text(r)]
     if r.pareto is not None:
         lines += ["", pareto_text(r)]
     lines += ["", "## Residual offset δx = x_aligned − x_base (test texts)", "",
@@ -544,6 +585,8 @@ def figures(r: ToxicityReport, plot) -> dict:
         figs["k_sweep"] = plot.k_sweep(r.k_sweep_shares, r.k_sweep.factor)
     if r.groups is not None:
         figs["neuron_groups"] = plot.neuron_groups(r.groups)
+    if r.group_edits is not None and r.group_edits.reverted:
+        figs["group_edits"] = plot.group_edits(r.group_edit_rows, r.scorers[0])
     if r.pareto is not None:
         figs["pareto"] = plot.pareto(r.pareto_rows, r.scorers[0], r.pareto.declared, FAMILY_LABELS)
     return figs
