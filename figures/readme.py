@@ -21,7 +21,7 @@ README = os.path.join(ROOT, "README.md")
 DOCUMENTS = {"glance": "README.md", "reproduction": "docs/results/toxicity.md",
              "knowledge": "docs/results/knowledge.md", "knowledge-facts": "docs/results/knowledge.md",
              "instruction": "docs/results/instruction.md", "pretraining": "docs/results/pretraining.md",
-             "real": "docs/results/real-weights.md"}
+             "real": "docs/results/real-weights.md", "where-dpo": "README.md"}
 TOXICITY_DIR = os.path.join(HERE, "out", "organism-small")  # interp reproduce toxicity --seeds 0-4 --out …
 GALLERY = ["effects", "locator_probe", "k_sweep", "value_vectors", "key_activations_post", "residual_offset", "change_location",
            "dose_lee_scale_keys"]
@@ -316,11 +316,47 @@ def _longest(folder: str, seeds) -> str:
     return f"{m:.0f} min" if m < 90 else f"{m / 60:.1f} h"
 
 
+def where_dpo_block(out_dir: str = TOXICITY_DIR) -> str:
+    """Where DPO's effect lives on the organism, per seed: the shares of the toxic projection's change
+    each part carries (Yang et al.'s split) and what editing the groups does to toxicity — from the
+    committed seed reports' ``neuron_groups`` and ``group_edits``."""
+    seeds = json.load(open(os.path.join(out_dir, "toxicity_seeds.json")))["seeds"]
+    reps = {s: json.load(open(layout.seed_report(out_dir, s, "toxicity"))) for s in seeds}
+    have = {s: r for s, r in reps.items() if "neuron_groups" in r}
+    rel = _rel(out_dir)
+    if not have:
+        return (f"The committed organism reports ([`{rel}`]({rel}/toxicity_seeds.md)) predate the neuron groups; "
+                "`interp reproduce toxicity --seeds 0-4` writes them.")
+    lo, hi = next(iter(have.values()))["neuron_groups"]["yang_et_al_toxic_share"]
+    parts = ("toxic, fires less", "located (activation part)", "value vectors", "attention", "rest")
+    edited = ("toxic, fires less", "located (activation part)")
+    lines = [f"Generated from the committed seed reports of `{seeds_pair(out_dir)}` ([summary]({rel}/toxicity_seeds.md)): "
+             "the aligned − base change of the last residual's projection on the probe direction split exactly "
+             f"into parts (share of the change, 95% CI over test prompts; Yang et al.: Lee's toxic neurons carry "
+             f"{lo:.1%}–{hi:.1%}), and the share of the toxicity drop undone by giving the aligned model the base's "
+             "activations in a group (primary scorer).", "",
+             "| seed | " + " | ".join(parts) + " | " + " | ".join(f"edit: {g} → undone" for g in edited) + " |",
+             "|---|" + "---|" * (len(parts) + len(edited))]
+    for s, r in have.items():
+        sh = r["neuron_groups"]["shares"]
+        ge = r.get("group_edits", {}).get("groups", {})
+        sc = r["scorers"][0]
+        cells = [_est(sh[p], "+.2f") if p in sh else "—" for p in parts]
+        cells += [_est(ge[g]["by_scorer"][sc]["share_undone"], "+.2f") if g in ge else "—" for g in edited]
+        lines.append(f"| [{s}]({rel}/{layout.seed_link(s, 'toxicity.md')}) | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def seeds_pair(out_dir: str) -> str:
+    return json.load(open(os.path.join(out_dir, "toxicity_seeds.json"))).get("pair") or "?"
+
+
 def blocks() -> dict[str, str]:
     """Every generated block whose committed reports exist, by marker."""
     out = {"glance": _in("glance", glance_block)}
     if os.path.exists(os.path.join(TOXICITY_DIR, "toxicity_seeds.json")):
         out["reproduction"] = _in("reproduction", block)
+        out["where-dpo"] = _in("where-dpo", where_dpo_block)
     if os.path.exists(os.path.join(KNOWLEDGE_DIR, "knowledge_seeds.json")):
         out["knowledge"] = _in("knowledge", knowledge_block)
     if os.path.exists(os.path.join(FACTS_DIR, "knowledge_seeds.json")):
