@@ -24,7 +24,8 @@ DOCUMENTS = {"glance": "README.md", "reproduction": "docs/results/toxicity.md",
              "real": "docs/results/real-weights.md", "where-dpo": "README.md"}
 TOXICITY_DIR = os.path.join(HERE, "out", "organism-small")  # interp reproduce toxicity --seeds 0-4 --out …
 GALLERY = ["effects", "locator_probe", "k_sweep", "value_vectors", "key_activations_post", "residual_offset", "change_location",
-           "dose_lee_scale_keys"]
+           "neuron_groups", "group_edits", "dose_lee_scale_keys"]
+DIFFING_DIR = os.path.join(HERE, "out", "organism-small-diffing")  # interp reproduce diffing --seeds 0-4 --out …
 KNOWLEDGE_DIR = os.path.join(HERE, "out", "organism-knowledge")  # interp reproduce knowledge --seeds …
 FACTS_DIR = os.path.join(HERE, "out", "organism-facts")  # … --pair organism:facts: the same claims at power
 INSTRUCT_DIR = os.path.join(HERE, "out", "organism-instruct")  # interp reproduce instruction --seeds …
@@ -265,7 +266,8 @@ GLANCE = [("toxicity (Lee et al. 2024)", os.path.join(TOXICITY_DIR, "toxicity_se
           ("instruction (Lin et al. 2024; Zhou et al. 2023; Hewitt et al. 2024)",
            os.path.join(INSTRUCT_DIR, "instruction_seeds.json"), _PAGE["instruction"]),
           ("pretraining data (Allen-Zhu & Li 2024)", os.path.join(PRETRAINING_DIR, "pretraining_seeds.json"),
-           _PAGE["pretraining"])]
+           _PAGE["pretraining"]),
+          ("model diffing (Minder et al. 2026)", os.path.join(DIFFING_DIR, "diffing_seeds.json"), _PAGE["diffing"])]
 GLANCE += [(f"toxicity on real weights: {label.split(' vs ')[0]}",
             os.path.join(HERE, os.path.dirname(folder), "toxicity_seeds.json"), "docs/results/real-weights.md")
            for label, folder in REAL_REPORTS.items()]

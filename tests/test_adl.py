@@ -136,6 +136,9 @@ def test_the_diffing_reproduction_writes_its_report(use_organism_cache, tmp_path
     keys = [f["key"] for f in r["findings"]]
     assert keys == ["adl_identifies", "patchscope_identifies", "alignment_drop", "steering_toward_aligned"]
     assert all(f["verdict"] in ("yes", "no", "not tested") for f in r["findings"])
+    # 4 null pairs (the tiny preset's) cannot give p < 0.05 against them: not tested, never "no"
+    for f in r["findings"][:2]:
+        assert f["verdict"] == "not tested" and "null pairs" in f["untested"], f
     for by in r["identification"].values():
         x = by[str(r["layer"])]
         assert 0 <= x["auroc"] <= 1 and len(x["null_aurocs"]) == 4 and x["p_nulls"] is not None

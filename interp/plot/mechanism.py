@@ -421,8 +421,8 @@ def group_edits(rows: dict[str, dict], scorer: str,
     (:meth:`interp.groups.GroupEdits.rows`)."""
     names = list(rows)
     labels = [f"{g} ({rows[g]['n_neurons']:,})" for g in names]
-    fig = _fig(f"{title} ({scorer})", width=950, height=max(380, 60 * len(names) + 180), margin=dict(l=330),
-               legend=dict(orientation="h", yanchor="top", y=-0.15, x=0))
+    fig = _fig(f"{title} ({scorer})", width=950, height=max(420, 60 * len(names) + 240), margin=dict(l=330, b=150),
+               legend=dict(orientation="h", yanchor="top", y=-0.25, x=0))
     for key, name, colour, ppl in (("share_undone", "reverted in the aligned model (base activations)", ALIGNED,
                                     "ppl_ratio_reverted"),
                                    ("share_reproduced", "applied to the base (aligned activations)", BASE,

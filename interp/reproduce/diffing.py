@@ -62,7 +62,7 @@ class DiffingConfig:
     n_texts: int = 200  # neutral texts (the pair's held-out neutral split)
     layer: int | None = None  # the declared readout layer (None: the middle one, n_layers // 2)
     n_perm: int = 1000  # random token sets of the target's size
-    n_null_pairs: int = 10  # aligned = base + noise of the real change's size (0: none)
+    n_null_pairs: int = 20  # aligned = base + noise of the real change's size (0: none; ≥ 20 for p < 0.05 against them)
     n_readout: int = 15  # tokens listed per layer and end
     patchscope_prompt: str = IDENTITY_PROMPT  # the identity prompt the Patchscope reads the difference through
     steer: bool = True  # steer the base with the difference (strength by the coherence bound) and measure it
@@ -75,7 +75,7 @@ class DiffingConfig:
 
 PRESETS: dict[str, dict] = {"organism-tiny": dict(n_texts=40, n_perm=200, n_null_pairs=4, n_ppl_texts=20,
                                               n_test_prompts=40),
-                            "real": dict(n_texts=200, n_null_pairs=5, n_test_prompts=200, max_new_tokens=20)}
+                            "real": dict(n_texts=200, n_null_pairs=20, n_test_prompts=200, max_new_tokens=20)}
 
 
 def config_for(pair: str, **overrides) -> DiffingConfig:
@@ -222,20 +222,27 @@ def findings(r: DiffingReport) -> list[Finding]:
     ident_crit = (f"|AUROC − 0.5| ≥ {IDENTIFY_MIN_EFFECT}, two-sided p < {IDENTIFY_ALPHA} against random token sets and "
                   "against null pairs, under every scorer")
     none = "no scorer flags a token of this vocabulary: no target to read"
+    floor = 1 / (1 + cfg.n_null_pairs) if cfg.n_null_pairs else None
+    if floor is not None and floor >= IDENTIFY_ALPHA:  # the null-pair p can never fall below alpha
+        none = (f"{cfg.n_null_pairs} null pairs: the smallest p attainable against them is {floor:.3f} ≥ "
+                f"{IDENTIFY_ALPHA}, so the criterion could not be met (≥ {round(1 / IDENTIFY_ALPHA)} null pairs needed)")
+        at, ps_ok = {}, False
+    else:
+        ps_ok = True
     out = [Finding(
         "adl_identifies", "the activation difference on unrelated text reads as the alignment's objective",
         "Minder et al. 2026: narrow fine-tunes leave readable traces in activation differences",
         f"at layer {r.layer} (the middle layer, declared), the objective's tokens' rank-AUROC in the logit-lens "
         f"readout of the mean difference: {ident_crit}",
         _ident_text(at) or none, {n: x.identified for n, x in at.items()}, untested="" if at else none)]
-    if r.patchscope or at:
+    if r.patchscope or at or not ps_ok:
         out.append(Finding(
             "patchscope_identifies", "the difference, read through an identity prompt (Patchscope), is the objective",
             "Minder et al. 2026 read it with an automatic Patchscope",
             f"at layer {r.layer}, the objective's tokens' rank-AUROC in the change of the base's next-token "
             f"log-probabilities when the difference replaces the identity prompt's last residual: {ident_crit}",
-            _ident_text(r.patchscope) or none, {n: x.identified for n, x in r.patchscope.items()},
-            untested="" if r.patchscope else none))
+            _ident_text(r.patchscope) if ps_ok else none, {n: x.identified for n, x in r.patchscope.items()} if ps_ok else {},
+            untested="" if (r.patchscope and ps_ok) else none))
     if cfg.steer:
         rows = steering_rows(r)
         drop_holds = {sc: x["drop"].value > 0 and x["drop"].p < cfg.alpha for sc, x in rows.items()}
