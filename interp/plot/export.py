@@ -67,23 +67,27 @@ def write_pngs(figures: dict[str, go.Figure], stems: dict[str, Path], *, scale: 
         with contextlib.ExitStack() as stack, tempfile.TemporaryDirectory() as work:
             tmps = {name: stack.enter_context(atomic_path(path)) for name, path in finals.items()}
             jobs = Path(work) / "jobs.json"
-            jobs.write_text(json.dumps([{"fig": figures[n].to_json(), "path": str(tmps[n])} for n in figures]))
-            child = subprocess.Popen([sys.executable, "-c", _PNG_CHILD, str(jobs), str(scale)],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                                     start_new_session=True)
-            try:
-                _, err = child.communicate(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(child.pid, signal.SIGKILL)
-                child.communicate()
-                raise _PngFailed(f"timed out after {timeout:g} s (INTERP_PNG_TIMEOUT)") from None
-            if child.returncode != 0:
-                raise _PngFailed(f"the renderer exited with {child.returncode}: "
-                                 + (err.strip().splitlines() or ["no message"])[-1])
-            empty = [n for n, t in tmps.items() if not t.exists() or t.stat().st_size == 0]
-            if empty:
-                raise _PngFailed(f"no image came back for {', '.join(empty)}")
+            pending = list(figures)
+            for _ in range(2):  # a browser under load can drop an image: the missing ones are asked for once more
+                jobs.write_text(json.dumps([{"fig": figures[n].to_json(), "path": str(tmps[n])} for n in pending]))
+                child = subprocess.Popen([sys.executable, "-c", _PNG_CHILD, str(jobs), str(scale)],
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                         start_new_session=True)
+                try:
+                    _, err = child.communicate(timeout=timeout)
+                except subprocess.TimeoutExpired:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(child.pid, signal.SIGKILL)
+                    child.communicate()
+                    raise _PngFailed(f"timed out after {timeout:g} s (INTERP_PNG_TIMEOUT)") from None
+                if child.returncode != 0:
+                    raise _PngFailed(f"the renderer exited with {child.returncode}: "
+                                     + (err.strip().splitlines() or ["no message"])[-1])
+                pending = [n for n in pending if not tmps[n].exists() or tmps[n].stat().st_size == 0]
+                if not pending:
+                    break
+            if pending:
+                raise _PngFailed(f"no image came back for {', '.join(pending)}")
     except _PngFailed as e:
         warnings.warn(f"PNG export of {', '.join(str(p) for p in finals.values())} skipped: {e}; "
                       "the HTML is written", stacklevel=3)
