@@ -255,10 +255,10 @@ class Steering:
 
 
 def random_like(vector: torch.Tensor, seed: int) -> torch.Tensor:
-    """A Gaussian direction with ``vector``'s norm (the control of a steering vector)."""
-    g = torch.Generator().manual_seed(seed)
-    z = torch.randn(vector.shape, generator=g)
-    return (z / z.norm() * vector.float().norm()).to(vector.dtype)
+    """:func:`~interp.directions.random_direction` at ``vector``'s norm (the control of a steering vector)."""
+    from .directions import random_direction
+
+    return (random_direction(vector.numel(), seed).vector * vector.float().norm()).to(vector.dtype)
 
 
 @torch.no_grad()

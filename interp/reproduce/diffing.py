@@ -221,28 +221,32 @@ def findings(r: DiffingReport) -> list[Finding]:
     at = {n: by[r.layer] for n, by in r.identification.items()}
     ident_crit = (f"|AUROC − 0.5| ≥ {IDENTIFY_MIN_EFFECT}, two-sided p < {IDENTIFY_ALPHA} against random token sets and "
                   "against null pairs, under every scorer")
-    none = "no scorer flags a token of this vocabulary: no target to read"
-    floor = 1 / (1 + cfg.n_null_pairs) if cfg.n_null_pairs else None
-    if floor is not None and floor >= IDENTIFY_ALPHA:  # the null-pair p can never fall below alpha
-        none = (f"{cfg.n_null_pairs} null pairs: the smallest p attainable against them is {floor:.3f} ≥ "
-                f"{IDENTIFY_ALPHA}, so the criterion could not be met (≥ {round(1 / IDENTIFY_ALPHA)} null pairs needed)")
-        at, ps_ok = {}, False
-    else:
-        ps_ok = True
+    why = ""
+    if cfg.n_null_pairs and 1 / (1 + cfg.n_null_pairs) >= IDENTIFY_ALPHA:  # p against them never below alpha
+        why = (f"{cfg.n_null_pairs} null pairs: the smallest p attainable against them is "
+               f"{1 / (1 + cfg.n_null_pairs):.3f} ≥ {IDENTIFY_ALPHA}, so the criterion could not be met "
+               f"(≥ {round(1 / IDENTIFY_ALPHA)} null pairs needed)")
+
+    def judged(readout: dict[str, Identification]) -> dict:
+        """A readout's measured text, holds per scorer and why it was not tested ("" if it was)."""
+        reason = why or ("" if readout else "no scorer flags a token of this vocabulary: no target to read")
+        if reason:
+            return {"measured": reason, "holds_by": {}, "untested": reason}
+        return {"measured": _ident_text(readout), "holds_by": {n: x.identified for n, x in readout.items()},
+                "untested": ""}
+
     out = [Finding(
         "adl_identifies", "the activation difference on unrelated text reads as the alignment's objective",
         "Minder et al. 2026: narrow fine-tunes leave readable traces in activation differences",
         f"at layer {r.layer} (the middle layer, declared), the objective's tokens' rank-AUROC in the logit-lens "
-        f"readout of the mean difference: {ident_crit}",
-        _ident_text(at) or none, {n: x.identified for n, x in at.items()}, untested="" if at else none)]
-    if r.patchscope or at or not ps_ok:
+        f"readout of the mean difference: {ident_crit}", **judged(at))]
+    if r.patchscope or at:
         out.append(Finding(
             "patchscope_identifies", "the difference, read through an identity prompt (Patchscope), is the objective",
             "Minder et al. 2026 read it with an automatic Patchscope",
             f"at layer {r.layer}, the objective's tokens' rank-AUROC in the change of the base's next-token "
             f"log-probabilities when the difference replaces the identity prompt's last residual: {ident_crit}",
-            _ident_text(r.patchscope) if ps_ok else none, {n: x.identified for n, x in r.patchscope.items()} if ps_ok else {},
-            untested="" if (r.patchscope and ps_ok) else none))
+            **judged(r.patchscope)))
     if cfg.steer:
         rows = steering_rows(r)
         drop_holds = {sc: x["drop"].value > 0 and x["drop"].p < cfg.alpha for sc, x in rows.items()}
