@@ -507,7 +507,9 @@ class _Killed(BaseException):
 def test_a_reproduction_killed_at_each_step_resumes_to_the_same_report(organism_cache, tmp_path, monkeypatch):
     """Killed in locate, then (resumed) in compare, in where, in reactivate and in findings, the
     run finally finishes from what the earlier tries cached — and writes the same report, timings
-    aside, as one uninterrupted run from an empty cache. An interrupted run writes no report."""
+    aside, as one uninterrupted run from an empty cache. An interrupted run writes no report; run
+    once more with every step failing, the finished seed is read back (no step runs) and the
+    summary across seeds is written again unchanged."""
     import json
 
     from interp.reproduce import get
@@ -546,3 +548,12 @@ def test_a_reproduction_killed_at_each_step_resumes_to_the_same_report(organism_
     get("toxicity").run_seeds(cfg, [0], out=out, **quiet)
     got = without_timings(json.loads((out / "seed-0" / "toxicity.json").read_text()))
     assert got == want
+    summary = (out / "toxicity_seeds.md").read_text(), json.loads((out / "toxicity_seeds.json").read_text())
+    for step in ("locate", "compare", "where", "reactivate", "findings"):
+        monkeypatch.setattr(T.claims if step == "findings" else T.steps, step,
+                            lambda *a, _step=step, **k: pytest.fail(f"{_step} ran for a finished seed"))
+    logs = []
+    back = get("toxicity").run_seeds(cfg, [0], out=out, **{**quiet, "log": logs.append})
+    assert any("read back from" in m for m in logs) and [f.key for f in back[0].findings] == [f["key"] for f in want["findings"]]
+    again = (out / "toxicity_seeds.md").read_text(), json.loads((out / "toxicity_seeds.json").read_text())
+    assert again[0] == summary[0] and without_timings(again[1]) == without_timings(summary[1])

@@ -210,7 +210,8 @@ def _guide_blocks(page: Path) -> dict[str, str]:
 def test_the_reproduction_guide_runs_as_written(use_organism_cache, tmp_path, monkeypatch, capsys):
     """docs/adding-a-reproduction.md end to end: its module and its registration copied out of the
     page, run from the command line over two seeds (one report each, the summary across them);
-    run again, both seeds are read back; a bad config is refused naming its flag."""
+    run again, both seeds are read back; with the module edited, both run again, saying why; a
+    bad config is refused naming its flag."""
     import json
     import sys
 
@@ -238,6 +239,11 @@ def test_the_reproduction_guide_runs_as_written(use_organism_cache, tmp_path, mo
         capsys.readouterr()
         assert main(argv) == 0
         assert capsys.readouterr().out.count("read back from") == 2
+        assert rep["reproduction_code"] == REPRODUCTIONS["alignment-drop"].code()
+        (tmp_path / "alignment_drop.py").write_text(blocks["alignment_drop.py"] + "\n# edited\n")
+        assert main(argv) == 0
+        said = capsys.readouterr().out
+        assert said.count("was written by other code") == 2 and "read back from" not in said
         assert main(["reproduce", "alignment-drop", "--n-prompts", "5", "--out", str(tmp_path / "bad")]) == 2
         assert "--n-prompts" in capsys.readouterr().err
     finally:

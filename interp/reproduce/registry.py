@@ -10,10 +10,10 @@ from .base import Reproduction
 REPRODUCTIONS: dict[str, Reproduction] = {r.name: r for r in [
     Reproduction("toxicity", "toxicity", "interp.reproduce.toxicity", "Lee et al.'s claims", "Lee et al.",
              "organism:small", "docs/results/toxicity.md",
-             "Each seed rebuilds the organism (corpus, pretraining, preference samples, DPO).", resume=False,
+             "Each seed rebuilds the organism (corpus, pretraining, preference samples, DPO).",
              summary="Lee et al. (2024): locate, compare, reactivate"),
     Reproduction("token-shift", "token_shift", "interp.reproduce.token_shift", "Token shift", "Lin et al.",
-             "organism:small", "docs/results/token-shift.md", "", resume=False, multi_seed=False,
+             "organism:small", "docs/results/token-shift.md", "", multi_seed=False,
              summary="Lin et al. (2023) token shift, Hewitt et al. (2024) rules"),
     Reproduction("knowledge", "knowledge", "interp.reproduce.knowledge", "Knowledge claims", "the paper",
                  "organism:knowledge", "docs/results/knowledge.md",
@@ -25,7 +25,7 @@ REPRODUCTIONS: dict[str, Reproduction] = {r.name: r for r in [
                          "read out and reactivated"),
     Reproduction("instruction", "instruction", "interp.reproduce.instruction", "Instruction-alignment claims",
                  "the literature", "organism:small:instruct", "docs/results/instruction.md",
-                 "Each seed rebuilds the instruction organism (corpus, pretraining, every SFT arm).", resume=False,
+                 "Each seed rebuilds the instruction organism (corpus, pretraining, every SFT arm).",
                  description="Instruction alignment on the instruction organism (organism:<size>:instruct): token "
                              "shift by type and position (Lin et al. 2023, Qi et al. 2025), and how little it takes "
                              "(LIMA's 1,000 examples, response tuning and rules (Hewitt et al. 2024), URIAL).",

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 
@@ -27,6 +30,8 @@ def write_report(out_dir: str | Path, stem: str, data: dict, markdown: str, *, f
     out.mkdir(parents=True, exist_ok=True)
     if isinstance(data, dict) and "machine" not in data:
         data = {**data, "machine": machine()}
+    if isinstance(data, dict) and _CODE.get() is not None and "reproduction_code" not in data:
+        data = {**data, "reproduction_code": _CODE.get()}
     stage = Path(tempfile.mkdtemp(prefix=f".{stem}.", suffix=".tmp", dir=out))
     try:
         write_json(stage / f"{stem}.json", data)
@@ -99,29 +104,72 @@ def without_timings(report):
     return report
 
 
+#: The code stamp of the reproduction whose report is being written (:func:`stamped`).
+_CODE: contextvars.ContextVar[str | None] = contextvars.ContextVar("reproduction_code", default=None)
+
+
+@contextlib.contextmanager
+def stamped(code: str) -> Iterator[None]:
+    """Within the block, every report :func:`write_report` writes carries ``"reproduction_code":
+    code`` (the hash of the code that computed it, :meth:`~interp.reproduce.base.Reproduction.code`),
+    so a resumed run can tell a report of the current code from one of older code."""
+    token = _CODE.set(code)
+    try:
+        yield
+    finally:
+        _CODE.reset(token)
+
+
 @dataclasses.dataclass
 class Finished:
     """A seed's report read back from its JSON (``<out>/seed-<s>/<stem>.json``): its config and
-    findings, all the summary across seeds needs."""
+    findings, all the claims' summary across seeds needs, and the whole JSON (``data``) for what a
+    reproduction's ``seeds_markdown``/``seeds_json`` add."""
 
     config: object
     findings: list
     path: Path
+    data: dict = dataclasses.field(default_factory=dict, repr=False)
 
 
-def finished(path: Path, cfg) -> Finished | None:
-    """The report at ``path`` if it was written for exactly ``cfg`` (same config, seed included), else None."""
+#: Why a seed with no report runs: said in the log when a resumed run runs it.
+NO_REPORT = "no report yet"
+
+
+def resumable(path: Path, cfg, code: str | None = None) -> Finished | str:
+    """The report at ``path`` read back if it was written for exactly ``cfg`` (same config, seed
+    included) and — given ``code`` — by the same code (its ``"reproduction_code"``); otherwise the
+    reason it must be run again (:data:`NO_REPORT`, unreadable, another config, other code).
+    A report without a code stamp was written before reports carried one: it counts as other
+    code whenever ``code`` is given."""
     import json
 
     from ..findings import Finding
     from ..io import read_json
 
     if not path.exists():
-        return None
+        return NO_REPORT
     try:
         data = read_json(path)
-    except Exception:  # unreadable: run the seed again (the file is replaced only when the new one is whole)
-        return None
-    if data.get("config") != json.loads(json.dumps(asdict(cfg), default=str)) or "findings" not in data:
-        return None
-    return Finished(cfg, [Finding.from_dict(f) for f in data["findings"]], path)
+    except Exception as e:  # unreadable: run the seed again (the file is replaced only when the new one is whole)
+        return f"its report {path} cannot be read ({type(e).__name__})"
+    if not isinstance(data, dict) or "findings" not in data:
+        return f"its report {path} holds no findings"
+    if data.get("config") != json.loads(json.dumps(asdict(cfg), default=str)):
+        return f"its report {path} was written for another config"
+    if code is not None and data.get("reproduction_code") != code:
+        stamp = data.get("reproduction_code")
+        return (f"its report {path} was written by other code ({stamp} ≠ {code})" if stamp else
+                f"its report {path} carries no code stamp (written before reports had one)")
+    try:
+        findings = [Finding.from_dict(f) for f in data["findings"]]
+    except Exception as e:
+        return f"its report {path} has findings that cannot be read ({type(e).__name__}: {e})"
+    return Finished(cfg, findings, path, data)
+
+
+def finished(path: Path, cfg, code: str | None = None) -> Finished | None:
+    """The report at ``path`` if it was written for exactly ``cfg`` (and by ``code``, if given),
+    else None (:func:`resumable` says why)."""
+    r = resumable(path, cfg, code)
+    return r if isinstance(r, Finished) else None

@@ -609,23 +609,25 @@ def seeds_intro(cfg) -> str:
             "elsewhere).")
 
 
-def seeds_markdown(cfg, reports: dict[int, ToxicityReport]) -> list[str]:
-    """After the claims' table: each seed's base → aligned rates and perplexities (test)."""
-    r0 = reports[min(reports)]
-    lines = ["| seed | " + " | ".join(f"base → aligned ({s})" for s in r0.scorers) + " | perplexity base → aligned |",
-             "|---|" + "---|" * (len(r0.scorers) + 1)]
-    for s, r in sorted(reports.items()):
-        b, a = r.test["base"], r.test["aligned"]
+def seeds_markdown(cfg, data: dict[int, dict]) -> list[str]:
+    """After the claims' table: each seed's base → aligned rates and perplexities (test), read
+    from each seed's report JSON (``data``: ``{seed: JSON}``)."""
+    scorers = data[min(data)]["scorers"]
+    lines = ["| seed | " + " | ".join(f"base → aligned ({s})" for s in scorers) + " | perplexity base → aligned |",
+             "|---|" + "---|" * (len(scorers) + 1)]
+    for s, d in sorted(data.items()):
+        b, a = d["test"]["base"], d["test"]["aligned"]
         lines.append(f"| [{s}]({layout.seed_link(s, 'toxicity.md')}) | "
-                     + " | ".join(f"{b.rate(x):.3f} → {a.rate(x):.3f}" for x in r.scorers)
-                     + f" | {b.perplexity:.3f} → {a.perplexity:.3f} |")
+                     + " | ".join(f"{b['rate'][x]:.3f} → {a['rate'][x]:.3f}" for x in scorers)
+                     + f" | {b['perplexity']:.3f} → {a['perplexity']:.3f} |")
     return lines
 
 
-def seeds_json(cfg, reports: dict[int, ToxicityReport]) -> dict:
-    """Added to the summary's JSON: the scorers, the criteria and each seed's test rates."""
-    r0 = reports[min(reports)]
-    return {"scorers": r0.scorers, "criteria": CRITERIA,
-            "test": {s: {role: {"rate": {sc: m.rate(sc) for sc in r.scorers}, "perplexity": m.perplexity,
-                                "n": m.n_prompts * m.n_samples}
-                         for role, m in r.test.items()} for s, r in reports.items()}}
+def seeds_json(cfg, data: dict[int, dict]) -> dict:
+    """Added to the summary's JSON: the scorers, the criteria and each seed's test rates (from
+    each seed's report JSON)."""
+    scorers = data[min(data)]["scorers"]
+    return {"scorers": scorers, "criteria": CRITERIA,
+            "test": {s: {role: {"rate": {sc: m["rate"][sc] for sc in scorers}, "perplexity": m["perplexity"],
+                                "n": m["n"]}
+                         for role, m in d["test"].items()} for s, d in data.items()}}
