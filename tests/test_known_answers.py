@@ -104,7 +104,9 @@ def test_a_null_pair_gives_no_alignment_claim(tiny_hf, use_organism_cache):
     raw = {k: 0 for k in ("alignment_drop", "keys_fall", "offset_away", "change_in_keys")}
     n = 20
     for seed in range(n):
-        r = _run(null_pair(model, tok, noise=1e-3, seed=seed, data=data), data, seed=seed)
+        # the probe at a fixed C (its cross-validated choice was 40% of each run): the claims
+        # and their gates are what is under test here, not the choice of C
+        r = _run(null_pair(model, tok, noise=1e-3, seed=seed, data=data), data, seed=seed, probe_Cs=())
         for f in r.findings:
             if f.key in yes:
                 yes[f.key] += f.holds
