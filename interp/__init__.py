@@ -19,11 +19,15 @@ A pair carries its prompts (``pair.prompts``, a :class:`PromptSet`) and a profil
 each reproduction's preset. :mod:`interp.reproduce` holds the reproductions (``toxicity``,
 ``knowledge``, ``token_shift``, ``instruction``, ``pretraining``), each a config, typed steps and a report that knows its
 figures; :mod:`interp.stats` holds the paired,
-prompt-clustered statistics; :mod:`interp.testing` pairs with a known answer.
+prompt-clustered statistics; :mod:`interp.testing` pairs with a known answer. Model diffing
+without a probe: :mod:`interp.adl` (the activation-difference lens) and :mod:`interp.crosscoder`
+(BatchTopK crosscoders with latent scaling).
 """
 
 from . import (
+    adl,
     catalog,
+    crosscoder,
     hooks,
     knowledge,
     locate,
@@ -36,6 +40,7 @@ from . import (
     testing,
 )
 from .attribution import locate_change
+from .crosscoder import CrosscoderConfig, paired_activations, train_crosscoder
 from .diff import key_activation_change, residual_offset, weight_diff
 from .directions import Direction, diff_in_means, random_direction, train_probe
 from .evaluate import perplexity, toxicity
@@ -78,7 +83,7 @@ def reproduce_toxicity(pair: str = "organism:small", *, seeds=None, out=None, pr
 
 
 __all__ = [
-    "catalog", "knowledge", "locate", "organism", "registry", "reproduce", "shift", "PromptSet", "Recording",
+    "adl", "catalog", "crosscoder", "CrosscoderConfig", "paired_activations", "train_crosscoder", "knowledge", "locate", "organism", "registry", "reproduce", "shift", "PromptSet", "Recording",
     "AblateDirection", "AddVector", "ClampNeurons", "Direction", "Finding", "findings_table", "keep_measurements",
     "MeasureSpec", "Neurons",
     "Pair", "PatchActivations", "ScaleKeyWeights", "ScaleNeurons", "diff_in_means", "get_scorer", "get_scorers", "hooks",

@@ -6,7 +6,7 @@ colours for base and aligned everywhere. :func:`save` writes interactive HTML an
 Chrome/Chromium is available to kaleido, a static PNG.
 
 The package, by concern: :mod:`.theme` (colours, template), :mod:`.mechanism` (locate, compare,
-where, reactivate), :mod:`.diffing` (the activation-difference lens), :mod:`.seeds` (claims
+where, reactivate), :mod:`.diffing` (the activation-difference lens, crosscoders), :mod:`.seeds` (claims
 across seeds), :mod:`.shift` (token shift, instruction alignment), :mod:`.knowledge`,
 :mod:`.pretraining`, :mod:`.export` (HTML and PNG files) and :mod:`.page` (a report's page).
 Every figure function is importable from here (``interp.plot.value_vectors``).
@@ -17,6 +17,7 @@ from .diffing import (
     adl_identification,
     adl_norms,
     adl_steering,
+    crosscoder_latents,
 )
 from .export import (
     PNG_TIMEOUT_S,
@@ -85,5 +86,5 @@ from .theme import (
 )
 
 __all__ = [
-    "export", "page", "theme", "ACCENT", "ALIGNED", "BASE", "CATEGORY_COLOURS", "CONTROL", "OKABE_ITO", "PAGE_STYLE", "PNG_TIMEOUT_S", "ROLE_COLOURS", "SCORER_SYMBOLS", "SHIFT_COLOURS", "TEMPLATE", "adl_identification", "adl_steering", "adl_norms", "change_location", "change_location_layers", "cosine_histogram", "dose_response", "effects", "extraction", "finetune_curves", "group_edits", "hidden_readout", "instruction_arms", "k_sweep", "key_activations", "kl_profile", "knowledge_levels", "located", "log_ticks", "neuron_cosines", "neuron_groups", "pareto", "png_available", "reactivation", "relearning", "repetition", "report_page", "residual_offset", "residual_pca", "save", "save_report", "seeds_forest", "shift_by_type", "shift_profile", "shift_shares", "shifted_tokens", "unknown_share", "value_vectors", "weight_change", "write_pngs",
+    "export", "page", "theme", "ACCENT", "ALIGNED", "BASE", "CATEGORY_COLOURS", "CONTROL", "OKABE_ITO", "PAGE_STYLE", "PNG_TIMEOUT_S", "ROLE_COLOURS", "SCORER_SYMBOLS", "SHIFT_COLOURS", "TEMPLATE", "adl_identification", "adl_steering", "adl_norms", "change_location", "change_location_layers", "cosine_histogram", "crosscoder_latents", "dose_response", "effects", "extraction", "finetune_curves", "group_edits", "hidden_readout", "instruction_arms", "k_sweep", "key_activations", "kl_profile", "knowledge_levels", "located", "log_ticks", "neuron_cosines", "neuron_groups", "pareto", "png_available", "reactivation", "relearning", "repetition", "report_page", "residual_offset", "residual_pca", "save", "save_report", "seeds_forest", "shift_by_type", "shift_profile", "shift_shares", "shifted_tokens", "unknown_share", "value_vectors", "weight_change", "write_pngs",
 ]
