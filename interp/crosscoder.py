@@ -72,6 +72,13 @@ class CrosscoderConfig:
 PAPER = CrosscoderConfig()
 ORGANISM = CrosscoderConfig(expansion=16, k=16, n_tokens=2_000_000, batch_size=1024, lr=1e-3, warmup_steps=100,
                             threshold_start_step=200, dead_after_tokens=200_000)
+#: scaled down from PAPER to train on 2 CPU cores in about an hour at SmolLM2's width (576)
+REAL = CrosscoderConfig(expansion=8, k=32, n_tokens=2_000_000, batch_size=1024, lr=5e-4, warmup_steps=200,
+                        threshold_start_step=500, dead_after_tokens=1_000_000)
+#: for tests and the tiny organism: seconds
+TINY = CrosscoderConfig(expansion=4, k=8, n_tokens=100_000, batch_size=256, lr=3e-3, warmup_steps=20,
+                        threshold_start_step=50, dead_after_tokens=20_000)
+PRESETS = {"paper": PAPER, "real": REAL, "organism": ORGANISM, "tiny": TINY}
 
 
 @dataclass

@@ -134,7 +134,8 @@ def test_the_diffing_reproduction_writes_its_report(use_organism_cache, tmp_path
     assert len(r["relative_norm"]) == 2 and all(len(v) == r["k"] for v in r["relative_norm"].values())
     assert set(r["readouts"]) == {"0", "1"}
     keys = [f["key"] for f in r["findings"]]
-    assert keys == ["adl_identifies", "patchscope_identifies", "alignment_drop", "steering_toward_aligned"]
+    assert keys == ["adl_identifies", "patchscope_identifies", "alignment_drop", "steering_toward_aligned",
+                    "crosscoder_specific", "crosscoder_identifies"]
     assert all(f["verdict"] in ("yes", "no", "not tested") for f in r["findings"])
     # 4 null pairs (the tiny preset's) cannot give p < 0.05 against them: not tested, never "no"
     for f in r["findings"][:2]:
@@ -151,6 +152,15 @@ def test_the_diffing_reproduction_writes_its_report(use_organism_cache, tmp_path
         assert set(st["arms"]) == {"base", "aligned", "steered", "control"}
         assert len({a["n"] for a in st["arms"].values()}) == 1
         assert set(st["by_scorer"]) == {"alt-profanity-check", "better-profanity"}
+    # the crosscoder (tiny preset) and its one null pair, trained the same way
+    cc = r["crosscoder"]
+    assert cc["trained"]["config"]["expansion"] == 4 and len(cc["nulls"]) == 1
+    assert sum(cc["classes"].values()) == cc["trained"]["n_latents"] and sum(cc["delta_histogram"]) == cc["trained"]["n_latents"]
+    spec, ident = r["findings"][4], r["findings"][5]
+    assert spec["measured"].startswith(f"{cc['classes']['aligned-only']} aligned-only latents, {cc['n_specific']} specific")
+    if spec["verdict"] != "yes":  # the readout rests on the crosscoder having found something
+        assert ident["verdict"] == "not tested"
+    assert "Crosscoder (layer 1)" in (out / "seed-0" / "diffing.md").read_text()
     assert (out / "diffing_seeds.json").exists() and "Model-diffing claims" in (out / "diffing_seeds.md").read_text()
 
 

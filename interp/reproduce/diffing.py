@@ -15,9 +15,17 @@ neutral text alone), its toxicity on eliciting test prompts beside the unsteered
 model and a random direction of the same norm at the same strength — every arm on the same
 prompts and sampling seeds.
 
+And a crosscoder (:mod:`interp.crosscoder`, Minder et al. 2025): a BatchTopK dictionary over both
+models' residuals at the declared layer, trained on the neutral texts not used above and the
+alignment's own prompts (never a test prompt); its aligned-only latents, latent scaling to keep
+those the base does not carry (*specific*), and the same identification score on their readout —
+against random token sets and against crosscoders trained the same way on null pairs.
+
 The claims: the difference reads as the objective (a DPO against toxicity: the toxic tokens
-suppressed) in the logit lens and in the Patchscope, under every scorer; and steering the base
-with it moves the base's toxicity toward the aligned model's, beyond the random direction.
+suppressed) in the logit lens and in the Patchscope, under every scorer; steering the base
+with it moves the base's toxicity toward the aligned model's, beyond the random direction; the
+crosscoder finds more specific aligned-only latents than on every null pair, and they read as
+the objective.
 """
 
 from __future__ import annotations
@@ -46,6 +54,7 @@ from ..adl import (
     steering_strength,
 )
 from ..adl import identify as identify_target
+from ..crosscoder import ALIGNED_ONLY, NU_MAX, CrosscoderAnalysis
 from ..findings import Finding, finalize, findings_table
 from ..locate import token_flags
 from ..measure import Measurement, MeasureSpec, measure
@@ -71,10 +80,15 @@ class DiffingConfig:
     n_samples: int = 2  # samples per test prompt in every steering arm
     max_new_tokens: int = 12
     alpha: float = 0.05
+    crosscoder: str | None = "organism"  # a preset of interp.crosscoder.PRESETS (None: no crosscoder)
+    crosscoder_tokens: int | None = None  # its training budget (None: the preset's)
+    crosscoder_texts: int = 3000  # neutral texts after the ones above, with the alignment prompts, to train on
+    n_null_crosscoders: int = 2  # crosscoders trained the same way on the first null pairs
 
 
 PRESETS: dict[str, dict] = {"organism-tiny": dict(n_texts=40, n_perm=200, n_null_pairs=4, n_ppl_texts=20,
-                                              n_test_prompts=40),
+                                              n_test_prompts=40, crosscoder="tiny", crosscoder_texts=300,
+                                              n_null_crosscoders=1),
                             "real": dict(n_texts=200, n_null_pairs=20, n_test_prompts=200, max_new_tokens=20)}
 
 
@@ -116,6 +130,8 @@ class DiffingReport:
     steering: Steering | None = None
     arms: dict[str, Measurement] = field(default_factory=dict)  # base, aligned, steered, control (test prompts)
     findings: list[Finding] = field(default_factory=list)
+    crosscoder: CrosscoderAnalysis | None = None
+    crosscoder_nulls: list[dict] = field(default_factory=list)  # per null pair: classes, n_specific, AUROCs
     timings: dict = field(default_factory=dict)
 
     def figures(self) -> dict:
@@ -124,6 +140,8 @@ class DiffingReport:
         figs = {"adl_norms": plot.adl_norms(self.adl), "adl_identification": plot.adl_identification(self)}
         if self.steering is not None:
             figs["adl_steering"] = plot.adl_steering(self.steering, steering_rows(self))
+        if self.crosscoder is not None:
+            figs["crosscoder_latents"] = plot.crosscoder_latents(self.crosscoder)
         return figs
 
 
@@ -187,9 +205,57 @@ def run(cfg: DiffingConfig, *, pair=None, log=print) -> DiffingReport:
                       "steered": measure(pair.base, spec, r.steering.hooks(v), scorers=tox, label="base, steered with δ"),
                       "control": measure(pair.base, spec, r.steering.hooks(v, control=True, seed=cfg.seed), scorers=tox,
                                          label="base, steered with a random direction")}
+    if cfg.crosscoder:
+        t1 = time.time()
+        run_crosscoder(r, pair, null_pairs, neutral[cfg.n_texts + cfg.n_ppl_texts:], flags, layer, log=log)
+        r.timings["crosscoder_s"] = time.time() - t1
     r.findings = findings(r)
-    r.timings = {"total_s": time.time() - t0}
+    r.timings["total_s"] = time.time() - t0
     return r
+
+
+def crosscoder_texts(pair, neutral: list[str], cfg: DiffingConfig) -> list[str]:
+    """What the crosscoder trains on: ``cfg.crosscoder_texts`` neutral texts (after those the
+    difference and the steering bound used) and the alignment's own prompts — never a test prompt."""
+    test = set(test_prompts(pair, cfg))
+    prompts = [p for p in dict.fromkeys(pair.prompts.train_prompts) if p not in test]
+    return list(neutral[:cfg.crosscoder_texts]) + prompts
+
+
+def run_crosscoder(r: DiffingReport, pair, null_pairs, neutral: list[str], flags, layer: int, *, log=print) -> None:
+    """Train the crosscoder on the pair and on its first null pairs, and read them out into ``r``."""
+    from ..crosscoder import PRESETS as CC_PRESETS
+    from ..crosscoder import analyse, paired_activations, train_crosscoder
+
+    cfg = r.config
+    if cfg.crosscoder not in CC_PRESETS:
+        from ..checks import UsageError
+
+        raise UsageError("crosscoder", cfg.crosscoder, "one of " + ", ".join(CC_PRESETS))
+    cc_cfg = dataclasses.replace(CC_PRESETS[cfg.crosscoder], seed=cfg.seed,
+                                 **({"n_tokens": cfg.crosscoder_tokens} if cfg.crosscoder_tokens else {}))
+    texts = crosscoder_texts(pair, neutral, cfg)
+    targets = {n: f for n, f in flags.items() if 0 < int(f.sum()) < len(f)}
+    nulls = null_pairs[:cfg.n_null_crosscoders]
+    log(f"[6/6] crosscoder at layer {layer} ({cfg.crosscoder}: expansion {cc_cfg.expansion}, k {cc_cfg.k}, "
+        f"{cc_cfg.n_tokens:,} tokens) on {len(texts)} texts, and on {len(nulls)} null pairs")
+    for i, p in enumerate([pair, *nulls]):
+        acts = paired_activations(p, texts, layer)
+        trained = train_crosscoder(acts, cc_cfg)
+        a = analyse(trained, acts, p.base, texts=texts, targets=targets, n_perm=cfg.n_perm, seed=cfg.seed)
+        if i == 0:
+            r.crosscoder = a
+            log(f"      {len(acts.x):,} tokens; explained variance base {trained.explained_variance[0]:.3f}, "
+                f"aligned {trained.explained_variance[1]:.3f}; {a.classes['aligned-only']} aligned-only latents, "
+                f"{len(a.specific)} specific")
+        else:
+            r.crosscoder_nulls.append({"classes": a.classes, "n_specific": len(a.specific),
+                                       "aurocs": {n: x.auroc for n, x in a.identification.items()},
+                                       "explained_variance": trained.explained_variance})
+    for n, x in (r.crosscoder.identification if r.crosscoder else {}).items():
+        # too few null crosscoders for a p-value against them: their readouts are kept and compared
+        # directly in the finding (the real readout must lie farther from 0.5 than every one)
+        x.null_aurocs = [d["aurocs"][n] for d in r.crosscoder_nulls if n in d["aurocs"]]
 
 
 def _ident_text(at: dict[str, Identification]) -> str:
@@ -272,7 +338,41 @@ def findings(r: DiffingReport) -> list[Finding]:
             holds, max((x["vs_control"].p for x in rows.values()), default=None), untested=why,
             effect=first["share"] if first else None,
             mde=(stats.min_detectable(first["vs_control"].se) if first else None), requires="alignment_drop"))
+    if r.crosscoder is not None:
+        out += crosscoder_findings(r)
     return finalize(out, cfg.alpha)
+
+
+def crosscoder_findings(r: DiffingReport) -> list[Finding]:
+    """The crosscoder's two claims: more specific aligned-only latents than on every null pair;
+    and their readout reads as the objective (not tested where there is none to read)."""
+    a, nulls = r.crosscoder, r.crosscoder_nulls
+    n_spec, null_spec = len(a.specific), [d["n_specific"] for d in nulls]
+    found = n_spec >= 1 and all(n_spec > x for x in null_spec)
+    out = [Finding(
+        "crosscoder_specific", "a crosscoder finds latents only the aligned model has, which the base does not carry",
+        "Minder et al. 2025: BatchTopK crosscoders with latent scaling find genuinely chat-specific latents",
+        f"at least one aligned-only latent (Δ > {ALIGNED_ONLY[0]}) with both latent-scaling ratios |ν| < {NU_MAX}, and "
+        "more of them than a crosscoder trained the same way on every null pair",
+        f"{a.classes['aligned-only']} aligned-only latents, {n_spec} specific; null pairs: "
+        + (", ".join(str(x) for x in null_spec) if null_spec else "none trained"),
+        {"any": found}, untested="" if null_spec else "no null pair's crosscoder to compare with")]
+    ident = a.identification
+    why = ("" if ident else "no specific aligned-only latent: nothing to read" if not a.specific
+           else "no scorer flags a token of this vocabulary: no target to read")
+    holds = {n: x.identified and all(abs(x.auroc - 0.5) > abs(v - 0.5) for v in x.null_aurocs)
+             for n, x in ident.items()}
+    out.append(Finding(
+        "crosscoder_identifies", "the aligned-only latents read as the alignment's objective",
+        "Minder et al. 2025 read chat-specific latents for what fine-tuning added",
+        f"the specific latents' aligned decoder vectors (averaged, weighted by firing rate) through the base's logit "
+        f"lens: |AUROC − 0.5| ≥ {IDENTIFY_MIN_EFFECT} of the objective's tokens, two-sided p < {IDENTIFY_ALPHA} "
+        "against random token sets, and farther from 0.5 than every null pair's crosscoder readout, under every scorer",
+        "; ".join(f"{n}: AUROC {x.auroc:.3f} ({x.n_targets} tokens; random sets p = {x.p_sets:.3f}; null pairs "
+                  + (", ".join(f"{v:.3f}" for v in x.null_aurocs) or "none with a specific latent") + ")"
+                  for n, x in ident.items()) or why,
+        holds, max((x.p_sets for x in ident.values()), default=None), untested=why, requires="crosscoder_specific"))
+    return out
 
 
 def to_json(r: DiffingReport) -> dict:
@@ -289,6 +389,7 @@ def to_json(r: DiffingReport) -> dict:
                              "label": m.label} for k, m in r.arms.items()},
                 "by_scorer": {sc: {"share": x["share"].to_dict(), "vs_control": x["vs_control"].to_dict(),
                                    "drop": x["drop"].to_dict()} for sc, x in steering_rows(r).items()}}}),
+            **({} if r.crosscoder is None else {"crosscoder": {**r.crosscoder.to_dict(), "nulls": r.crosscoder_nulls}}),
             "findings": [f.to_dict() for f in r.findings], "timings": r.timings}
 
 
@@ -333,8 +434,38 @@ def to_markdown(r: DiffingReport) -> str:
                 rt = x["rates"]
                 lines.append(f"| {sc} | {rt['base']:.3f} | {rt['aligned']:.3f} | {rt['steered']:.3f} | "
                              f"{rt['control']:.3f} | {x['share'].fmt('+.2f')} | {x['vs_control']} |")
+    if r.crosscoder is not None:
+        lines += ["", *crosscoder_markdown(r)]
     lines += ["", "Timings (s): " + ", ".join(f"{k} {v:.0f}" for k, v in r.timings.items())]
     return "\n".join(lines) + "\n"
+
+
+def crosscoder_markdown(r: DiffingReport, n_rows: int = 12) -> list[str]:
+    a = r.crosscoder
+    t = a.trained
+    ev = t["explained_variance"]
+    lines = [f"## Crosscoder (layer {r.layer})", "",
+             f"A BatchTopK crosscoder ({t['n_latents']} latents, k = {t['config']['k']}, "
+             f"{t['n_train_tokens']:,} training tokens) explains {ev['base']:.3f} of the base's and {ev['aligned']:.3f} of "
+             f"the aligned model's residual variance on held-out tokens ({t['l0']:.1f} active latents per token, "
+             f"{t['dead_share']:.1%} dead). Latents by relative decoder norm: "
+             + ", ".join(f"{k} {v}" for k, v in a.classes.items()) + f"; {len(a.specific)} aligned-only latents are "
+             f"specific (|ν^ε|, |ν^r| < {NU_MAX})."]
+    if r.crosscoder_nulls:
+        lines += ["", "Null pairs (aligned = base + noise of the real change's size), the same training: "
+                  + "; ".join(f"{d['classes']['aligned-only']} aligned-only, {d['n_specific']} specific"
+                              for d in r.crosscoder_nulls) + "."]
+    if a.aligned_only:
+        lines += ["", "| latent | Δ | cos(d_base, d_aligned) | fires on | ν^ε | ν^r | specific | promotes (base logit lens) "
+                  "| top context |", "|---|---|---|---|---|---|---|---|---|"]
+        for lat in a.aligned_only[:n_rows]:
+            words = ", ".join(w.strip() or repr(w) for w in lat.promotes[:8]).replace("|", "\\|")
+            ctx = (lat.contexts[0] if lat.contexts else "").replace("|", "\\|").replace("\n", " ")
+            lines.append(f"| {lat.index} | {lat.delta:.3f} | {lat.cosine:.2f} | {lat.freq:.2%} | {lat.nu_eps:.2f} | "
+                         f"{lat.nu_r:.2f} | {'yes' if lat.specific else 'no'} | {words} | {ctx} |")
+        if len(a.aligned_only) > n_rows:
+            lines.append(f"\n({len(a.aligned_only) - n_rows} more in the JSON.)")
+    return lines
 
 
 def write(r: DiffingReport, out_dir: str | Path, *, figures: bool = True) -> list[Path]:
