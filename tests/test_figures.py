@@ -102,7 +102,7 @@ def test_each_notebook_is_what_its_script_renders():
 
 
 @pytest.mark.parametrize("name", ["01_quickstart", "02_toxicity_mechanism", "03_token_shift", "04_knowledge",
-                                  "05_instruction", "06_pretraining"])
+                                  "05_instruction", "06_pretraining", "07_diffing"])
 def test_notebook_executes(name, use_organism_cache, monkeypatch):
     import nbformat
     from nbclient import NotebookClient
