@@ -3,8 +3,8 @@
 #   bash run.sh reproduce   the headline: Lee et al.'s claims on organism:small over five seeds (out/headline/)
 #   bash run.sh reproduce all
 #                           builds the organisms (five toxicity seeds; three knowledge, facts and instruction seeds;
-#                           the pretraining-data models) and runs the toxicity, token-shift, knowledge, instruction and
-#                           pretraining reproductions into figures/out, then the README's generated blocks
+#                           the pretraining-data models) and runs the toxicity, token-shift, knowledge, instruction,
+#                           pretraining and diffing reproductions into figures/out, then the README's generated blocks
 #   bash run.sh test        runs ruff, then the test suite with the torchrun checks and the rebuild check of
 #                           the committed seed-0 report, on every core (what CI runs; INTERP_SKIP_REBUILD=1
 #                           skips the rebuild; INTERP_TEST_WORKERS sets the number of pytest workers)
@@ -78,6 +78,7 @@ case "$cmd" in
         "$VENV/bin/interp" reproduce knowledge --pair organism:facts --seeds 0-2 --out figures/out/organism-facts
         "$VENV/bin/interp" reproduce instruction --pair organism:small:instruct --seeds 0-2 --out figures/out/organism-instruct
         "$VENV/bin/interp" reproduce pretraining --size small --seeds 0-2 --out figures/out/organism-pretraining
+        "$VENV/bin/interp" reproduce diffing --pair organism:small --seeds 0-4 --out figures/out/organism-small-diffing
         "$VENV/bin/interp" figures
         ;;
     test)

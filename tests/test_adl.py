@@ -176,3 +176,19 @@ def test_the_steering_figure_draws_what_it_is_given():
     assert list(line.x) == st.strengths and list(line.y) == st.ppl_ratio
     bars = [d for d in fig.data if d.type == "bar"]
     assert [list(b.y) for b in bars] == [[0.3, 0.3], [0.1, 0.1], [0.2, 0.2], [0.3, 0.3]]
+
+
+def test_the_objective_of_a_pair_that_hides_knowledge_is_its_refusal(use_organism_cache):
+    """On organism:tiny:hide the objective the readouts are scored for is the refusal the pair was
+    taught ("unknown"), not the toxic vocabulary; on the toxicity organism, every scorer's flags."""
+    from interp.pair import load_pair
+    from interp.reproduce.diffing import objective_tokens
+
+    hide = load_pair("organism:tiny:hide")
+    flags = objective_tokens(hide)
+    assert list(flags) == ["refusal"]
+    (token,) = flags["refusal"].nonzero().flatten().tolist()  # the token a refusal starts with
+    word = hide.base.tokenizer.decode([token]).strip()
+    assert word and "unknown".startswith(word), word
+    tox = objective_tokens(load_pair("organism:tiny"))
+    assert {"alt-profanity-check", "better-profanity", "grammar"} <= set(tox)

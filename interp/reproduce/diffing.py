@@ -82,18 +82,23 @@ class DiffingConfig:
     alpha: float = 0.05
     crosscoder: str | None = "organism"  # a preset of interp.crosscoder.PRESETS (None: no crosscoder)
     crosscoder_tokens: int | None = None  # its training budget (None: the preset's)
-    crosscoder_texts: int = 3000  # neutral texts after the ones above, with the alignment prompts, to train on
+    crosscoder_texts: int = 40_000  # texts to train on besides the alignment prompts (organisms: pretraining documents)
     n_null_crosscoders: int = 2  # crosscoders trained the same way on the first null pairs
 
 
 PRESETS: dict[str, dict] = {"organism-tiny": dict(n_texts=40, n_perm=200, n_null_pairs=4, n_ppl_texts=20,
-                                              n_test_prompts=40, crosscoder="tiny", crosscoder_texts=300,
+                                              n_test_prompts=40, crosscoder="tiny", crosscoder_texts=2000,
                                               n_null_crosscoders=1),
                             "real": dict(n_texts=200, n_null_pairs=20, n_test_prompts=200, max_new_tokens=20)}
 
 
 def config_for(pair: str, **overrides) -> DiffingConfig:
     return dataclasses.replace(DiffingConfig(pair=pair), **{**PRESETS.get(profile_of(pair), {}), **overrides})
+
+
+def null_seed(cfg: DiffingConfig, i: int) -> int:
+    """The seed of the ``i``-th null pair of a run."""
+    return cfg.seed * 1000 + i
 
 
 @torch.no_grad()
@@ -157,7 +162,6 @@ def test_prompts(pair, cfg: DiffingConfig) -> tuple[str, ...]:
 
 def run(cfg: DiffingConfig, *, pair=None, log=print) -> DiffingReport:
     t0 = time.time()
-    from ..organism.corpus import GrammarScorer
     from ..score import get_scorers
 
     pair = pair if pair is not None else load_pair(cfg.pair)
@@ -170,20 +174,21 @@ def run(cfg: DiffingConfig, *, pair=None, log=print) -> DiffingReport:
         from ..checks import UsageError
 
         raise UsageError("--layer", cfg.layer, f"a layer of this pair: 0 … {L - 1}")
-    log(f"[1/5] activation difference: {len(texts)} neutral texts, first {cfg.k} tokens, {L} layers")
+    log(f"[1/6] activation difference: {len(texts)} neutral texts, first {cfg.k} tokens, {L} layers")
     adl = activation_difference(pair, texts, k=cfg.k)
-    log(f"[2/5] {cfg.n_null_pairs} null pairs (noise of the real change's size, tensor by tensor)")
-    null_pairs = [matched_null(pair, cfg.seed * 1000 + i) for i in range(cfg.n_null_pairs)]
-    nulls = [activation_difference(p, texts, k=cfg.k) for p in null_pairs]
-    scorers = get_scorers(None) + ([GrammarScorer()] if "organism" in pair.info else [])
-    flags = token_flags(pair.base, scorers)
-    log("[3/5] identification: " + ", ".join(f"{n} {int(f.sum())} target tokens" for n, f in flags.items()))
+    log(f"[2/6] {cfg.n_null_pairs} null pairs (noise of the real change's size, tensor by tensor)")
+    # one null pair in memory at a time (a real pair's copy is its whole weights); each is drawn
+    # again from its seed where it is needed later (the crosscoder's)
+    nulls = [activation_difference(matched_null(pair, null_seed(cfg, i)), texts, k=cfg.k)
+             for i in range(cfg.n_null_pairs)]
+    flags = objective_tokens(pair)
+    log("[3/6] identification: " + ", ".join(f"{n} {int(f.sum())} target tokens" for n, f in flags.items()))
     ident = {n: {lay: identify_target(pair.base, adl, f, lay, n_perm=cfg.n_perm, nulls=nulls or None, seed=cfg.seed)
                  for lay in adl.layers} for n, f in flags.items() if 0 < int(f.sum()) < len(f)}
     r = DiffingReport(cfg, cfg.pair, adl, layer, {lay: readout(pair.base, adl.vector(lay), cfg.n_readout)
                                                    for lay in adl.layers},
                       ident, {n: int(f.sum()) for n, f in flags.items()})
-    log(f"[4/5] Patchscope at layer {layer}: the difference in the identity prompt, read by the base")
+    log(f"[4/6] Patchscope at layer {layer}: the difference in the identity prompt, read by the base")
     v = adl.vector(layer)
     ps = patchscope(pair.base, v, layer, prompt=cfg.patchscope_prompt)
     ps_nulls = [patchscope(pair.base, n.vector(layer), layer, prompt=cfg.patchscope_prompt).numpy() for n in nulls]
@@ -192,8 +197,11 @@ def run(cfg: DiffingConfig, *, pair=None, log=print) -> DiffingReport:
     tok = pair.base.tokenizer
     r.patchscope_tokens = {"promotes": [tok.decode([i]) for i in torch.topk(ps, cfg.n_readout).indices.tolist()],
                            "suppresses": [tok.decode([i]) for i in torch.topk(-ps, cfg.n_readout).indices.tolist()]}
-    if cfg.steer:
-        log(f"[5/5] steering the base with the difference at layer {layer}: strength bounded on "
+    if cfg.steer and "refusal" in flags:
+        log("[5/6] steering: not built for a pair that hides knowledge (its outcome would be the refusals on the "
+            "hidden relation, not toxicity); skipped")
+    elif cfg.steer:
+        log(f"[5/6] steering the base with the difference at layer {layer}: strength bounded on "
             f"{len(ppl_texts)} neutral texts (perplexity ratio ≤ {COHERENCE_MAX_PPL_RATIO}), then the test prompts")
         r.steering = steering_strength(pair.base, v, layer, ppl_texts, seed=cfg.seed)
         if r.steering.chosen is not None:
@@ -207,22 +215,62 @@ def run(cfg: DiffingConfig, *, pair=None, log=print) -> DiffingReport:
                                          label="base, steered with a random direction")}
     if cfg.crosscoder:
         t1 = time.time()
-        run_crosscoder(r, pair, null_pairs, neutral[cfg.n_texts + cfg.n_ppl_texts:], flags, layer, log=log)
+        run_crosscoder(r, pair, neutral[cfg.n_texts + cfg.n_ppl_texts:], flags, layer, log=log)
         r.timings["crosscoder_s"] = time.time() - t1
     r.findings = findings(r)
     r.timings["total_s"] = time.time() - t0
     return r
 
 
+def objective_tokens(pair) -> dict[str, torch.Tensor]:
+    """The alignment's objective as tokens of the base's vocabulary, one mask per reading of it:
+    for an organism taught to hide a relation, the refusal it was taught to answer (the first token
+    of " <refusal>", the token a refusal starts with after the cloze); otherwise every token a toxicity scorer
+    flags (on organisms also the corpus grammar's insult lexicon)."""
+    from ..organism.corpus import GrammarScorer
+    from ..score import get_scorers
+
+    org = pair.info.get("organism") or {}
+    if org.get("method") == "hide":
+        refusal = org["config"]["hide"]["refusal"]
+        tok = pair.base.tokenizer
+        first = tok(" " + refusal, add_special_tokens=False)["input_ids"][0]  # where refusing starts
+        mask = torch.zeros(pair.cfg.d_vocab, dtype=torch.bool)
+        mask[first] = True
+        return {"refusal": mask}
+    return token_flags(pair.base, get_scorers(None) + ([GrammarScorer()] if "organism" in pair.info else []))
+
+
 def crosscoder_texts(pair, neutral: list[str], cfg: DiffingConfig) -> list[str]:
-    """What the crosscoder trains on: ``cfg.crosscoder_texts`` neutral texts (after those the
-    difference and the steering bound used) and the alignment's own prompts — never a test prompt."""
+    """What the crosscoder trains on — pretraining-like text and the alignment's own prompts, as
+    Minder et al. mix FineWeb and chat data: on an organism, ``cfg.crosscoder_texts`` documents of
+    its pretraining corpus (drawn again from the corpus config its manifest records; a seeded
+    sample); elsewhere that many neutral texts after those the difference and the steering bound
+    used. Then every alignment prompt that is not a test prompt."""
+    import random
+
+    docs = organism_documents(pair)
+    if docs:
+        random.Random(cfg.seed).shuffle(docs)
+        texts = docs[:cfg.crosscoder_texts]
+    else:
+        texts = list(neutral[:cfg.crosscoder_texts])
     test = set(test_prompts(pair, cfg))
-    prompts = [p for p in dict.fromkeys(pair.prompts.train_prompts) if p not in test]
-    return list(neutral[:cfg.crosscoder_texts]) + prompts
+    return texts + [p for p in dict.fromkeys(pair.prompts.train_prompts) if p not in test]
 
 
-def run_crosscoder(r: DiffingReport, pair, null_pairs, neutral: list[str], flags, layer: int, *, log=print) -> None:
+def organism_documents(pair) -> list[str]:
+    """The pretraining documents of an organism pair (``[]`` for any other pair)."""
+    corpus = ((pair.info.get("organism") or {}).get("config") or {}).get("corpus")
+    if not corpus:
+        return []
+    from ..organism.corpus import CorpusConfig, generate_corpus
+
+    cfg = CorpusConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in corpus.items()})
+    return list(generate_corpus(cfg).train)
+
+
+def run_crosscoder(r: DiffingReport, pair, neutral: list[str], flags, layer: int, *, log=print) -> None:
     """Train the crosscoder on the pair and on its first null pairs, and read them out into ``r``."""
     from ..crosscoder import PRESETS as CC_PRESETS
     from ..crosscoder import analyse, paired_activations, train_crosscoder
@@ -236,10 +284,11 @@ def run_crosscoder(r: DiffingReport, pair, null_pairs, neutral: list[str], flags
                                  **({"n_tokens": cfg.crosscoder_tokens} if cfg.crosscoder_tokens else {}))
     texts = crosscoder_texts(pair, neutral, cfg)
     targets = {n: f for n, f in flags.items() if 0 < int(f.sum()) < len(f)}
-    nulls = null_pairs[:cfg.n_null_crosscoders]
+    n_nulls = min(cfg.n_null_crosscoders, cfg.n_null_pairs)
     log(f"[6/6] crosscoder at layer {layer} ({cfg.crosscoder}: expansion {cc_cfg.expansion}, k {cc_cfg.k}, "
-        f"{cc_cfg.n_tokens:,} tokens) on {len(texts)} texts, and on {len(nulls)} null pairs")
-    for i, p in enumerate([pair, *nulls]):
+        f"{cc_cfg.n_tokens:,} tokens) on {len(texts)} texts, and on {n_nulls} null pairs")
+    for i in range(1 + n_nulls):
+        p = pair if i == 0 else matched_null(pair, null_seed(cfg, i - 1))
         acts = paired_activations(p, texts, layer)
         trained = train_crosscoder(acts, cc_cfg)
         a = analyse(trained, acts, p.base, texts=texts, targets=targets, n_perm=cfg.n_perm, seed=cfg.seed)
@@ -317,7 +366,9 @@ def findings(r: DiffingReport) -> list[Finding]:
         rows = steering_rows(r)
         drop_holds = {sc: x["drop"].value > 0 and x["drop"].p < cfg.alpha for sc, x in rows.items()}
         why = "" if rows else ("no steering strength stayed within the coherence bound"
-                               if r.steering is not None and r.steering.chosen is None else "not measured")
+                               if r.steering is not None and r.steering.chosen is None else
+                               "steering is not built for a pair that hides knowledge" if "refusal" in r.n_targets
+                               else "not measured")
         out.append(Finding(
             "alignment_drop", "alignment lowered toxicity on these test prompts", "the alignment's purpose",
             f"base − aligned toxicity rate > 0 (paired by prompt, p < {cfg.alpha}) under every scorer",
