@@ -21,11 +21,14 @@ README = os.path.join(ROOT, "README.md")
 DOCUMENTS = {"glance": "README.md", "reproduction": "docs/results/toxicity.md",
              "knowledge": "docs/results/knowledge.md", "knowledge-facts": "docs/results/knowledge.md",
              "instruction": "docs/results/instruction.md", "pretraining": "docs/results/pretraining.md",
-             "real": "docs/results/real-weights.md", "where-dpo": "README.md"}
+             "real": "docs/results/real-weights.md", "where-dpo": "README.md", "diffing": "docs/results/diffing.md",
+             "diffing-hide": "docs/results/diffing.md"}
 TOXICITY_DIR = os.path.join(HERE, "out", "organism-small")  # interp reproduce toxicity --seeds 0-4 --out …
 GALLERY = ["effects", "locator_probe", "k_sweep", "value_vectors", "key_activations_post", "residual_offset", "change_location",
            "neuron_groups", "group_edits", "dose_lee_scale_keys"]
 DIFFING_DIR = os.path.join(HERE, "out", "organism-small-diffing")  # interp reproduce diffing --seeds 0-4 --out …
+DIFFING_HIDE_DIR = os.path.join(HERE, "out", "organism-knowledge-diffing")  # … --pair organism:knowledge:hide
+DIFFING_GALLERY = ["adl_identification", "adl_steering", "crosscoder_latents"]
 KNOWLEDGE_DIR = os.path.join(HERE, "out", "organism-knowledge")  # interp reproduce knowledge --seeds …
 FACTS_DIR = os.path.join(HERE, "out", "organism-facts")  # … --pair organism:facts: the same claims at power
 INSTRUCT_DIR = os.path.join(HERE, "out", "organism-instruct")  # interp reproduce instruction --seeds …
@@ -131,6 +134,41 @@ def knowledge_block(out_dir: str = KNOWLEDGE_DIR) -> str:
              findings_table([Finding.from_dict(f) for f in rep0["findings"]], scorers=["any"], paper="the paper",
                             any_label="criterion met"), ""]
     lines += _images(out_dir, rel, s0, KNOWLEDGE_GALLERY)
+    return "\n".join(lines)
+
+
+def diffing_block(out_dir: str = DIFFING_DIR) -> str:
+    """Per seed: the lens's and the crosscoder's readouts at the declared layer and their nulls."""
+    s0, rep0, rel, lines = _seeds_head(out_dir, "diffing", "each seed rebuilds the organism", paper="Minder et al.")
+    seeds = json.load(open(os.path.join(out_dir, "diffing_seeds.json")))["seeds"]
+    reps = {s: json.load(open(layout.seed_report(out_dir, s, "diffing"))) for s in seeds}
+    scorers = list(rep0["identification"])
+    lines += ["Per seed, at the declared layer: the objective's tokens' AUROC in the lens's readout (p against "
+              "random token sets / null pairs), the share of base − aligned that steering with the difference "
+              "reproduces (first scorer, 95% CI over prompts), and the crosscoder: explained variance (base / "
+              "aligned, held-out tokens), its aligned-only and specific latents beside its null pairs', and the "
+              "specific latents' readout AUROC.", "",
+              "| seed | lens AUROC " + " | lens AUROC ".join(f"({n})" for n in scorers)
+              + " | steering share | crosscoder EV | aligned-only (specific) | null pairs: aligned-only (specific) | "
+              "crosscoder readout AUROC |", "|---|" + "---|" * (len(scorers) + 5)]
+    for s, r in reps.items():
+        at = {n: by[str(r["layer"])] for n, by in r["identification"].items()}
+        cells = [f"{x['auroc']:.3f} (p {format_p(x['p_sets'])} / {format_p(x['p_nulls'])})" for x in at.values()]
+        st = r.get("steering") or {}
+        by = st.get("by_scorer") or {}
+        share = _est(next(iter(by.values()))["share"], "+.2f") if by else "—"
+        cc = r.get("crosscoder")
+        if cc:
+            ev = cc["trained"]["explained_variance"]
+            nulls = "; ".join(f"{d['classes']['aligned-only']} ({d['n_specific']})" for d in cc["nulls"]) or "—"
+            ident = "; ".join(f"{n}: {x['auroc']:.3f}" for n, x in cc["identification"].items()) or "—"
+            cc_cells = [f"{ev['base']:.3f} / {ev['aligned']:.3f}",
+                        f"{cc['classes']['aligned-only']} ({cc['n_specific']})", nulls, ident]
+        else:
+            cc_cells = ["—"] * 4
+        lines.append(f"| [{s}]({rel}/{layout.seed_link(s, 'diffing.md')}) | " + " | ".join(cells + [share] + cc_cells)
+                     + " |")
+    lines += ["", f"Seed {s0}'s figures:", ""] + _images(out_dir, rel, s0, DIFFING_GALLERY)
     return "\n".join(lines)
 
 
@@ -367,6 +405,10 @@ def blocks() -> dict[str, str]:
         out["instruction"] = _in("instruction", instruction_block)
     if os.path.exists(os.path.join(PRETRAINING_DIR, "pretraining_seeds.json")):
         out["pretraining"] = _in("pretraining", pretraining_block)
+    if os.path.exists(os.path.join(DIFFING_DIR, "diffing_seeds.json")):
+        out["diffing"] = _in("diffing", diffing_block)
+    if os.path.exists(os.path.join(DIFFING_HIDE_DIR, "diffing_seeds.json")):
+        out["diffing-hide"] = _in("diffing-hide", diffing_block, DIFFING_HIDE_DIR)
     paths = {label: os.path.join(HERE, folder, "toxicity.json")
              for label, folder in {**REAL_REPORTS, **EARLIER_REPORTS}.items()}
     reports = {label: json.load(open(p)) for label, p in paths.items() if os.path.exists(p)}

@@ -53,10 +53,10 @@ pd.DataFrame(rows).set_index("layer")
 
 # %% [markdown]
 # ## A crosscoder at the middle layer
-# Trained on neutral texts the lens did not use and the alignment's own prompts, every real token (the organism preset: expansion 16, k = 16, 2M tokens — about a minute on two cores).
+# Trained, as Minder et al. mix pretraining and chat text, on the organism's pretraining documents and the alignment's own prompts, every real token (the organism preset: 1,024 latents, k = 16, 1M tokens — minutes on two cores).
 
 # %%
-texts = neutral[200:3200] + list(pair.prompts.train_prompts)
+texts = interp.reproduce.diffing.organism_documents(pair)[:40_000] + list(pair.prompts.train_prompts)
 acts = interp.paired_activations(pair, texts, layer)
 preset = interp.crosscoder.PRESETS["tiny" if "tiny" in PAIR else "organism"]
 trained = interp.train_crosscoder(acts, preset, progress=True)
