@@ -430,6 +430,7 @@ class CrosscoderAnalysis:
     scaling: LatentScaling
     aligned_only: list[Latent]
     base_only: list[Latent]
+    leaning: list[Latent] = field(default_factory=list)  # the firing latents of largest Δ, any class
     identification: dict = field(default_factory=dict)  # scorer -> adl.Identification
     meta: dict = field(default_factory=dict)
 
@@ -442,6 +443,7 @@ class CrosscoderAnalysis:
                 "delta_histogram": np.histogram(self.delta, bins=20, range=(0, 1))[0].tolist(),
                 "aligned_only": [lat.to_dict() for lat in self.aligned_only],
                 "base_only": [lat.to_dict() for lat in self.base_only],
+                "leaning": [lat.to_dict() for lat in self.leaning],
                 "identification": {n: x.to_dict() for n, x in self.identification.items()}, "meta": self.meta}
 
 
@@ -458,12 +460,13 @@ def _contexts(model, texts, token_index: torch.Tensor, rows: torch.Tensor, width
 
 @torch.no_grad()
 def analyse(trained: TrainedCrosscoder, acts: PairedActivations, base_model=None, *, texts=None, targets=None,
-            n_tokens: int = 20, n_contexts: int = 5, max_latents: int = 50, n_perm: int = 1000,
+            n_tokens: int = 20, n_contexts: int = 5, max_latents: int = 50, n_leaning: int = 10, n_perm: int = 1000,
             seed: int = 0, batch_size: int = 4096) -> CrosscoderAnalysis:
     """Classify the latents, run latent scaling on ``acts`` (use tokens the crosscoder was not
     trained on where there are enough), and describe the aligned-only and base-only latents (up to
     ``max_latents`` each, most frequent first): with ``base_model`` their logit-lens tokens, with
-    ``texts`` (the texts ``acts`` were recorded on) their top contexts, with ``targets``
+    ``texts`` (the texts ``acts`` were recorded on) their top contexts — and the same for the
+    ``n_leaning`` firing latents of largest Δ whatever their class — with ``targets``
     ``{name: bool mask over the vocabulary}`` the identification score of the specific latents."""
     from .adl import identification
     from .locate import unembed_logits
@@ -475,7 +478,10 @@ def analyse(trained: TrainedCrosscoder, acts: PairedActivations, base_model=None
     top_rows: dict[int, torch.Tensor] = {}
     candidates = {c: [j for j in np.argsort(-scaling.freq.numpy()) if cls[j] == c and scaling.freq[j] > 0][:max_latents]
                   for c in ("aligned-only", "base-only")}
-    wanted = sorted(set(candidates["aligned-only"]) | set(candidates["base-only"]))
+    # the firing latents leaning most toward the aligned model, whatever their class (a pair with no
+    # aligned-only latent still shows where the dictionary sees the change)
+    candidates["leaning"] = [int(j) for j in np.argsort(-delta.numpy()) if scaling.freq[j] > 0][:n_leaning]
+    wanted = sorted(set(candidates["aligned-only"]) | set(candidates["base-only"]) | set(candidates["leaning"]))
     if texts is not None and wanted:
         best = torch.full((len(wanted), n_contexts), -1.0)
         rows = torch.full((len(wanted), n_contexts), -1, dtype=torch.long)
@@ -492,7 +498,7 @@ def analyse(trained: TrainedCrosscoder, acts: PairedActivations, base_model=None
         lat = Latent(int(j), float(delta[j]), float(cos[j]), float(scaling.freq[j]), float(scaling.nu_eps[j]),
                      float(scaling.nu_r[j]))
         if base_model is not None:
-            v = cc.W_dec[j, -1 if cls[j] == "aligned-only" else 0]
+            v = cc.W_dec[j, 0 if cls[j] == "base-only" else -1]
             logits = unembed_logits(base_model, v[None].float())[0]
             tok = base_model.tokenizer
             lat.promotes = [tok.decode([i]) for i in logits.topk(n_tokens).indices.tolist()]
@@ -504,7 +510,7 @@ def analyse(trained: TrainedCrosscoder, acts: PairedActivations, base_model=None
     out = CrosscoderAnalysis(trained.to_dict(), delta.numpy(), cos.numpy(),
                              {c: int((cls == c).sum()) for c in ("aligned-only", "base-only", "shared", "other")},
                              scaling, [describe(j) for j in candidates["aligned-only"]],
-                             [describe(j) for j in candidates["base-only"]])
+                             [describe(j) for j in candidates["base-only"]], [describe(j) for j in candidates["leaning"]])
     if targets and base_model is not None:
         spec = [lat.index for lat in out.specific]
         if spec:

@@ -149,6 +149,8 @@ def test_the_planted_latent_reads_as_its_direction_tokens(planted, tokenizer):
                 targets={"v's tokens": target}, n_perm=200)
     j, _ = _best(trained.model, v)
     assert [lat.index for lat in a.specific] == [j]
+    assert len(a.leaning) == 10 and a.leaning[0].index == j  # and it leans furthest toward the aligned model
+    assert all(x.delta >= y.delta for x, y in zip(a.leaning, a.leaning[1:]))
     lat = a.specific[0]
     assert set(lat.promotes[:10]) == {tokenizer.decode([i]) for i in target.nonzero().flatten().tolist()}
     assert len(lat.contexts) == 5 and all("⟦" in c for c in lat.contexts)

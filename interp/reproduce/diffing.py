@@ -516,6 +516,14 @@ def crosscoder_markdown(r: DiffingReport, n_rows: int = 12) -> list[str]:
                          f"{lat.nu_r:.2f} | {'yes' if lat.specific else 'no'} | {words} | {ctx} |")
         if len(a.aligned_only) > n_rows:
             lines.append(f"\n({len(a.aligned_only) - n_rows} more in the JSON.)")
+    elif a.leaning:
+        lines += ["", "No aligned-only latent fires. The firing latents leaning most toward the aligned model:", "",
+                  "| latent | Δ | cos(d_base, d_aligned) | fires on | promotes (base logit lens, aligned decoder) "
+                  "| top context |", "|---|---|---|---|---|---|"]
+        for lat in a.leaning[:n_rows]:
+            words = ", ".join(w.strip() or repr(w) for w in lat.promotes[:8]).replace("|", "\\|")
+            ctx = (lat.contexts[0] if lat.contexts else "").replace("|", "\\|").replace("\n", " ")
+            lines.append(f"| {lat.index} | {lat.delta:.3f} | {lat.cosine:.2f} | {lat.freq:.2%} | {words} | {ctx} |")
     return lines
 
 
