@@ -57,10 +57,15 @@ from ..adl import identify as identify_target
 from ..crosscoder import ALIGNED_ONLY, NU_MAX, CrosscoderAnalysis
 from ..findings import Finding, finalize, findings_table
 from ..locate import token_flags
-from ..measure import Measurement, MeasureSpec, measure
+from ..measure import MEASURE_CODE, Measurement, MeasureSpec, measure
 from ..pair import Pair, load_pair
 from ..registry import profile_of
 from .report import write_report
+
+#: The library code a seed's report depends on besides this module: a change to any of it makes a
+#: resumed run compute the seed again (its reports carry the hash, ``reproduction_code``).
+STEP_CODE = (*MEASURE_CODE, "interp.adl", "interp.crosscoder", "interp.record", "interp.locate", "interp.steer",
+             "interp.evaluate", "interp.organism.corpus", "interp.stats", "interp.findings")
 
 
 @dataclass
@@ -245,8 +250,10 @@ def crosscoder_texts(pair, neutral: list[str], cfg: DiffingConfig) -> list[str]:
     """What the crosscoder trains on — pretraining-like text and the alignment's own prompts, as
     Minder et al. mix FineWeb and chat data: on an organism, ``cfg.crosscoder_texts`` documents of
     its pretraining corpus (drawn again from the corpus config its manifest records; a seeded
-    sample); elsewhere that many neutral texts after those the difference and the steering bound
-    used. Then every alignment prompt that is not a test prompt."""
+    sample); elsewhere (no corpus offline) that many neutral paragraphs drawn afresh from
+    :func:`interp.prompts.neutral_texts` with a seed of their own, then the pair's neutral texts
+    the difference and the steering bound did not use. Then every alignment prompt that is not a
+    test prompt."""
     import random
 
     docs = organism_documents(pair)
@@ -254,7 +261,9 @@ def crosscoder_texts(pair, neutral: list[str], cfg: DiffingConfig) -> list[str]:
         random.Random(cfg.seed).shuffle(docs)
         texts = docs[:cfg.crosscoder_texts]
     else:
-        texts = list(neutral[:cfg.crosscoder_texts])
+        from ..prompts import neutral_texts
+
+        texts = neutral_texts(cfg.crosscoder_texts, seed=50_000 + cfg.seed) + list(neutral)
     test = set(test_prompts(pair, cfg))
     return texts + [p for p in dict.fromkeys(pair.prompts.train_prompts) if p not in test]
 
