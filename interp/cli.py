@@ -61,7 +61,7 @@ def cmd_real_build(argv: list[str]) -> int:
     """``interp real build``: every field of :class:`interp.real.RealAlignConfig` (the DPO recipe
     under ``--align.*``) from the command line."""
     from .io import read_json, write_json, write_text
-    from .real import RealAlignConfig, build_real_pair, metrics_table, twin_report
+    from .real import RealAlignConfig, build_real_pair, keep_pairs, metrics_table, twin_report
 
     model = _pre(argv, "--model", "smollm2")
     run = _config_cli(RealAlignConfig.for_model(model), argv, "interp real build",
@@ -70,7 +70,7 @@ def cmd_real_build(argv: list[str]) -> int:
                                "progress": RUN_OPTIONS["progress"]})
     cfg = run.cfg
     t = time.time()
-    path = build_real_pair(cfg.model, cfg, progress=run.progress)
+    path = build_real_pair(cfg.model, cfg, progress=run.progress, pairs_from=run.out)
     m = read_json(path / "manifest.json")
     print(f"\n{cfg.model} + DPO ready in {time.time() - t:.0f} s: {path}/model\n")
     print(metrics_table(m))
@@ -81,7 +81,8 @@ def cmd_real_build(argv: list[str]) -> int:
         out.mkdir(parents=True, exist_ok=True)
         write_text(out / "twin.md", twin_report(m))
         write_json(out / "twin.json", {k: v for k, v in m.items() if k != "align_log"})
-        print(f"wrote {out / 'twin.md'} and {out / 'twin.json'}")
+        kept = keep_pairs(cfg.model, out, cfg)
+        print(f"wrote {out / 'twin.md'} and {out / 'twin.json'}" + (f"; its preference pairs in {kept}" if kept else ""))
     return 0
 
 
@@ -253,7 +254,7 @@ def cmd_reproduce_toxicity(argv: list[str]) -> int:
     main_rank = distributed.is_main()  # under torchrun rank 0 alone writes and prints
     from .real import twin_mismatch
 
-    if main_rank and (why := twin_mismatch(cfg.pair, out)):
+    if main_rank and (why := twin_mismatch(cfg.pair, out)):  # builds the twin (from out's kept pairs) if need be
         print(f"warning: {why}", file=sys.stderr)
     from contextlib import nullcontext
 

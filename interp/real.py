@@ -22,7 +22,7 @@ import numpy as np
 
 from . import stats
 from .evaluate import perplexity, toxicity
-from .io import atomic_dir, cache_dir, read_json, stable_hash, tensor_hash, write_json
+from .io import atomic_dir, atomic_path, cache_dir, read_json, stable_hash, tensor_hash, write_json
 from .organism.align import AlignConfig, dpo, preference_pairs
 from .pair import GGUF_ALIASES, dequantised, load_model
 from .prompts import PromptSet, eliciting_prompts, neutral_texts
@@ -172,9 +172,47 @@ def _measure_twin(name: str, base, folder: Path, data: dict, cfg: RealAlignConfi
     return metrics, time.time() - t
 
 
+#: The file beside a twin's ``twin.md`` that keeps its preference pairs (gzip JSON, with the
+#: sampling key they were drawn under): a rebuild elsewhere trains on exactly these pairs instead
+#: of sampling them again (sampling did not reproduce across sessions: 753, 767, 766 pairs).
+PAIRS_FILE = "pairs.json.gz"
+
+
+def keep_pairs(name: str, out: str | Path, cfg: RealAlignConfig | None = None) -> Path | None:
+    """Write the cached twin's preference pairs to ``out/pairs.json.gz`` (``None`` if the cache has
+    none); a file already there for the same sampling key is left as it is."""
+    import gzip
+    import json
+
+    cfg = cfg or RealAlignConfig.for_model(name)
+    src = cache_dir() / "real" / f"pairs-{name}-{cfg.sampling_key()}.json"
+    dst = Path(out) / PAIRS_FILE
+    if not src.exists():
+        return None
+    if dst.exists() and _kept_pairs(dst, cfg) is not None:
+        return dst
+    saved = read_json(src)
+    with atomic_path(dst) as tmp, gzip.open(tmp, "wt") as f:
+        json.dump({"sampling_key": cfg.sampling_key(), "model": name, **saved}, f)
+    return dst
+
+
+def _kept_pairs(path: Path, cfg: RealAlignConfig) -> dict | None:
+    """The pairs kept in ``path`` if they were drawn under ``cfg``'s sampling key, else ``None``."""
+    import gzip
+    import json
+
+    with gzip.open(path, "rt") as f:
+        saved = json.load(f)
+    return saved if saved.get("sampling_key") == cfg.sampling_key() else None
+
+
 def build_real_pair(name: str = "smollm2", cfg: RealAlignConfig | None = None, *,
-                    progress: bool = True, log=print) -> Path:
-    """Align a packaged model with DPO (cached; resumable); returns the aligned folder."""
+                    progress: bool = True, log=print, pairs_from: str | Path | None = None) -> Path:
+    """Align a packaged model with DPO (cached; resumable); returns the aligned folder.
+
+    ``pairs_from``: a folder holding a twin's kept preference pairs (:data:`PAIRS_FILE`, written by
+    ``interp real build --out``): used when the cache has none and their sampling key matches."""
 
     if name not in GGUF_ALIASES:
         raise ValueError(f"no packaged model {name!r}; choose from {sorted(GGUF_ALIASES)}")
@@ -203,6 +241,14 @@ def build_real_pair(name: str = "smollm2", cfg: RealAlignConfig | None = None, *
     times = {}
     base = load_model(name)
     samples = root / f"pairs-{name}-{cfg.sampling_key()}.json"  # shared by recipes
+    kept = Path(pairs_from) / PAIRS_FILE if pairs_from is not None else None
+    if not samples.exists() and kept is not None and kept.exists():
+        saved = _kept_pairs(kept, cfg)
+        if saved is None:
+            log(f"[{name}] {kept} holds pairs of another sampling recipe; sampling again")
+        else:
+            log(f"[{name}] preference pairs read from {kept} (not sampled again)")
+            write_json(samples, {"pairs": saved["pairs"], "stats": saved["stats"]})
     if samples.exists():
         saved = read_json(samples)
         pairs, pair_stats = saved["pairs"], saved["stats"]
@@ -253,7 +299,7 @@ def twin_mismatch(name: str, out: str | Path) -> str | None:
     want = read_json(recorded).get("weights_sha256")
     if not want:  # recorded before twins carried a hash: nothing to compare (and nothing to build)
         return None
-    got = read_json(build_real_pair(name) / "manifest.json").get("weights_sha256")
+    got = read_json(build_real_pair(name, pairs_from=out) / "manifest.json").get("weights_sha256")
     if got == want:
         return None
     return (f"the {name} twin in the cache (weights {got}) is not the one {recorded} records ({want}): "

@@ -184,3 +184,37 @@ def test_a_run_warns_when_the_cached_twin_is_not_the_one_its_report_records(monk
     monkeypatch.setattr(Reproduction, "seeds_to_markdown", lambda self, cfg, reports: "")
     assert cli.main(["reproduce", "toxicity", "--pair", "smollm2", "--out", str(out), "--no-figures"]) == 0
     assert "warning: the smollm2 twin in the cache (weights aaaa)" in capsys.readouterr().err
+
+
+def test_a_twins_preference_pairs_are_kept_and_a_rebuild_trains_on_them(monkeypatch, tmp_path):
+    """`interp real build --out D` keeps the twin's preference pairs in D/pairs.json.gz with their
+    sampling key; a rebuild with an empty cache reads them back instead of sampling again (which
+    did not reproduce across sessions), and pairs kept under another sampling recipe are not used."""
+    import interp.real as R
+
+    monkeypatch.setenv("INTERP_CACHE", str(tmp_path / "cache"))
+    cfg = R.RealAlignConfig.for_model("smollm2")
+    pairs = [{"prompt": "p", "chosen": " nice", "rejected": " rude"}]
+    stats = {"n_pairs": 1, "n_samples": 8, "sample_toxicity": 0.5}
+    cache = tmp_path / "cache" / "real" / f"pairs-smollm2-{cfg.sampling_key()}.json"
+    cache.parent.mkdir(parents=True)
+    R.write_json(cache, {"pairs": pairs, "stats": stats})
+    out = tmp_path / "report"
+    kept = R.keep_pairs("smollm2", out, cfg)
+    assert kept == out / R.PAIRS_FILE and R._kept_pairs(kept, cfg)["pairs"] == pairs
+    other = R.RealAlignConfig(model="smollm2", align=R.AlignConfig(n_samples=4))
+    assert R._kept_pairs(kept, other) is None
+
+    cache.unlink()  # a fresh machine: nothing cached
+
+    class Stop(Exception):
+        pass
+
+    monkeypatch.setattr(R, "load_model", lambda name: None)
+    monkeypatch.setattr(R, "preference_pairs", lambda *a, **k: pytest.fail("sampled again"))
+    monkeypatch.setattr(R, "_hf_from_gguf", lambda name: (_ for _ in ()).throw(Stop()))
+    logs = []
+    with pytest.raises(Stop):
+        R.build_real_pair("smollm2", cfg, progress=False, log=logs.append, pairs_from=out)
+    assert R.read_json(cache) == {"pairs": pairs, "stats": stats}
+    assert any("read from" in m for m in logs)
