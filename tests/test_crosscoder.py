@@ -159,6 +159,9 @@ def test_the_planted_latent_reads_as_its_direction_tokens(planted, tokenizer):
     assert sum(a.classes.values()) == trained.model.n_latents
     json.dumps(a.to_dict())
     assert len(crosscoder_latents(a).data) >= 2
+    # the figure draws from a report's JSON alike
+    drawn = crosscoder_latents(json.loads(json.dumps(a.to_dict())))
+    assert sum(drawn.data[0].y) == trained.model.n_latents and list(drawn.data[1].x) == [lat.nu_eps for lat in a.aligned_only]
 
 
 def test_paired_activations_of_a_model_pair_and_a_constant_shift_goes_to_the_bias(tokenizer):

@@ -88,45 +88,63 @@ def adl_steering(steering, rows: dict[str, dict],
 
 def crosscoder_latents(a, title: str = "Crosscoder: which latents only the aligned model uses, and are they its own?") -> go.Figure:
     """Left: the latents' relative decoder norm Δ (0 base-only, ½ shared, 1 aligned-only; the
-    class bands shaded). Right: for the aligned-only latents, the latent-scaling ratios ν^ε and
-    ν^r (base / aligned; near 0: the aligned model's own, near 1: the base carries it too), the
-    box where a latent counts as specific, marker size by firing rate
-    (:class:`interp.crosscoder.CrosscoderAnalysis`)."""
+    class bands shaded; empty bins not drawn). Right: for the aligned-only latents, the
+    latent-scaling ratios ν^ε and ν^r (base / aligned; near 0: the aligned model's own, near 1: the
+    base carries it too), the box where a latent counts as specific, marker size by firing rate; where
+    none is aligned-only, the latents leaning furthest toward the aligned model (open markers).
+    ``a``: a :class:`interp.crosscoder.CrosscoderAnalysis` or its ``to_dict()`` (a report's JSON)."""
     from plotly.subplots import make_subplots
 
     from ..crosscoder import ALIGNED_ONLY, BASE_ONLY, NU_MAX, SHARED
     from .theme import ALIGNED, BASE, CONTROL, TEMPLATE
 
+    d = a if isinstance(a, dict) else a.to_dict()
     fig = make_subplots(rows=1, cols=2, column_widths=[0.55, 0.45], horizontal_spacing=0.12,
                         subplot_titles=("relative decoder norm Δ of every latent",
                                         "aligned-only latents: latent scaling"))
     fig.update_layout(template=TEMPLATE, title=title, width=1100, height=500, showlegend=False)
-    counts, edges = np.histogram(a.delta, bins=40, range=(0, 1))
-    centres = (edges[:-1] + edges[1:]) / 2
-    colour = [ALIGNED if c > ALIGNED_ONLY[0] else BASE if c < BASE_ONLY[1] else CONTROL for c in centres]
-    fig.add_bar(x=centres, y=np.maximum(counts, 0.8), marker_color=colour, width=1 / 40, row=1, col=1,
+    counts = np.asarray(d["delta_histogram"])
+    width = 1 / len(counts)
+    centres = (np.arange(len(counts)) + 0.5) * width
+    keep = counts > 0
+    colour = [ALIGNED if c > ALIGNED_ONLY[0] else BASE if c < BASE_ONLY[1] else CONTROL for c in centres[keep]]
+    fig.add_bar(x=centres[keep], y=counts[keep], marker_color=colour, width=width, row=1, col=1,
                 hovertemplate="Δ %{x:.3f}: %{y:.0f} latents<extra></extra>")
     for (lo, hi), label in ((BASE_ONLY, "base-only"), (SHARED, "shared"), (ALIGNED_ONLY, "aligned-only")):
         fig.add_vrect(x0=lo, x1=hi, fillcolor="#999", opacity=0.08, line_width=0, row=1, col=1,
-                      annotation_text=f"{label}: {a.classes.get(label, 0)}", annotation_position="top left")
+                      annotation_text=f"{label}: {d['classes'].get(label, 0)}", annotation_position="top left")
     fig.update_xaxes(title="Δ = ½((‖d_aligned‖ − ‖d_base‖)/max + 1)", range=[0, 1], row=1, col=1)
-    fig.update_yaxes(title="latents (log)", type="log", row=1, col=1)
-    lats = a.aligned_only
+    top = float(np.log10(max(counts.max(), 1)))
+    fig.update_yaxes(title="latents (log)", type="log", range=[-0.3, top + 0.25], dtick=1, row=1, col=1)
+    lats = d["aligned_only"]
     if lats:
-        freq = np.array([lat.freq for lat in lats])
+        freq = np.array([lat["freq"] for lat in lats])
         size = 6 + 18 * np.sqrt(freq / max(freq.max(), 1e-12))
-        fig.add_scatter(x=[lat.nu_eps for lat in lats], y=[lat.nu_r for lat in lats], mode="markers",
-                        marker=dict(size=size, color=[ALIGNED if lat.specific else CONTROL for lat in lats],
+        fig.add_scatter(x=[lat["nu_eps"] for lat in lats], y=[lat["nu_r"] for lat in lats], mode="markers",
+                        marker=dict(size=size, color=[ALIGNED if lat["specific"] else CONTROL for lat in lats],
                                     line=dict(color="#333", width=0.5)),
-                        text=[f"latent {lat.index}: Δ {lat.delta:.2f}, fires on {lat.freq:.2%}<br>promotes "
-                              + ", ".join(w.strip() for w in lat.promotes[:6]) for lat in lats],
+                        text=[f"latent {lat['index']}: Δ {lat['delta']:.2f}, fires on {lat['freq']:.2%}<br>promotes "
+                              + ", ".join(w.strip() for w in lat["promotes"][:6]) for lat in lats],
                         hovertemplate="%{text}<br>ν^ε %{x:.2f}, ν^r %{y:.2f}<extra></extra>", row=1, col=2)
     else:
-        fig.add_annotation(text="no aligned-only latent fires", x=0.5, y=0.5, showarrow=False, row=1, col=2)
+        lean = d.get("leaning") or []
+        if lean:  # where the dictionary does see the change: the latents leaning furthest toward aligned
+            fig.add_scatter(x=[lat["nu_eps"] for lat in lean], y=[lat["nu_r"] for lat in lean], mode="markers",
+                            marker=dict(size=10, symbol="circle-open", color=CONTROL, line=dict(width=2)),
+                            text=[f"latent {lat['index']}: Δ {lat['delta']:.2f}, fires on {lat['freq']:.2%}<br>promotes "
+                                  + ", ".join(w.strip() for w in lat["promotes"][:6]) for lat in lean],
+                            hovertemplate="%{text}<br>ν^ε %{x:.2f}, ν^r %{y:.2f}<extra></extra>", row=1, col=2)
+        fig.add_annotation(text="no aligned-only latent fires" + (f";<br>open: the {len(lean)} leaning furthest toward "
+                                                                  "aligned (Δ ≤ 0.9)" if lean else ""),
+                           xref="x2 domain", yref="y2 domain", x=0.98, y=0.02, xanchor="right", yanchor="bottom",
+                           align="right", showarrow=False, font=dict(size=13, color="#555"))
     fig.add_shape(type="rect", x0=-NU_MAX, x1=NU_MAX, y0=-NU_MAX, y1=NU_MAX, line=dict(color=ALIGNED, dash="dash"),
                   row=1, col=2)
     fig.add_annotation(text=f"specific: |ν| < {NU_MAX}", x=NU_MAX, y=NU_MAX, xanchor="left", yanchor="bottom",
                        showarrow=False, font=dict(color=ALIGNED), row=1, col=2)
-    fig.update_xaxes(title="ν^ε (error): base / aligned", row=1, col=2)
-    fig.update_yaxes(title="ν^r (reconstruction): base / aligned", row=1, col=2)
+    pts = [v for lat in (lats or d.get("leaning") or []) for v in (lat["nu_eps"], lat["nu_r"]) if np.isfinite(v)]
+    hi = max([1.5] + [v + 0.2 for v in pts])
+    lo = min([-0.5] + [v - 0.2 for v in pts])
+    fig.update_xaxes(title="ν^ε (error): base / aligned", range=[lo, hi], row=1, col=2)
+    fig.update_yaxes(title="ν^r (reconstruction): base / aligned", range=[lo, hi], row=1, col=2)
     return fig
