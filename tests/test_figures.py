@@ -19,7 +19,7 @@ def test_the_readme_blocks_are_what_the_committed_reports_say():
     readme = runpy.run_path(str(ROOT / "figures" / "readme.py"))
     blocks, documents = readme["blocks"](), readme["DOCUMENTS"]
     assert set(blocks) == {"glance", "reproduction", "where-dpo", "knowledge", "knowledge-facts", "instruction",
-                           "pretraining", "real"}
+                           "pretraining", "real", "diffing"}
     for marker, body in blocks.items():
         text = (ROOT / documents[marker]).read_text()
         m = re.search(rf"<!-- {marker}:start -->\n(.*?)\n<!-- {marker}:end -->", text, flags=re.S)

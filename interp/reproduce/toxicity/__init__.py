@@ -10,7 +10,7 @@ here, before any run; paired statistics from :mod:`interp.stats`; Holm across th
 
 The package: :mod:`.config` (the config, presets, criteria, checks), :mod:`.steps` (the steps and
 their typed results), :mod:`.claims` (the claims and arm effects), :mod:`.report` (the report's
-JSON, markdown and figures, and the summary across seeds), :mod:`.pipeline` (the step cache,
+dataclass and JSON), :mod:`.render` (its markdown, tables, figures and the summary across seeds), :mod:`.pipeline` (the step cache,
 :func:`run`). Over seeds: ``interp.reproduce.get("toxicity").run_seeds``. Everything public is importable from here.
 
 Every measurement is cached on its own (:mod:`interp.measure`); a report is written as
@@ -18,7 +18,7 @@ Every measurement is cached on its own (:mod:`interp.measure`); a report is writ
 """
 
 from ..runner import pair_for_seed, parse_seeds
-from . import claims, config, pipeline, report, steps
+from . import claims, config, pipeline, render, report, steps
 from .claims import Effect, arm_effects, findings
 from .config import (
     CRITERIA,
@@ -32,25 +32,22 @@ from .config import (
     config_for,
 )
 from .pipeline import LATER_ONLY, STEP_CODE, pair_scorers, run
-from .report import (
+from .render import (
     FAMILY_LABELS,
     FIGURE_NAMES,
-    ToxicityReport,
     effects_table,
     figures,
-    k_sweep_json,
     k_sweep_text,
-    lee_json,
     lee_rows,
     lee_table,
     locators_text,
     seeds_intro,
     seeds_json,
     seeds_markdown,
-    to_json,
     to_markdown,
     write,
 )
+from .report import ToxicityReport, k_sweep_json, lee_json, to_json
 from .steps import (
     Arm,
     Compared,
@@ -84,6 +81,6 @@ __all__ = [
     "arm_effects", "check", "check_layer", "choose_dose", "claims", "compare", "config", "config_for",
     "effects_table", "families", "figures", "findings", "k_sweep", "k_sweep_json", "stability_undone", "k_sweep_text", "lee_json",
     "lee_protocol", "lee_rows", "lee_table", "locate", "locators_text", "pair_for_seed", "pair_scorers",
-    "parse_seeds", "pipeline", "power_design", "probe_options", "reactivate", "report", "run",
+    "parse_seeds", "pipeline", "power_design", "probe_options", "reactivate", "render", "report", "run",
     "seeds_intro", "seeds_json", "seeds_markdown", "split", "steps", "to_json", "to_markdown", "where", "write",
 ]
