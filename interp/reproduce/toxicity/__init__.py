@@ -10,7 +10,7 @@ here, before any run; paired statistics from :mod:`interp.stats`; Holm across th
 
 The package: :mod:`.config` (the config, presets, criteria, checks), :mod:`.steps` (the steps and
 their typed results), :mod:`.claims` (the claims and arm effects), :mod:`.report` (the report's
-dataclass and JSON), :mod:`.render` (its markdown, tables, figures and the summary across seeds), :mod:`.pipeline` (the step cache,
+dataclass, JSON and figures), :mod:`.render` (its markdown, tables and the summary across seeds), :mod:`.pipeline` (the step cache,
 :func:`run`). Over seeds: ``interp.reproduce.get("toxicity").run_seeds``. Everything public is importable from here.
 
 Every measurement is cached on its own (:mod:`interp.measure`); a report is written as
@@ -33,10 +33,7 @@ from .config import (
 )
 from .pipeline import LATER_ONLY, STEP_CODE, pair_scorers, run
 from .render import (
-    FAMILY_LABELS,
-    FIGURE_NAMES,
     effects_table,
-    figures,
     k_sweep_text,
     lee_rows,
     lee_table,
@@ -47,7 +44,15 @@ from .render import (
     to_markdown,
     write,
 )
-from .report import ToxicityReport, k_sweep_json, lee_json, to_json
+from .report import (
+    FAMILY_LABELS,
+    FIGURE_NAMES,
+    ToxicityReport,
+    figures,
+    k_sweep_json,
+    lee_json,
+    to_json,
+)
 from .steps import (
     Arm,
     Compared,

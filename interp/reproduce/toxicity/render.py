@@ -1,5 +1,5 @@
-"""The toxicity report rendered: its tables and markdown, its figures, the page it writes, and the summary
-across seeds (the runner's hooks)."""
+"""The toxicity report rendered: its tables and markdown, the page it writes, and the summary across seeds
+(the runner's hooks)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from ..report import write_report
 from .claims import _cos, _scores
 from .config import CRITERIA, LEE_ET_AL, PRIMARY_LOCATOR
 from .report import (
+    FAMILY_LABELS,
     ToxicityReport,
     design_achieved,
     k_sweep_json,
@@ -68,19 +69,6 @@ def lee_table(r: ToxicityReport) -> str:
     """Lee et al.'s protocol: mean score of greedy continuations, beside their numbers."""
     return "\n".join(lee_rows(lee_json(r.lee)))
 
-
-FAMILY_LABELS = {
-    "lee_scale_keys": "Lee et al.: scale the top-7 toxic keys' W_in columns (bias untouched), dose declared",
-    "scale_keys_preact": "variant: scale the top-k keys' whole pre-activation (bias included), dose declared",
-    "scale_post": "variant: scale the post-activations",
-    "scale_post_positive": "variant: scale the positive part of the post-activations",
-    "clamp_keys": "variant: clamp the activations to a base-model floor",
-    "subtract_offset": "add back −δx (δx from dev texts)",
-    "ablate_probe": "Arditi et al.: ablate the probe from every write",
-    "add_probe": "add the probe direction",
-    "base_minus_probe": "Lee et al.'s baseline: base − probe",
-    "base_minus_top_value": "Lee et al.'s baseline: base − top value vector",
-}
 
 
 def effects_table(r: ToxicityReport, kind: str = "rate") -> str:
@@ -312,44 +300,6 @@ def to_markdown(r: ToxicityReport) -> str:
         lines.append("")
     lines += ["Timings (s): " + ", ".join(f"{k} {v:.0f}" for k, v in r.timings.items())]
     return "\n".join(lines) + "\n"
-
-
-#: The report's figures besides one ``dose_<family>`` per dev sweep.
-FIGURE_NAMES = ("value_vectors", "value_vector_cosines", "neuron_cosines", "weight_change",
-                "key_activations_pre", "key_activations_post", "residual_offset", "residual_pca",
-                "change_location", "change_location_layers", "effects")
-
-
-def figures(r: ToxicityReport, plot) -> dict:
-    """Every figure of the report, by name."""
-    loc, cmp = r.located, r.compared
-    figs = {
-        "value_vectors": plot.value_vectors(loc.ranking),
-        "value_vector_cosines": plot.cosine_histogram(loc.ranking),
-        "neuron_cosines": plot.neuron_cosines(cmp.neuron_weights),
-        "weight_change": plot.weight_change(cmp.weights),
-        "key_activations_pre": plot.key_activations(cmp.keys, "pre"),
-        "key_activations_post": plot.key_activations(cmp.keys, "post"),
-        "residual_offset": plot.residual_offset(cmp.offset),
-        "residual_pca": plot.residual_pca(cmp.pca),
-        "change_location": plot.change_location(r.where.location),
-        "effects": plot.effects(r.effects, r.scorers, FAMILY_LABELS),
-    }
-    if r.where.location.per_layer():
-        figs["change_location_layers"] = plot.change_location_layers(r.where.location)
-    for name, d in r.reactivation.dev.items():
-        figs[f"dose_{name}"] = plot.dose_response(d)
-    for name, x in loc.locators.items():
-        figs[f"locator_{name}"] = plot.located(x)
-    if r.k_sweep is not None:
-        figs["k_sweep"] = plot.k_sweep(r.k_sweep_shares, r.k_sweep.factor)
-    if r.groups is not None:
-        figs["neuron_groups"] = plot.neuron_groups(r.groups)
-    if r.group_edits is not None and r.group_edits.reverted:
-        figs["group_edits"] = plot.group_edits(r.group_edit_rows, r.scorers[0])
-    if r.pareto is not None:
-        figs["pareto"] = plot.pareto(r.pareto_rows, r.scorers[0], r.pareto.declared, FAMILY_LABELS)
-    return figs
 
 
 def write(r: ToxicityReport, out_dir: str | Path, *, figures: bool = False) -> list[Path]:
