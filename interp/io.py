@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import os
@@ -92,9 +93,14 @@ def atomic_path(path: str | os.PathLike):
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:
-    """Write JSON atomically."""
+    """Write JSON atomically; a path ending in ``.gz`` is gzip-compressed (with mtime 0, so the same
+    object always gives the same bytes)."""
+    text = json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n"
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
+        if str(path).endswith(".gz"):
+            tmp.write_bytes(gzip.compress(text.encode(), mtime=0))
+        else:
+            tmp.write_text(text)
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:
@@ -109,11 +115,14 @@ class CorruptFileError(ValueError):
 
 
 def read_json(path: str | os.PathLike) -> Any:
-    """A JSON file; a damaged one raises :class:`CorruptFileError` naming its path."""
+    """A JSON file (gzip-compressed where its name ends in ``.gz``); a damaged one raises
+    :class:`CorruptFileError` naming its path."""
     path = Path(path)
     try:
+        if path.name.endswith(".gz"):
+            return json.loads(gzip.decompress(path.read_bytes()))
         return json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+    except (json.JSONDecodeError, UnicodeDecodeError, gzip.BadGzipFile, EOFError) as e:
         raise CorruptFileError(f"{path}: not valid JSON ({e})") from None
 
 

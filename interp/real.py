@@ -22,7 +22,7 @@ import numpy as np
 
 from . import stats
 from .evaluate import perplexity, toxicity
-from .io import atomic_dir, atomic_path, cache_dir, read_json, stable_hash, tensor_hash, write_json
+from .io import atomic_dir, cache_dir, read_json, stable_hash, tensor_hash, write_json
 from .organism.align import AlignConfig, dpo, preference_pairs
 from .pair import GGUF_ALIASES, dequantised, load_model
 from .prompts import PromptSet, eliciting_prompts, neutral_texts
@@ -178,32 +178,26 @@ def _measure_twin(name: str, base, folder: Path, data: dict, cfg: RealAlignConfi
 PAIRS_FILE = "pairs.json.gz"
 
 
+def _pairs_cache(name: str, cfg: RealAlignConfig) -> Path:
+    """Where the cache keeps a packaged model's preference pairs (shared by recipes that sample alike)."""
+    return cache_dir() / "real" / f"pairs-{name}-{cfg.sampling_key()}.json"
+
+
 def keep_pairs(name: str, out: str | Path, cfg: RealAlignConfig | None = None) -> Path | None:
     """Write the cached twin's preference pairs to ``out/pairs.json.gz`` (``None`` if the cache has
     none); a file already there for the same sampling key is left as it is."""
-    import gzip
-    import json
-
     cfg = cfg or RealAlignConfig.for_model(name)
-    src = cache_dir() / "real" / f"pairs-{name}-{cfg.sampling_key()}.json"
-    dst = Path(out) / PAIRS_FILE
+    src, dst = _pairs_cache(name, cfg), Path(out) / PAIRS_FILE
     if not src.exists():
         return None
-    if dst.exists() and _kept_pairs(dst, cfg) is not None:
-        return dst
-    saved = read_json(src)
-    with atomic_path(dst) as tmp, gzip.open(tmp, "wt") as f:
-        json.dump({"sampling_key": cfg.sampling_key(), "model": name, **saved}, f)
+    if not (dst.exists() and _kept_pairs(dst, cfg) is not None):
+        write_json(dst, {"sampling_key": cfg.sampling_key(), "model": name, **read_json(src)})
     return dst
 
 
 def _kept_pairs(path: Path, cfg: RealAlignConfig) -> dict | None:
     """The pairs kept in ``path`` if they were drawn under ``cfg``'s sampling key, else ``None``."""
-    import gzip
-    import json
-
-    with gzip.open(path, "rt") as f:
-        saved = json.load(f)
+    saved = read_json(path)
     return saved if saved.get("sampling_key") == cfg.sampling_key() else None
 
 
@@ -240,7 +234,7 @@ def build_real_pair(name: str = "smollm2", cfg: RealAlignConfig | None = None, *
     data = real_data(cfg)
     times = {}
     base = load_model(name)
-    samples = root / f"pairs-{name}-{cfg.sampling_key()}.json"  # shared by recipes
+    samples = _pairs_cache(name, cfg)
     kept = Path(pairs_from) / PAIRS_FILE if pairs_from is not None else None
     if not samples.exists() and kept is not None and kept.exists():
         saved = _kept_pairs(kept, cfg)

@@ -218,3 +218,19 @@ def test_a_twins_preference_pairs_are_kept_and_a_rebuild_trains_on_them(monkeypa
         R.build_real_pair("smollm2", cfg, progress=False, log=logs.append, pairs_from=out)
     assert R.read_json(cache) == {"pairs": pairs, "stats": stats}
     assert any("read from" in m for m in logs)
+
+
+def test_json_files_ending_in_gz_are_compressed_reproducibly_and_damage_is_named(tmp_path):
+    """interp.io's JSON helpers gzip a path ending in .gz (the same object, the same bytes) and read
+    it back; a damaged one raises CorruptFileError naming the file."""
+    from interp.io import CorruptFileError, read_json, write_json
+
+    obj = {"pairs": [{"prompt": "p", "chosen": "a", "rejected": "b"}], "n": 1}
+    write_json(tmp_path / "a.json.gz", obj)
+    first = (tmp_path / "a.json.gz").read_bytes()
+    assert first[:2] == b"\x1f\x8b" and read_json(tmp_path / "a.json.gz") == obj
+    write_json(tmp_path / "a.json.gz", obj)
+    assert (tmp_path / "a.json.gz").read_bytes() == first
+    (tmp_path / "bad.json.gz").write_bytes(first[:10])
+    with pytest.raises(CorruptFileError, match="bad.json.gz"):
+        read_json(tmp_path / "bad.json.gz")
