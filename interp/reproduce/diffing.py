@@ -16,8 +16,8 @@ model and a random direction of the same norm at the same strength — every arm
 prompts and sampling seeds.
 
 And a crosscoder (:mod:`interp.crosscoder`, Minder et al. 2025): a BatchTopK dictionary over both
-models' residuals at the declared layer, trained on the neutral texts not used above and the
-alignment's own prompts (never a test prompt); its aligned-only latents, latent scaling to keep
+models' residuals at the declared layer, trained on pretraining-like text (an organism's own
+documents; elsewhere neutral paragraphs) and the alignment's own prompts (never a test prompt); its aligned-only latents, latent scaling to keep
 those the base does not carry (*specific*), and the same identification score on their readout —
 against random token sets and against crosscoders trained the same way on null pairs.
 
@@ -188,8 +188,9 @@ def run(cfg: DiffingConfig, *, pair=None, log=print) -> DiffingReport:
              for i in range(cfg.n_null_pairs)]
     flags = objective_tokens(pair)
     log("[3/6] identification: " + ", ".join(f"{n} {int(f.sum())} target tokens" for n, f in flags.items()))
+    targets = {n: f for n, f in flags.items() if 0 < int(f.sum()) < len(f)}  # a readout can rank these
     ident = {n: {lay: identify_target(pair.base, adl, f, lay, n_perm=cfg.n_perm, nulls=nulls or None, seed=cfg.seed)
-                 for lay in adl.layers} for n, f in flags.items() if 0 < int(f.sum()) < len(f)}
+                 for lay in adl.layers} for n, f in targets.items()}
     r = DiffingReport(cfg, cfg.pair, adl, layer, {lay: readout(pair.base, adl.vector(lay), cfg.n_readout)
                                                    for lay in adl.layers},
                       ident, {n: int(f.sum()) for n, f in flags.items()})
@@ -198,7 +199,7 @@ def run(cfg: DiffingConfig, *, pair=None, log=print) -> DiffingReport:
     ps = patchscope(pair.base, v, layer, prompt=cfg.patchscope_prompt)
     ps_nulls = [patchscope(pair.base, n.vector(layer), layer, prompt=cfg.patchscope_prompt).numpy() for n in nulls]
     r.patchscope = {n: identification(ps.numpy(), f, layer, n_perm=cfg.n_perm, seed=cfg.seed, null_scores=ps_nulls or None)
-                    for n, f in flags.items() if 0 < int(f.sum()) < len(f)}
+                    for n, f in targets.items()}
     tok = pair.base.tokenizer
     r.patchscope_tokens = {"promotes": [tok.decode([i]) for i in torch.topk(ps, cfg.n_readout).indices.tolist()],
                            "suppresses": [tok.decode([i]) for i in torch.topk(-ps, cfg.n_readout).indices.tolist()]}
@@ -220,7 +221,7 @@ def run(cfg: DiffingConfig, *, pair=None, log=print) -> DiffingReport:
                                          label="base, steered with a random direction")}
     if cfg.crosscoder:
         t1 = time.time()
-        run_crosscoder(r, pair, neutral[cfg.n_texts + cfg.n_ppl_texts:], flags, layer, log=log)
+        run_crosscoder(r, pair, neutral[cfg.n_texts + cfg.n_ppl_texts:], targets, layer, log=log)
         r.timings["crosscoder_s"] = time.time() - t1
     r.findings = findings(r)
     r.timings["total_s"] = time.time() - t0
@@ -279,8 +280,9 @@ def organism_documents(pair) -> list[str]:
     return list(generate_corpus(cfg).train)
 
 
-def run_crosscoder(r: DiffingReport, pair, neutral: list[str], flags, layer: int, *, log=print) -> None:
-    """Train the crosscoder on the pair and on its first null pairs, and read them out into ``r``."""
+def run_crosscoder(r: DiffingReport, pair, neutral: list[str], targets, layer: int, *, log=print) -> None:
+    """Train the crosscoder on the pair and on its first null pairs, and read them out into ``r``
+    (``targets``: the objective's token masks a readout can rank)."""
     from ..crosscoder import PRESETS as CC_PRESETS
     from ..crosscoder import analyse, paired_activations, train_crosscoder
 
@@ -292,7 +294,6 @@ def run_crosscoder(r: DiffingReport, pair, neutral: list[str], flags, layer: int
     cc_cfg = dataclasses.replace(CC_PRESETS[cfg.crosscoder], seed=cfg.seed,
                                  **({"n_tokens": cfg.crosscoder_tokens} if cfg.crosscoder_tokens else {}))
     texts = crosscoder_texts(pair, neutral, cfg)
-    targets = {n: f for n, f in flags.items() if 0 < int(f.sum()) < len(f)}
     n_nulls = min(cfg.n_null_crosscoders, cfg.n_null_pairs)
     log(f"[6/6] crosscoder at layer {layer} ({cfg.crosscoder}: expansion {cc_cfg.expansion}, k {cc_cfg.k}, "
         f"{cc_cfg.n_tokens:,} tokens) on {len(texts)} texts, and on {n_nulls} null pairs")
